@@ -1,0 +1,18 @@
+# Turns schema/NNN_*.sql into a C array of {version, name, sql} so the
+# binary carries its own migrations.  Called with -DOUT=file -DFILES=a;b;c.
+set(body "/* generated from schema/*.sql - do not edit */\n#include \"store_migrations.h\"\n\nconst struct store_migration store_migrations[] = {\n")
+set(count 0)
+foreach(f ${FILES})
+  get_filename_component(name ${f} NAME)
+  string(SUBSTRING ${name} 0 3 num)
+  math(EXPR version "${num}")
+  file(READ ${f} sql)
+  string(REPLACE "\\" "\\\\" sql "${sql}")
+  string(REPLACE "\"" "\\\"" sql "${sql}")
+  string(REPLACE "\n" "\\n\"\n\t\"" sql "${sql}")
+  string(APPEND body "\t{ ${version}, \"${name}\",\n\t\"${sql}\" },\n")
+  math(EXPR count "${count} + 1")
+endforeach()
+string(APPEND body "};\n\nconst int store_migration_count = ${count};\n")
+file(WRITE ${OUT}.tmp "${body}")
+file(RENAME ${OUT}.tmp ${OUT})
