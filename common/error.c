@@ -53,7 +53,16 @@ int orch_error_prefix(orch_error *err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(context, sizeof(context), fmt, ap);
 	va_end(ap);
-	snprintf(joined, sizeof(joined), "%s: %s", context, err->message);
+	size_t used = strlen(context), msg_len;
+
+	if (used > sizeof(joined) - 3)
+		used = sizeof(joined) - 3;
+	memcpy(joined, context, used);
+	memcpy(joined + used, ": ", 3);
+	used += 2;
+	msg_len = strnlen(err->message, sizeof(joined) - used - 1);
+	memcpy(joined + used, err->message, msg_len);
+	joined[used + msg_len] = '\0';
 	memcpy(err->message, joined, sizeof(err->message));
 	return -1;
 }

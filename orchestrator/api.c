@@ -1,0 +1,398 @@
+/*
+ * api.c - the request entry point: route table, auth, path and query
+ * decoding, JSON bodies and page tokens.
+ */
+#include "api.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+
+#include "cleanup.h"
+#include "ecs_names.h"
+#include "http_response.h"
+#include "log.h"
+#include "taskdef_validate.h"
+#include "version.h"
+
+/* Segments of a request path we look at; longer paths match no route. */
+#define API_MAX_PATH_SEGMENTS 16
+
+typedef void api_handler(struct api_request *ar);
+
+/*
+ * A route is a path pattern of '/'-separated segments where "*" matches
+ * one segment and a final "**" matches the rest of the path (one or more
+ * segments, rejoined with '/': task-definition ARNs contain a slash).
+ */
+struct api_route {
+	const char *pattern;
+	enum evhttp_cmd_type method;
+	api_handler *handler;
+};
+
+static const struct api_route api_routes[] = {
+	{ "/v1/info", EVHTTP_REQ_GET, api_info },
+	{ "/v1/clusters", EVHTTP_REQ_POST, api_cluster_create },
+	{ "/v1/clusters", EVHTTP_REQ_GET, api_cluster_list },
+	{ "/v1/clusters/*", EVHTTP_REQ_GET, api_cluster_describe },
+	{ "/v1/clusters/*", EVHTTP_REQ_DELETE, api_cluster_delete },
+	{ "/v1/task-definitions", EVHTTP_REQ_POST, api_taskdef_register },
+	{ "/v1/task-definitions", EVHTTP_REQ_GET, api_taskdef_list },
+	{ "/v1/task-definitions/**", EVHTTP_REQ_GET, api_taskdef_describe },
+	{ "/v1/task-definitions/**", EVHTTP_REQ_DELETE, api_taskdef_deregister },
+};
+
+static const char *method_name(enum evhttp_cmd_type m)
+{
+	switch (m) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_HEAD: return "HEAD";
+	case EVHTTP_REQ_PUT: return "PUT";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+	case EVHTTP_REQ_TRACE: return "TRACE";
+	case EVHTTP_REQ_CONNECT: return "CONNECT";
+	case EVHTTP_REQ_PATCH: return "PATCH";
+	}
+	return "?";
+}
+
+struct path_segments {
+	char *decoded[API_MAX_PATH_SEGMENTS];
+	int count;
+};
+
+static void path_segments_release(struct path_segments *ps)
+{
+	for (int i = 0; i < ps->count; i++) {
+		free(ps->decoded[i]);
+		ps->decoded[i] = NULL;
+	}
+	ps->count = 0;
+}
+
+/*
+ * Splits an absolute, still percent-encoded path into decoded segments.
+ * Returns 0, or -1 with *why set for a path no route can match (too many
+ * segments) or one that is malformed (encoded NUL, empty segment).
+ */
+static int path_split(const char *path, struct path_segments *ps, const char **why)
+{
+	const char *p = path;
+
+	ps->count = 0;
+	if (*p != '/') {
+		*why = "path must start with '/'";
+		return -1;
+	}
+	while (*p == '/' && p[1] != '\0') {
+		const char *start = p + 1;
+		const char *end = strchr(start, '/');
+		size_t len = end ? (size_t)(end - start) : strlen(start);
+		cleanup_free char *raw = strndup(start, len);
+		size_t decoded_len = 0;
+		char *decoded;
+
+		if (!raw) {
+			*why = "out of memory";
+			return -1;
+		}
+		if (len == 0) {
+			*why = "empty path segment";
+			return -1;
+		}
+		if (ps->count == API_MAX_PATH_SEGMENTS) {
+			*why = "too many path segments";
+			return -1;
+		}
+		decoded = evhttp_uridecode(raw, 0, &decoded_len);
+		if (!decoded) {
+			*why = "malformed percent-encoding in path";
+			return -1;
+		}
+		ps->decoded[ps->count++] = decoded;
+		if (strlen(decoded) != decoded_len) {
+			*why = "path contains a NUL byte";
+			return -1;
+		}
+		p = start + len;
+	}
+	if (*p == '/' && ps->count > 0) {
+		*why = "trailing '/' in path";
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Matches segments against a route pattern, filling ar->params.  Joined
+ * "**" parameters are allocated into *joined, which the caller frees.
+ */
+static bool route_matches(const char *pattern, const struct path_segments *ps,
+			  struct api_request *ar, char **joined)
+{
+	char buf[128];
+	char *save = NULL;
+	int i = 0;
+
+	snprintf(buf, sizeof(buf), "%s", pattern);
+	ar->param_count = 0;
+	for (char *seg = strtok_r(buf, "/", &save); seg; seg = strtok_r(NULL, "/", &save), i++) {
+		if (strcmp(seg, "**") == 0) {
+			size_t total = 0;
+			char *out;
+
+			if (i >= ps->count)
+				return false;
+			for (int j = i; j < ps->count; j++)
+				total += strlen(ps->decoded[j]) + 1;
+			out = malloc(total);
+			if (!out)
+				return false;
+			out[0] = '\0';
+			for (int j = i; j < ps->count; j++) {
+				if (j > i)
+					strcat(out, "/");
+				strcat(out, ps->decoded[j]);
+			}
+			free(*joined);
+			*joined = out;
+			ar->params[ar->param_count++] = out;
+			return true;
+		}
+		if (i >= ps->count)
+			return false;
+		if (strcmp(seg, "*") == 0) {
+			if (ar->param_count == API_MAX_PATH_PARAMS)
+				return false;
+			ar->params[ar->param_count++] = ps->decoded[i];
+		} else if (strcmp(seg, ps->decoded[i]) != 0) {
+			return false;
+		}
+	}
+	return i == ps->count;
+}
+
+/* libevent calls the handler without a URI when it refused the request. */
+static void reply_refused_request(struct evhttp_request *req)
+{
+	int code = evhttp_request_get_response_code(req);
+
+	if (code == 413)
+		http_reply_error(req, 413, "ClientException",
+				 "request body or headers exceed the server's size limit");
+	else
+		http_reply_error(req, code >= 400 && code < 500 ? code : 400, "ClientException",
+				 "malformed HTTP request");
+}
+
+static void dispatch(struct api_context *ctx, struct evhttp_request *req)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	enum evhttp_cmd_type method = evhttp_request_get_command(req);
+	struct path_segments ps = { .count = 0 };
+	struct api_request ar = { .req = req, .ctx = ctx };
+	cleanup_free char *joined = NULL;
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+	const char *why = NULL;
+	char allow[128] = "";
+	bool path_known = false;
+
+	if (!path || !*path)
+		path = "/";
+	if (strcmp(path, "/healthz") == 0) {
+		if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_HEAD) {
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+			http_reply_error(req, 405, "ClientException",
+					 "method %s is not allowed on /healthz", method_name(method));
+			return;
+		}
+		http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+		return;
+	}
+	if (!auth_bearer_matches(evhttp_find_header(evhttp_request_get_input_headers(req),
+						    "Authorization"), ctx->admin_token)) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+				  "Bearer realm=\"orch\"");
+		http_reply_error(req, 401, "AccessDeniedException",
+				 "missing or invalid bearer token");
+		return;
+	}
+	if (path_split(path, &ps, &why) < 0) {
+		path_segments_release(&ps);
+		http_reply_error(req, 404, "ClientException", "no such resource: %s", why);
+		return;
+	}
+	TAILQ_INIT(&ar.query);
+	for (size_t i = 0; i < sizeof(api_routes) / sizeof(api_routes[0]); i++) {
+		const struct api_route *r = &api_routes[i];
+
+		if (!route_matches(r->pattern, &ps, &ar, &joined))
+			continue;
+		path_known = true;
+		if (r->method != method) {
+			size_t used = strlen(allow);
+
+			snprintf(allow + used, sizeof(allow) - used, "%s%s", used ? ", " : "",
+				 method_name(r->method));
+			continue;
+		}
+		if (query && evhttp_parse_query_str(query, &ar.query) < 0) {
+			http_reply_error(req, 400, "ClientException", "malformed query string");
+		} else {
+			r->handler(&ar);
+		}
+		evhttp_clear_headers(&ar.query);
+		path_segments_release(&ps);
+		return;
+	}
+	path_segments_release(&ps);
+	if (path_known) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+		http_reply_error(req, 405, "ClientException", "method %s is not allowed on %.200s",
+				 method_name(method), path);
+		return;
+	}
+	http_reply_error(req, 404, "ClientException", "no such resource: %.200s", path);
+}
+
+void api_handle_request(struct evhttp_request *req, void *arg)
+{
+	if (!evhttp_request_get_uri(req)) {
+		reply_refused_request(req);
+		return;
+	}
+	dispatch(arg, req);
+}
+
+json_t *api_read_json_object(struct api_request *ar)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(ar->req);
+	size_t len = evbuffer_get_length(in);
+	const char *data;
+	json_error_t jerr;
+	json_t *root;
+
+	if (len == 0) {
+		http_reply_error(ar->req, 400, "ClientException",
+				 "request body is empty; expected a JSON object");
+		return NULL;
+	}
+	data = (const char *)evbuffer_pullup(in, -1);
+	if (!data) {
+		http_reply_error(ar->req, 500, "ServerException", "out of memory reading the body");
+		return NULL;
+	}
+	root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		http_reply_error(ar->req, 400, "ClientException",
+				 "request body is not valid JSON: %s (line %d, column %d, byte %d)",
+				 jerr.text, jerr.line, jerr.column, jerr.position);
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		json_decref(root);
+		http_reply_error(ar->req, 400, "ClientException",
+				 "request body must be a JSON object");
+		return NULL;
+	}
+	return root;
+}
+
+int api_query_int(struct api_request *ar, const char *name, int64_t min, int64_t max,
+		  int64_t *out)
+{
+	const char *value = evhttp_find_header(&ar->query, name);
+	char *end;
+	long long v;
+
+	if (!value)
+		return 0;
+	errno = 0;
+	v = strtoll(value, &end, 10);
+	if (errno || end == value || *end != '\0' || v < min || v > max) {
+		http_reply_error(ar->req, 400, "ClientException",
+				 "%s: must be an integer between %lld and %lld", name,
+				 (long long)min, (long long)max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+char *api_page_token_encode(const char *key)
+{
+	size_t len = strlen(key);
+	char *token = malloc(2 * len + 1);
+
+	if (!token)
+		return NULL;
+	for (size_t i = 0; i < len; i++)
+		snprintf(token + 2 * i, 3, "%02x", (unsigned char)key[i]);
+	token[2 * len] = '\0';
+	return token;
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+char *api_page_token_decode(struct api_request *ar, const char *token)
+{
+	size_t len = strlen(token);
+	char *key;
+
+	if (len == 0 || len % 2 || len > 4 * ECS_PAGE_KEY_MAX)
+		goto bad;
+	key = malloc(len / 2 + 1);
+	if (!key)
+		goto bad;
+	for (size_t i = 0; i < len / 2; i++) {
+		int hi = hex_value(token[2 * i]), lo = hex_value(token[2 * i + 1]);
+
+		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+			free(key);
+			goto bad;
+		}
+		key[i] = (char)(hi << 4 | lo);
+	}
+	key[len / 2] = '\0';
+	return key;
+bad:
+	http_reply_error(ar->req, 400, "ClientException", "nextToken: invalid page token");
+	return NULL;
+}
+
+void api_info(struct api_request *ar)
+{
+	orch_error err = ORCH_ERROR_INIT;
+	int64_t definitions = 0, families = 0;
+	int64_t clusters = store_cluster_count(ar->ctx->store);
+
+	if (clusters < 0 || store_taskdef_counts(ar->ctx->store, &definitions, &families, &err) < 0) {
+		http_reply_orch_error(ar->req, &err);
+		return;
+	}
+	http_reply_json(ar->req, 200,
+			json_pack("{s:s, s:o, s:i, s:f, s:{s:I, s:I, s:I}, s:o}",
+				  "version", ORCH_VERSION_STRING,
+				  "libraries", orch_library_versions(),
+				  "schemaVersion", store_known_schema_version(),
+				  "startedAt", ar->ctx->started_at,
+				  "counts",
+				  "clusters", (json_int_t)clusters,
+				  "taskDefinitions", (json_int_t)definitions,
+				  "taskDefinitionFamilies", (json_int_t)families,
+				  "ignoredTaskDefinitionFields", taskdef_ignored_field_catalog()));
+}

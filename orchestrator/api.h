@@ -1,0 +1,71 @@
+/*
+ * api.h - the REST API: routing, authentication, request bodies.
+ *
+ * api_handle_request is the evhttp callback for every request.  It checks
+ * the bearer token (all paths but /healthz), matches the path against the
+ * route table (404 for an unknown path, 405 with Allow for a known path and
+ * another method), decodes path parameters and hands the request to one
+ * handler in api_<resource>.c.  Handlers answer through http_response.h.
+ */
+#ifndef ORCH_API_H
+#define ORCH_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+
+#include "auth.h"
+#include "store.h"
+
+struct api_context {
+	struct store *store;
+	char admin_token[AUTH_TOKEN_HEX_LEN + 1];
+	double started_at;
+};
+
+#define API_MAX_PATH_PARAMS 4
+
+struct api_request {
+	struct evhttp_request *req;
+	struct api_context *ctx;
+	const char *params[API_MAX_PATH_PARAMS];	/* decoded path parameters */
+	int param_count;
+	struct evkeyvalq query;				/* decoded query parameters */
+};
+
+void api_handle_request(struct evhttp_request *req, void *arg);
+
+/*
+ * Parses the request body as one JSON object.  On failure the 4xx reply has
+ * been sent and NULL is returned.
+ */
+json_t *api_read_json_object(struct api_request *ar);
+
+/*
+ * Reads query parameter `name` as an integer in [min, max].  Returns 0 and
+ * leaves *out alone when absent; on a bad value replies 400 and returns -1.
+ */
+int api_query_int(struct api_request *ar, const char *name, int64_t min, int64_t max,
+		  int64_t *out);
+
+/* Page tokens: opaque hex of the last key of the previous page. */
+char *api_page_token_encode(const char *key);
+/* NULL (and a 400 sent) if the token is malformed. */
+char *api_page_token_decode(struct api_request *ar, const char *token);
+
+/* ---- handlers ---------------------------------------------------------- */
+void api_info(struct api_request *ar);
+void api_cluster_create(struct api_request *ar);
+void api_cluster_list(struct api_request *ar);
+void api_cluster_describe(struct api_request *ar);
+void api_cluster_delete(struct api_request *ar);
+void api_taskdef_register(struct api_request *ar);
+void api_taskdef_list(struct api_request *ar);
+void api_taskdef_describe(struct api_request *ar);
+void api_taskdef_deregister(struct api_request *ar);
+
+#endif

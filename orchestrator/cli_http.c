@@ -1,0 +1,170 @@
+/* cli_http.c - server discovery and JSON requests over libcurl. */
+#include "cli_http.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "cleanup.h"
+#include "fs_util.h"
+#include "server.h"
+
+struct response_buffer {
+	char *data;
+	size_t len;
+	bool too_large;
+};
+
+static size_t collect_body(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct response_buffer *rb = arg;
+	size_t n = size * nmemb;
+	char *grown;
+
+	if (rb->len + n > CLI_MAX_RESPONSE_BYTES) {
+		rb->too_large = true;
+		return 0;
+	}
+	grown = realloc(rb->data, rb->len + n + 1);
+	if (!grown)
+		return 0;
+	memcpy(grown + rb->len, ptr, n);
+	rb->data = grown;
+	rb->len += n;
+	rb->data[rb->len] = '\0';
+	return n;
+}
+
+static char *read_trimmed(const char *dir, const char *name, orch_error *err)
+{
+	cleanup_free char *path = NULL;
+	char *text = NULL;
+
+	if (asprintf(&path, "%s/%s", dir, name) < 0) {
+		path = NULL;
+		orch_fail_errno(err, ENOMEM, "reading '%s'", name);
+		return NULL;
+	}
+	if (fs_read_file(path, 4096, &text, NULL, err) < 0)
+		return NULL;
+	text[strcspn(text, "\r\n")] = '\0';
+	return text;
+}
+
+int cli_conn_resolve(const char *server_opt, const char *token_opt, const char *data_opt,
+		     struct cli_conn *out, orch_error *err)
+{
+	const char *server = server_opt ? server_opt : getenv("ORCH_SERVER");
+	const char *token = token_opt ? token_opt : getenv("ORCH_TOKEN");
+	const char *data = data_opt ? data_opt : getenv("ORCH_DATA");
+
+	if (!data || !*data)
+		data = SERVER_DEFAULT_DATA_DIR;
+	memset(out, 0, sizeof(*out));
+	out->server = server && *server ? strdup(server) : read_trimmed(data, SERVER_API_ADDRESS_FILE, err);
+	if (!out->server)
+		goto fail;
+	out->token = token && *token ? strdup(token) : read_trimmed(data, SERVER_ADMIN_TOKEN_FILE, err);
+	if (!out->token)
+		goto fail;
+	for (size_t len = strlen(out->server); len > 0 && out->server[len - 1] == '/'; len--)
+		out->server[len - 1] = '\0';
+	return 0;
+fail:
+	cli_conn_release(out);
+	return orch_error_prefix(err, "finding the server (use --server and --token, "
+				 "ORCH_SERVER and ORCH_TOKEN, or --data DIR of a local server)");
+}
+
+void cli_conn_release(struct cli_conn *c)
+{
+	free(c->server);
+	c->server = NULL;
+	free(c->token);
+	c->token = NULL;
+}
+
+char *cli_escape(const char *s)
+{
+	char *escaped = curl_easy_escape(NULL, s, 0);
+	char *copy = escaped ? strdup(escaped) : NULL;
+
+	curl_free(escaped);
+	return copy;
+}
+
+int cli_call(const struct cli_conn *c, const char *method, const char *path,
+	     const char *body, size_t body_len, json_t **reply, orch_error *err)
+{
+	struct response_buffer rb = { 0 };
+	struct curl_slist *headers = NULL;
+	cleanup_free char *url = NULL, *auth = NULL;
+	json_error_t jerr;
+	long status = 0;
+	CURLcode rc;
+	CURL *curl;
+	int ret = -1;
+
+	if (asprintf(&url, "%s%s", c->server, path) < 0 ||
+	    asprintf(&auth, "Authorization: Bearer %s", c->token) < 0) {
+		url = auth = NULL;
+		return orch_fail_errno(err, ENOMEM, "building the request");
+	}
+	curl = curl_easy_init();
+	if (!curl)
+		return orch_fail(err, ORCH_ERR_INTERNAL, "initialising libcurl");
+	headers = curl_slist_append(headers, auth);
+	headers = curl_slist_append(headers, "Accept: application/json");
+	if (body)
+		headers = curl_slist_append(headers, "Content-Type: application/json");
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)CLI_REQUEST_TIMEOUT_SECONDS);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect_body);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &rb);
+	if (body) {
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+	}
+	rc = curl_easy_perform(curl);
+	if (rc != CURLE_OK) {
+		orch_fail(err, ORCH_ERR_INTERNAL, "%s %s: %s", method, url,
+			  rb.too_large ? "response too large" : curl_easy_strerror(rc));
+		goto out;
+	}
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	*reply = rb.len ? json_loadb(rb.data, rb.len, 0, &jerr) : NULL;
+	if (status >= 200 && status < 300) {
+		if (!*reply) {
+			orch_fail(err, ORCH_ERR_INTERNAL, "%s %s: the server's answer is not JSON",
+				  method, url);
+			goto out;
+		}
+		ret = 0;
+		goto out;
+	}
+	{
+		const char *msg = json_string_value(json_object_get(*reply, "message"));
+		const char *type = json_string_value(json_object_get(*reply, "__type"));
+
+		orch_fail(err, status == 404 ? ORCH_ERR_NOT_FOUND
+			  : status == 409 ? ORCH_ERR_CONFLICT
+			  : status < 500 ? ORCH_ERR_INVALID : ORCH_ERR_INTERNAL,
+			  "%s (%ld%s%s)", msg ? msg : "request failed", status,
+			  type ? " " : "", type ? type : "");
+	}
+	json_decref(*reply);
+	*reply = NULL;
+out:
+	free(rb.data);
+	curl_slist_free_all(headers);
+	curl_easy_cleanup(curl);
+	return ret;
+}

@@ -1,0 +1,43 @@
+/*
+ * cli_http.h - how the CLI reaches the server: finding the server URL and
+ * token, and one JSON request/response over libcurl.
+ *
+ * Discovery order (DESIGN.md §3): --server/--token, then ORCH_SERVER/
+ * ORCH_TOKEN, then the local data dir (--data, ORCH_DATA, /var/lib/orch),
+ * whose api-address and admin-token files the server wrote.
+ */
+#ifndef ORCH_CLI_HTTP_H
+#define ORCH_CLI_HTTP_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "error.h"
+
+/* Largest response the CLI accepts from a server. */
+#define CLI_MAX_RESPONSE_BYTES (64 * 1024 * 1024)
+#define CLI_REQUEST_TIMEOUT_SECONDS 60
+
+struct cli_conn {
+	char *server;	/* base URL without a trailing slash */
+	char *token;
+};
+
+int cli_conn_resolve(const char *server_opt, const char *token_opt, const char *data_opt,
+		     struct cli_conn *out, orch_error *err);
+void cli_conn_release(struct cli_conn *c);
+
+/*
+ * Sends method path (already URL-encoded, starting with '/') with an
+ * optional JSON body.  On a 2xx answer returns 0 with *reply set (a new
+ * reference).  On an error status returns -1 with the server's message in
+ * err (kind NOT_FOUND for 404, INVALID for other 4xx).
+ */
+int cli_call(const struct cli_conn *c, const char *method, const char *path,
+	     const char *body, size_t body_len, json_t **reply, orch_error *err);
+
+/* URL-encodes one path segment or query value into a new string. */
+char *cli_escape(const char *s);
+
+#endif

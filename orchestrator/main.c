@@ -1,0 +1,67 @@
+/*
+ * main.c - the one orch binary: argv[1] picks the role.
+ *
+ *   orch server ...        control plane (server.c)
+ *   orch lb ...            standalone load balancer (lb/)
+ *   orch taskdef|cluster   API client verbs (cli.c)
+ *   orch --version         versions of orch and its libraries
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "cli.h"
+#include "server.h"
+#include "version.h"
+#ifdef ORCH_HAVE_LB
+#include "lb.h"
+#endif
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: orch COMMAND [options]\n"
+		"\n"
+		"commands:\n"
+		"  server     run the control plane (orch server --help)\n"
+#ifdef ORCH_HAVE_LB
+		"  lb         run the load balancer from a routes file (orch lb --help)\n"
+#endif
+		"  taskdef    register, list, show and deregister task definitions\n"
+		"  cluster    create, list, show and delete clusters\n"
+		"  version    print versions (also --version)\n");
+}
+
+int main(int argc, char **argv)
+{
+	int rc;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+		orch_print_version(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "server") == 0)
+		return server_main(argc - 1, argv + 1);
+#ifdef ORCH_HAVE_LB
+	if (strcmp(argv[1], "lb") == 0)
+		return lb_main(argc - 1, argv + 1);
+#endif
+	if (cli_handles(argv[1])) {
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		rc = cli_main(argc - 1, argv + 1);
+		curl_global_cleanup();
+		return rc;
+	}
+	fprintf(stderr, "orch: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

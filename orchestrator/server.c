@@ -1,0 +1,370 @@
+/*
+ * server.c - `orch server`: flags, data dir, the API listener and shutdown.
+ *
+ * Shutdown on SIGTERM or SIGINT: the listener closes at once (no new
+ * connections), the loop keeps running for the shutdown grace so requests
+ * already being received are answered, then connections close and the
+ * database is closed cleanly (checkpointing the WAL).
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <openssl/crypto.h>
+
+#include "api.h"
+#include "auth.h"
+#include "cleanup.h"
+#include "fs_util.h"
+#include "log.h"
+#include "store.h"
+
+struct server_options {
+	const char *data_dir;
+	const char *listen;
+	long request_timeout;
+	long max_body_bytes;
+	long max_header_bytes;
+	long shutdown_grace_ms;
+};
+
+struct server {
+	struct server_options opt;
+	struct event_base *base;
+	struct evhttp *http;
+	struct evhttp_bound_socket *bound;
+	struct event *sigterm, *sigint;
+	struct api_context api;
+	int lock_fd;
+	bool stopping;
+};
+
+static void server_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: orch server [options]\n"
+		"\n"
+		"Runs the control plane: state store, REST API.\n"
+		"\n"
+		"  --data DIR              data directory (env ORCH_DATA; default %s)\n"
+		"  --listen ADDR:PORT      API address (default %s; [::1]:PORT for IPv6)\n"
+		"  --log-level LEVEL       debug, info, warn or error (default info)\n"
+		"  --request-timeout SECS  time a client has to send a request (default %d)\n"
+		"  --max-body-bytes N      largest request body accepted (default %d)\n"
+		"  --max-header-bytes N    largest request header block accepted (default %d)\n"
+		"  --shutdown-grace-ms MS  time in-flight requests get after SIGTERM (default %d)\n"
+		"  --help                  this text\n",
+		SERVER_DEFAULT_DATA_DIR, SERVER_DEFAULT_LISTEN, SERVER_DEFAULT_REQUEST_TIMEOUT,
+		SERVER_DEFAULT_MAX_BODY_BYTES, SERVER_DEFAULT_MAX_HEADER_BYTES,
+		SERVER_DEFAULT_SHUTDOWN_GRACE_MS);
+}
+
+static int parse_long_option(const char *name, const char *value, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(value, &end, 10);
+	if (errno || end == value || *end || v < min || v > max) {
+		fprintf(stderr, "orch server: --%s: must be an integer between %ld and %ld\n",
+			name, min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_options(int argc, char **argv, struct server_options *opt)
+{
+	enum { OPT_DATA = 1, OPT_LISTEN, OPT_LOG_LEVEL, OPT_REQUEST_TIMEOUT, OPT_MAX_BODY,
+	       OPT_MAX_HEADER, OPT_GRACE, OPT_HELP };
+	static const struct option longopts[] = {
+		{ "data", required_argument, NULL, OPT_DATA },
+		{ "listen", required_argument, NULL, OPT_LISTEN },
+		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT },
+		{ "max-body-bytes", required_argument, NULL, OPT_MAX_BODY },
+		{ "max-header-bytes", required_argument, NULL, OPT_MAX_HEADER },
+		{ "shutdown-grace-ms", required_argument, NULL, OPT_GRACE },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	opt->data_dir = getenv("ORCH_DATA") && *getenv("ORCH_DATA") ? getenv("ORCH_DATA")
+		: SERVER_DEFAULT_DATA_DIR;
+	opt->listen = SERVER_DEFAULT_LISTEN;
+	opt->request_timeout = SERVER_DEFAULT_REQUEST_TIMEOUT;
+	opt->max_body_bytes = SERVER_DEFAULT_MAX_BODY_BYTES;
+	opt->max_header_bytes = SERVER_DEFAULT_MAX_HEADER_BYTES;
+	opt->shutdown_grace_ms = SERVER_DEFAULT_SHUTDOWN_GRACE_MS;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		enum log_level level;
+
+		switch (c) {
+		case OPT_DATA:
+			opt->data_dir = optarg;
+			break;
+		case OPT_LISTEN:
+			opt->listen = optarg;
+			break;
+		case OPT_LOG_LEVEL:
+			if (log_level_parse(optarg, &level) < 0) {
+				fprintf(stderr, "orch server: --log-level: must be debug, info, warn or error\n");
+				return -1;
+			}
+			log_threshold = level;
+			break;
+		case OPT_REQUEST_TIMEOUT:
+			if (parse_long_option("request-timeout", optarg, 1, 3600, &opt->request_timeout) < 0)
+				return -1;
+			break;
+		case OPT_MAX_BODY:
+			if (parse_long_option("max-body-bytes", optarg, 1024, 64L << 20, &opt->max_body_bytes) < 0)
+				return -1;
+			break;
+		case OPT_MAX_HEADER:
+			if (parse_long_option("max-header-bytes", optarg, 1024, 1L << 20, &opt->max_header_bytes) < 0)
+				return -1;
+			break;
+		case OPT_GRACE:
+			if (parse_long_option("shutdown-grace-ms", optarg, 0, 600000, &opt->shutdown_grace_ms) < 0)
+				return -1;
+			break;
+		case OPT_HELP:
+			server_usage(stdout);
+			exit(0);
+		default:
+			server_usage(stderr);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "orch server: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+/* Splits "ADDR:PORT" or "[V6]:PORT" into host and port. */
+static int split_listen_address(const char *listen, char *host, size_t host_size,
+				unsigned short *port, orch_error *err)
+{
+	const char *colon;
+	size_t host_len;
+	char *end;
+	long p;
+
+	if (listen[0] == '[') {
+		const char *close = strchr(listen, ']');
+
+		if (!close || close[1] != ':')
+			goto bad;
+		host_len = (size_t)(close - listen - 1);
+		listen++;
+		colon = close + 1;
+	} else {
+		colon = strrchr(listen, ':');
+		if (!colon)
+			goto bad;
+		host_len = (size_t)(colon - listen);
+	}
+	if (host_len == 0 || host_len >= host_size)
+		goto bad;
+	memcpy(host, listen, host_len);
+	host[host_len] = '\0';
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || *end || p < 0 || p > 65535)
+		goto bad;
+	*port = (unsigned short)p;
+	return 0;
+bad:
+	return orch_fail(err, ORCH_ERR_INVALID, "--listen '%s': expected ADDR:PORT", listen);
+}
+
+static int lock_data_dir(struct server *srv, orch_error *err)
+{
+	cleanup_free char *path = NULL;
+
+	if (asprintf(&path, "%s/" SERVER_LOCK_FILE, srv->opt.data_dir) < 0) {
+		path = NULL;
+		return orch_fail_errno(err, ENOMEM, "locking the data dir");
+	}
+	srv->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (srv->lock_fd < 0)
+		return orch_fail_errno(err, errno, "opening '%s'", path);
+	if (flock(srv->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK)
+			return orch_fail(err, ORCH_ERR_CONFLICT,
+					 "another orch server is using data dir '%s'", srv->opt.data_dir);
+		return orch_fail_errno(err, errno, "locking '%s'", path);
+	}
+	return 0;
+}
+
+/* Writes the URL clients on this host use to reach the API. */
+static int write_api_address(struct server *srv, orch_error *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN], url[INET6_ADDRSTRLEN + 32];
+	cleanup_free char *path = NULL;
+	unsigned short port;
+
+	if (getsockname(evhttp_bound_socket_get_fd(srv->bound), (struct sockaddr *)&ss, &len) < 0)
+		return orch_fail_errno(err, errno, "reading the bound address");
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+		if (IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr))
+			strcpy(host, "::1");
+		else
+			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+		port = ntohs(a->sin6_port);
+		snprintf(url, sizeof(url), "http://[%s]:%u", host, port);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		if (a->sin_addr.s_addr == htonl(INADDR_ANY))
+			strcpy(host, "127.0.0.1");
+		else
+			inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+		port = ntohs(a->sin_port);
+		snprintf(url, sizeof(url), "http://%s:%u", host, port);
+	}
+	if (asprintf(&path, "%s/" SERVER_API_ADDRESS_FILE, srv->opt.data_dir) < 0) {
+		path = NULL;
+		return orch_fail_errno(err, ENOMEM, "writing the API address");
+	}
+	log_info("server: API listening on %s (data dir %s)", url, srv->opt.data_dir);
+	return fs_write_file_atomic(path, url, strlen(url), 0644, err);
+}
+
+static void on_grace_over(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	event_base_loopbreak(srv->base);
+}
+
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct timeval grace = {
+		.tv_sec = srv->opt.shutdown_grace_ms / 1000,
+		.tv_usec = (srv->opt.shutdown_grace_ms % 1000) * 1000,
+	};
+
+	if (srv->stopping) {
+		log_warn("server: second signal, stopping now");
+		event_base_loopbreak(srv->base);
+		return;
+	}
+	srv->stopping = true;
+	log_info("server: signal %d, no longer accepting; draining for %ld ms", (int)sig,
+		 srv->opt.shutdown_grace_ms);
+	evhttp_del_accept_socket(srv->http, srv->bound);
+	srv->bound = NULL;
+	event_base_once(srv->base, -1, EV_TIMEOUT, on_grace_over, srv, &grace);
+}
+
+static int server_start(struct server *srv, orch_error *err)
+{
+	cleanup_free char *db_path = NULL, *token_path = NULL;
+	char host[256];
+	unsigned short port;
+
+	if (split_listen_address(srv->opt.listen, host, sizeof(host), &port, err) < 0)
+		return -1;
+	if (fs_mkdir_p(srv->opt.data_dir, 0700, err) < 0 || lock_data_dir(srv, err) < 0)
+		return -1;
+	if (asprintf(&db_path, "%s/" SERVER_DB_FILE, srv->opt.data_dir) < 0 ||
+	    asprintf(&token_path, "%s/" SERVER_ADMIN_TOKEN_FILE, srv->opt.data_dir) < 0)
+		return orch_fail_errno(err, ENOMEM, "starting");
+	if (store_open(db_path, &srv->api.store, err) < 0)
+		return -1;
+	if (auth_token_load_or_create(token_path, srv->api.admin_token, err) < 0)
+		return -1;
+	srv->api.started_at = store_now();
+
+	srv->base = event_base_new();
+	srv->http = srv->base ? evhttp_new(srv->base) : NULL;
+	if (!srv->http)
+		return orch_fail(err, ORCH_ERR_INTERNAL, "creating the event loop");
+	/* evhttp's defaults are unlimited sizes and no timeouts: set them all. */
+	evhttp_set_max_headers_size(srv->http, (ev_ssize_t)srv->opt.max_header_bytes);
+	evhttp_set_max_body_size(srv->http, (ev_ssize_t)srv->opt.max_body_bytes);
+	evhttp_set_timeout(srv->http, (int)srv->opt.request_timeout);
+	evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+				   EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
+				   EVHTTP_REQ_OPTIONS);
+	evhttp_set_gencb(srv->http, api_handle_request, &srv->api);
+
+	srv->bound = evhttp_bind_socket_with_handle(srv->http, host, port);
+	if (!srv->bound)
+		return orch_fail_errno(err, errno, "listening on '%s'", srv->opt.listen);
+	if (write_api_address(srv, err) < 0)
+		return -1;
+
+	srv->sigterm = evsignal_new(srv->base, SIGTERM, on_stop_signal, srv);
+	srv->sigint = evsignal_new(srv->base, SIGINT, on_stop_signal, srv);
+	if (!srv->sigterm || !srv->sigint || evsignal_add(srv->sigterm, NULL) < 0 ||
+	    evsignal_add(srv->sigint, NULL) < 0)
+		return orch_fail(err, ORCH_ERR_INTERNAL, "installing signal handlers");
+	return 0;
+}
+
+static void server_release(struct server *srv)
+{
+	if (srv->sigterm)
+		event_free(srv->sigterm);
+	if (srv->sigint)
+		event_free(srv->sigint);
+	if (srv->http)
+		evhttp_free(srv->http);
+	if (srv->base)
+		event_base_free(srv->base);
+	store_close(srv->api.store);
+	srv->api.store = NULL;
+	OPENSSL_cleanse(srv->api.admin_token, sizeof(srv->api.admin_token));
+	if (srv->lock_fd >= 0)
+		close(srv->lock_fd);
+}
+
+int server_main(int argc, char **argv)
+{
+	struct server srv = { .lock_fd = -1 };
+	orch_error err = ORCH_ERROR_INIT;
+	int rc = 0;
+
+	if (parse_options(argc, argv, &srv.opt) < 0)
+		return 2;
+	signal(SIGPIPE, SIG_IGN);
+	if (server_start(&srv, &err) < 0) {
+		log_error("server: %s", err.message);
+		rc = 1;
+	} else {
+		event_base_dispatch(srv.base);
+		log_info("server: stopped");
+	}
+	server_release(&srv);
+	return rc;
+}

@@ -1,0 +1,29 @@
+/*
+ * server.h - `orch server`: the control plane process.
+ *
+ * Owns the data directory (an exclusive lock on <data>/server.lock), the
+ * SQLite store, the admin token and the REST API listener, all driven by one
+ * libevent loop on the calling thread.
+ */
+#ifndef ORCH_SERVER_H
+#define ORCH_SERVER_H
+
+#define SERVER_DEFAULT_DATA_DIR "/var/lib/orch"
+#define SERVER_DEFAULT_LISTEN "127.0.0.1:7070"
+#define SERVER_DEFAULT_PORT 7070
+/* A request (headers and body) must arrive within this many seconds. */
+#define SERVER_DEFAULT_REQUEST_TIMEOUT 10
+#define SERVER_DEFAULT_MAX_BODY_BYTES (1024 * 1024)
+#define SERVER_DEFAULT_MAX_HEADER_BYTES (16 * 1024)
+/* After SIGTERM, in-flight requests get this long to finish. */
+#define SERVER_DEFAULT_SHUTDOWN_GRACE_MS 1000
+
+/* Data-dir file names, shared with the CLI's server discovery. */
+#define SERVER_ADMIN_TOKEN_FILE "admin-token"
+#define SERVER_API_ADDRESS_FILE "api-address"
+#define SERVER_DB_FILE "orch.db"
+#define SERVER_LOCK_FILE "server.lock"
+
+int server_main(int argc, char **argv);
+
+#endif

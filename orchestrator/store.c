@@ -1,0 +1,208 @@
+/*
+ * store.c - opening the SQLite database, migrations, transactions and the
+ * prepared-statement cache.  Resource-specific queries live in store_*.c.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "store_migrations.h"
+
+/* How long a statement waits for a lock held by another connection. */
+#define STORE_BUSY_TIMEOUT_MS 5000
+/* Distinct statements the cache holds; the whole program uses fewer. */
+#define STORE_STMT_CACHE_SIZE 64
+
+struct store_stmt_entry {
+	const char *sql;
+	sqlite3_stmt *stmt;
+};
+
+struct store {
+	sqlite3 *db;
+	struct store_stmt_entry stmts[STORE_STMT_CACHE_SIZE];
+	int stmt_count;
+};
+
+int store_known_schema_version(void)
+{
+	return store_migration_count > 0 ? store_migrations[store_migration_count - 1].version : 0;
+}
+
+double store_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1000.0;
+}
+
+int store_fail(struct store *s, orch_error *err, const char *what)
+{
+	int code = sqlite3_extended_errcode(s->db);
+
+	return orch_fail(err, code == SQLITE_CONSTRAINT_PRIMARYKEY || code == SQLITE_CONSTRAINT_UNIQUE
+			 ? ORCH_ERR_CONFLICT : ORCH_ERR_INTERNAL,
+			 "%s: %s", what, sqlite3_errmsg(s->db));
+}
+
+static int store_exec(struct store *s, const char *sql, orch_error *err)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		orch_fail(err, ORCH_ERR_INTERNAL, "%s", msg ? msg : sqlite3_errmsg(s->db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int store_user_version(struct store *s, int *version, orch_error *err)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &stmt, NULL) != SQLITE_OK)
+		return store_fail(s, err, "reading the schema version");
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*version = sqlite3_column_int(stmt, 0);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_ROW)
+		return store_fail(s, err, "reading the schema version");
+	return 0;
+}
+
+/* Applies every migration above the database's current version. */
+static int store_migrate(struct store *s, int version, orch_error *err)
+{
+	for (int i = 0; i < store_migration_count; i++) {
+		const struct store_migration *m = &store_migrations[i];
+		char pragma[64];
+
+		if (m->version <= version)
+			continue;
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", m->version);
+		if (store_exec(s, "BEGIN IMMEDIATE", err) < 0)
+			return orch_error_prefix(err, "migration '%s'", m->name);
+		if (store_exec(s, m->sql, err) < 0 || store_exec(s, pragma, err) < 0 ||
+		    store_exec(s, "COMMIT", err) < 0) {
+			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+			return orch_error_prefix(err, "migration '%s'", m->name);
+		}
+		log_info("store: applied migration %s", m->name);
+	}
+	return 0;
+}
+
+int store_open(const char *path, struct store **out, orch_error *err)
+{
+	struct store *s = calloc(1, sizeof(*s));
+	int version = 0;
+
+	if (!s)
+		return orch_fail_errno(err, ENOMEM, "allocating the store");
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		orch_fail(err, ORCH_ERR_INTERNAL, "opening database '%s': %s", path,
+			  s->db ? sqlite3_errmsg(s->db) : "out of memory");
+		store_close(s);
+		return -1;
+	}
+	sqlite3_extended_result_codes(s->db, 1);
+	sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+
+	/* Refuse a newer database before any pragma could write to it. */
+	if (store_user_version(s, &version, err) < 0)
+		goto fail;
+	if (version > store_known_schema_version()) {
+		orch_fail(err, ORCH_ERR_CONFLICT,
+			  "database '%s' has schema version %d, newer than this orch supports (%d); "
+			  "run a newer orch, the database was not modified",
+			  path, version, store_known_schema_version());
+		goto fail;
+	}
+	if (store_exec(s, "PRAGMA journal_mode = WAL", err) < 0 ||
+	    store_exec(s, "PRAGMA synchronous = FULL", err) < 0 ||
+	    store_exec(s, "PRAGMA foreign_keys = ON", err) < 0)
+		goto fail;
+	if (store_migrate(s, version, err) < 0)
+		goto fail;
+	if (store_exec(s, "INSERT OR IGNORE INTO clusters(name, created_at) "
+		       "VALUES ('" STORE_DEFAULT_CLUSTER "', (julianday('now') - 2440587.5) * 86400.0)", err) < 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	orch_error_prefix(err, "store '%s'", path);
+	store_close(s);
+	return -1;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < s->stmt_count; i++)
+		sqlite3_finalize(s->stmts[i].stmt);
+	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
+		log_warn("store: closing the database: %s", sqlite3_errmsg(s->db));
+	free(s);
+}
+
+sqlite3_stmt *store_prepare(struct store *s, const char *sql, orch_error *err)
+{
+	sqlite3_stmt *stmt;
+
+	for (int i = 0; i < s->stmt_count; i++) {
+		if (s->stmts[i].sql == sql) {
+			stmt = s->stmts[i].stmt;
+			sqlite3_reset(stmt);
+			sqlite3_clear_bindings(stmt);
+			return stmt;
+		}
+	}
+	if (s->stmt_count == STORE_STMT_CACHE_SIZE) {
+		orch_fail(err, ORCH_ERR_INTERNAL, "statement cache full");
+		return NULL;
+	}
+	if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) != SQLITE_OK) {
+		store_fail(s, err, "preparing a statement");
+		return NULL;
+	}
+	s->stmts[s->stmt_count].sql = sql;
+	s->stmts[s->stmt_count].stmt = stmt;
+	s->stmt_count++;
+	return stmt;
+}
+
+int store_begin(struct store *s, orch_error *err)
+{
+	return store_exec(s, "BEGIN IMMEDIATE", err);
+}
+
+int store_commit(struct store *s, orch_error *err)
+{
+	if (store_exec(s, "COMMIT", err) < 0) {
+		store_rollback(s);
+		return orch_error_prefix(err, "commit");
+	}
+	return 0;
+}
+
+void store_rollback(struct store *s)
+{
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+bool store_in_transaction(struct store *s)
+{
+	return !sqlite3_get_autocommit(s->db);
+}

@@ -1,0 +1,143 @@
+/* store_cluster.c - cluster rows and the counts shown with them. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+
+static const char sql_cluster_insert[] =
+	"INSERT OR IGNORE INTO clusters(name, created_at) VALUES (?1, ?2)";
+static const char sql_cluster_select[] =
+	"SELECT name, created_at,"
+	" (SELECT count(*) FROM tasks t WHERE t.cluster = c.name),"
+	" (SELECT count(*) FROM services v WHERE v.cluster = c.name)"
+	" FROM clusters c WHERE name = ?1";
+static const char sql_cluster_page[] =
+	"SELECT name, created_at,"
+	" (SELECT count(*) FROM tasks t WHERE t.cluster = c.name),"
+	" (SELECT count(*) FROM services v WHERE v.cluster = c.name)"
+	" FROM clusters c WHERE ?1 IS NULL OR name > ?1 ORDER BY name LIMIT ?2";
+static const char sql_cluster_delete[] = "DELETE FROM clusters WHERE name = ?1";
+static const char sql_cluster_count[] = "SELECT count(*) FROM clusters";
+
+void store_cluster_release(struct store_cluster *c)
+{
+	free(c->name);
+	c->name = NULL;
+}
+
+void store_cluster_list_free(struct store_cluster *list, int count)
+{
+	for (int i = 0; i < count; i++)
+		store_cluster_release(&list[i]);
+	free(list);
+}
+
+static int cluster_from_row(sqlite3_stmt *stmt, struct store_cluster *out, orch_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	out->name = strdup((const char *)sqlite3_column_text(stmt, 0));
+	if (!out->name)
+		return orch_fail_errno(err, ENOMEM, "reading a cluster");
+	out->created_at = sqlite3_column_double(stmt, 1);
+	out->task_count = sqlite3_column_int64(stmt, 2);
+	out->service_count = sqlite3_column_int64(stmt, 3);
+	return 0;
+}
+
+int store_cluster_create(struct store *s, const char *name, bool *created, orch_error *err)
+{
+	sqlite3_stmt *stmt = store_prepare(s, sql_cluster_insert, err);
+
+	if (!stmt)
+		return -1;
+	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_double(stmt, 2, store_now());
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		return store_fail(s, err, "creating a cluster");
+	*created = sqlite3_changes(sqlite3_db_handle(stmt)) > 0;
+	return 0;
+}
+
+int store_cluster_get(struct store *s, const char *name, struct store_cluster *out, orch_error *err)
+{
+	sqlite3_stmt *stmt = store_prepare(s, sql_cluster_select, err);
+	int rc;
+
+	if (!stmt)
+		return -1;
+	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE)
+		return orch_fail(err, ORCH_ERR_NOT_FOUND, "cluster '%s' not found", name);
+	if (rc != SQLITE_ROW)
+		return store_fail(s, err, "reading a cluster");
+	rc = cluster_from_row(stmt, out, err);
+	sqlite3_reset(stmt);	/* end the read so checkpoints can proceed */
+	return rc;
+}
+
+int store_cluster_list(struct store *s, const char *after, int limit,
+		       struct store_cluster **out, int *count, bool *more, orch_error *err)
+{
+	sqlite3_stmt *stmt = store_prepare(s, sql_cluster_page, err);
+	struct store_cluster *list;
+	int n = 0, rc;
+
+	if (!stmt)
+		return -1;
+	list = calloc((size_t)limit + 1, sizeof(*list));
+	if (!list)
+		return orch_fail_errno(err, ENOMEM, "listing clusters");
+	if (after)
+		sqlite3_bind_text(stmt, 1, after, -1, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 2, limit + 1);
+	*more = false;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (n == limit) {
+			*more = true;
+			break;
+		}
+		if (cluster_from_row(stmt, &list[n], err) < 0)
+			goto fail;
+		n++;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		store_fail(s, err, "listing clusters");
+		goto fail;
+	}
+	sqlite3_reset(stmt);
+	*out = list;
+	*count = n;
+	return 0;
+fail:
+	sqlite3_reset(stmt);
+	store_cluster_list_free(list, n);
+	return -1;
+}
+
+int store_cluster_delete(struct store *s, const char *name, orch_error *err)
+{
+	sqlite3_stmt *stmt = store_prepare(s, sql_cluster_delete, err);
+
+	if (!stmt)
+		return -1;
+	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		return store_fail(s, err, "deleting a cluster");
+	if (sqlite3_changes(sqlite3_db_handle(stmt)) == 0)
+		return orch_fail(err, ORCH_ERR_NOT_FOUND, "cluster '%s' not found", name);
+	return 0;
+}
+
+int64_t store_cluster_count(struct store *s)
+{
+	sqlite3_stmt *stmt = store_prepare(s, sql_cluster_count, NULL);
+	int64_t count;
+
+	if (!stmt || sqlite3_step(stmt) != SQLITE_ROW)
+		return -1;
+	count = sqlite3_column_int64(stmt, 0);
+	sqlite3_reset(stmt);
+	return count;
+}
