@@ -20,9 +20,11 @@
 
 #include "auth.h"
 #include "store.h"
+#include "write_batch.h"
 
 struct api_context {
 	struct store *store;
+	struct write_batch *writes;	/* group commit of this loop's writes */
 	char admin_token[AUTH_TOKEN_HEX_LEN + 1];
 	double started_at;
 };

@@ -82,20 +82,18 @@ void api_cluster_create(struct api_request *ar)
 	name = json_string_value(value);
 	if (!cluster_name_checked(ar, name))
 		goto out;
-	if (store_begin(ar->ctx->store, &err) < 0 ||
-	    store_cluster_create(ar->ctx->store, name, &created, &err) < 0 ||
-	    store_cluster_get(ar->ctx->store, name, &cluster, &err) < 0) {
-		store_rollback(ar->ctx->store);
+	if (write_batch_begin(ar->ctx->writes, &err) < 0) {
 		http_reply_orch_error(ar->req, &err);
 		goto out;
 	}
-	if (store_commit(ar->ctx->store, &err) < 0) {
+	if (store_cluster_create(ar->ctx->store, name, &created, &cluster, &err) < 0) {
+		write_batch_abort(ar->ctx->writes);
 		http_reply_orch_error(ar->req, &err);
 		goto out;
 	}
-	http_reply_json(ar->req, created ? 201 : 200,
-			json_pack("{s:o, s:O}", "cluster", cluster_to_json(&cluster, "ACTIVE"),
-				  "ignoredFields", ignored));
+	write_batch_reply(ar->ctx->writes, ar->req, created ? 201 : 200,
+			  json_pack("{s:o, s:O}", "cluster", cluster_to_json(&cluster, "ACTIVE"),
+				    "ignoredFields", ignored));
 out:
 	store_cluster_release(&cluster);
 	json_decref(ignored);
@@ -160,8 +158,7 @@ void api_cluster_describe(struct api_request *ar)
 void api_cluster_delete(struct api_request *ar)
 {
 	orch_error err = ORCH_ERROR_INIT;
-	struct store *store = ar->ctx->store;
-	struct store_cluster cluster;
+	struct store_cluster cluster = { 0 };
 	const char *name = ar->params[0];
 
 	if (!cluster_name_checked(ar, name))
@@ -171,41 +168,25 @@ void api_cluster_delete(struct api_request *ar)
 				 "cluster '" STORE_DEFAULT_CLUSTER "' always exists and cannot be deleted");
 		return;
 	}
-	if (store_begin(store, &err) < 0)
-		goto fail;
-	if (store_cluster_get(store, name, &cluster, &err) < 0) {
-		store_rollback(store);
-		if (err.kind == ORCH_ERR_NOT_FOUND) {
-			http_reply_error(ar->req, 404, "ClusterNotFoundException", "%s", err.message);
-			return;
-		}
-		goto fail;
+	if (write_batch_begin(ar->ctx->writes, &err) < 0) {
+		http_reply_orch_error(ar->req, &err);
+		return;
 	}
-	if (cluster.service_count > 0 || cluster.task_count > 0) {
-		bool services = cluster.service_count > 0;
-
-		store_rollback(store);
-		http_reply_error(ar->req, 409,
-				 services ? "ClusterContainsServicesException"
-				 : "ClusterContainsTasksException",
-				 "cluster '%s' still has %lld %s; remove them first", name,
-				 (long long)(services ? cluster.service_count : cluster.task_count),
-				 services ? "services" : "tasks");
+	if (store_cluster_delete(ar->ctx->store, name, &cluster, &err) < 0) {
+		write_batch_abort(ar->ctx->writes);
+		if (err.kind == ORCH_ERR_NOT_FOUND)
+			http_reply_error(ar->req, 404, "ClusterNotFoundException", "%s", err.message);
+		else if (err.kind == ORCH_ERR_CONFLICT)
+			http_reply_error(ar->req, 409,
+					 cluster.service_count > 0 ? "ClusterContainsServicesException"
+					 : "ClusterContainsTasksException",
+					 "%s; remove them first", err.message);
+		else
+			http_reply_orch_error(ar->req, &err);
 		store_cluster_release(&cluster);
 		return;
 	}
-	if (store_cluster_delete(store, name, &err) < 0) {
-		store_rollback(store);
-		store_cluster_release(&cluster);
-		goto fail;
-	}
-	if (store_commit(store, &err) < 0) {
-		store_cluster_release(&cluster);
-		goto fail;
-	}
-	http_reply_json(ar->req, 200, json_pack("{s:o}", "cluster", cluster_to_json(&cluster, "INACTIVE")));
+	write_batch_reply(ar->ctx->writes, ar->req, 200,
+			  json_pack("{s:o}", "cluster", cluster_to_json(&cluster, "INACTIVE")));
 	store_cluster_release(&cluster);
-	return;
-fail:
-	http_reply_orch_error(ar->req, &err);
 }

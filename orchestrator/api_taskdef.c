@@ -42,7 +42,6 @@ static json_t *taskdef_to_json(const struct store_taskdef *td)
 void api_taskdef_register(struct api_request *ar)
 {
 	orch_error err = ORCH_ERROR_INIT;
-	struct store *store = ar->ctx->store;
 	struct store_taskdef td = { 0 };
 	json_t *normalized = NULL, *ignored = NULL;
 	cleanup_free char *body_text = NULL, *ignored_text = NULL;
@@ -60,18 +59,18 @@ void api_taskdef_register(struct api_request *ar)
 		http_reply_error(ar->req, 500, "ServerException", "out of memory");
 		goto out;
 	}
-	if (store_begin(store, &err) < 0 ||
-	    store_taskdef_register(store, json_string_value(json_object_get(normalized, "family")),
+	if (write_batch_begin(ar->ctx->writes, &err) < 0) {
+		http_reply_orch_error(ar->req, &err);
+		goto out;
+	}
+	if (store_taskdef_register(ar->ctx->store,
+				   json_string_value(json_object_get(normalized, "family")),
 				   body_text, ignored_text, &td, &err) < 0) {
-		store_rollback(store);
+		write_batch_abort(ar->ctx->writes);
 		http_reply_orch_error(ar->req, &err);
 		goto out;
 	}
-	if (store_commit(store, &err) < 0) {
-		http_reply_orch_error(ar->req, &err);
-		goto out;
-	}
-	http_reply_json(ar->req, 201, taskdef_to_json(&td));
+	write_batch_reply(ar->ctx->writes, ar->req, 201, taskdef_to_json(&td));
 out:
 	store_taskdef_release(&td);
 	json_decref(normalized);
@@ -204,10 +203,10 @@ void api_taskdef_describe(struct api_request *ar)
 void api_taskdef_deregister(struct api_request *ar)
 {
 	orch_error err = ORCH_ERROR_INIT;
-	struct store *store = ar->ctx->store;
 	char family[ECS_NAME_MAX + 1];
 	struct store_taskdef td;
 	int64_t revision;
+	json_t *reply;
 
 	if (ecs_taskdef_ref_parse(ar->params[0], family, &revision, &err) < 0) {
 		http_reply_orch_error(ar->req, &err);
@@ -218,16 +217,16 @@ void api_taskdef_deregister(struct api_request *ar)
 				 "taskDefinition: deregistering needs FAMILY:REVISION, got '%s'", family);
 		return;
 	}
-	if (store_begin(store, &err) < 0 ||
-	    store_taskdef_deregister(store, family, revision, &td, &err) < 0) {
-		store_rollback(store);
+	if (write_batch_begin(ar->ctx->writes, &err) < 0) {
 		http_reply_orch_error(ar->req, &err);
 		return;
 	}
-	if (store_commit(store, &err) < 0) {
-		store_taskdef_release(&td);
+	if (store_taskdef_deregister(ar->ctx->store, family, revision, &td, &err) < 0) {
+		write_batch_abort(ar->ctx->writes);
 		http_reply_orch_error(ar->req, &err);
 		return;
 	}
-	reply_taskdef(ar, 200, &td);
+	reply = taskdef_to_json(&td);
+	store_taskdef_release(&td);
+	write_batch_reply(ar->ctx->writes, ar->req, 200, reply);
 }

@@ -37,7 +37,7 @@ const char *http_reason_phrase(int status)
 void http_reply_json(struct evhttp_request *req, int status, json_t *body)
 {
 	struct evbuffer *buf = evbuffer_new();
-	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(13)) : NULL;
 
 	json_decref(body);
 	if (!buf || !text) {

@@ -316,6 +316,9 @@ static int server_start(struct server *srv, orch_error *err)
 	evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
 				   EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
 				   EVHTTP_REQ_OPTIONS);
+	srv->api.writes = write_batch_new(srv->base, srv->api.store);
+	if (!srv->api.writes)
+		return orch_fail(err, ORCH_ERR_INTERNAL, "creating the write batch");
 	evhttp_set_gencb(srv->http, api_handle_request, &srv->api);
 
 	srv->bound = evhttp_bind_socket_with_handle(srv->http, host, port);
@@ -338,6 +341,8 @@ static void server_release(struct server *srv)
 		event_free(srv->sigterm);
 	if (srv->sigint)
 		event_free(srv->sigint);
+	write_batch_free(srv->api.writes);
+	srv->api.writes = NULL;
 	if (srv->http)
 		evhttp_free(srv->http);
 	if (srv->base)

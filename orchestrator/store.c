@@ -20,11 +20,13 @@
 
 struct store_stmt_entry {
 	const char *sql;
+	enum store_conn conn;
 	sqlite3_stmt *stmt;
 };
 
 struct store {
-	sqlite3 *db;
+	sqlite3 *db;		/* the one writer */
+	sqlite3 *reader;	/* read-only: sees committed state only */
 	struct store_stmt_entry stmts[STORE_STMT_CACHE_SIZE];
 	int stmt_count;
 };
@@ -44,11 +46,13 @@ double store_now(void)
 
 int store_fail(struct store *s, orch_error *err, const char *what)
 {
-	int code = sqlite3_extended_errcode(s->db);
+	return orch_fail(err, ORCH_ERR_INTERNAL, "%s: %s", what, sqlite3_errmsg(s->db));
+}
 
-	return orch_fail(err, code == SQLITE_CONSTRAINT_PRIMARYKEY || code == SQLITE_CONSTRAINT_UNIQUE
-			 ? ORCH_ERR_CONFLICT : ORCH_ERR_INTERNAL,
-			 "%s: %s", what, sqlite3_errmsg(s->db));
+int store_fail_stmt(sqlite3_stmt *stmt, orch_error *err, const char *what)
+{
+	return orch_fail(err, ORCH_ERR_INTERNAL, "%s: %s", what,
+			 sqlite3_errmsg(sqlite3_db_handle(stmt)));
 }
 
 static int store_exec(struct store *s, const char *sql, orch_error *err)
@@ -137,6 +141,13 @@ int store_open(const char *path, struct store **out, orch_error *err)
 	if (store_exec(s, "INSERT OR IGNORE INTO clusters(name, created_at) "
 		       "VALUES ('" STORE_DEFAULT_CLUSTER "', (julianday('now') - 2440587.5) * 86400.0)", err) < 0)
 		goto fail;
+	if (sqlite3_open_v2(path, &s->reader, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
+		orch_fail(err, ORCH_ERR_INTERNAL, "opening a reader: %s",
+			  s->reader ? sqlite3_errmsg(s->reader) : "out of memory");
+		goto fail;
+	}
+	sqlite3_busy_timeout(s->reader, STORE_BUSY_TIMEOUT_MS);
 	*out = s;
 	return 0;
 fail:
@@ -151,17 +162,22 @@ void store_close(struct store *s)
 		return;
 	for (int i = 0; i < s->stmt_count; i++)
 		sqlite3_finalize(s->stmts[i].stmt);
+	if (s->reader && sqlite3_close(s->reader) != SQLITE_OK)
+		log_warn("store: closing the reader: %s", sqlite3_errmsg(s->reader));
+	/* The writer closes last: closing the last connection checkpoints the WAL. */
 	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
 		log_warn("store: closing the database: %s", sqlite3_errmsg(s->db));
 	free(s);
 }
 
-sqlite3_stmt *store_prepare(struct store *s, const char *sql, orch_error *err)
+sqlite3_stmt *store_prepare(struct store *s, enum store_conn conn, const char *sql,
+			    orch_error *err)
 {
+	sqlite3 *db = conn == STORE_READER ? s->reader : s->db;
 	sqlite3_stmt *stmt;
 
 	for (int i = 0; i < s->stmt_count; i++) {
-		if (s->stmts[i].sql == sql) {
+		if (s->stmts[i].sql == sql && s->stmts[i].conn == conn) {
 			stmt = s->stmts[i].stmt;
 			sqlite3_reset(stmt);
 			sqlite3_clear_bindings(stmt);
@@ -172,11 +188,12 @@ sqlite3_stmt *store_prepare(struct store *s, const char *sql, orch_error *err)
 		orch_fail(err, ORCH_ERR_INTERNAL, "statement cache full");
 		return NULL;
 	}
-	if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) != SQLITE_OK) {
-		store_fail(s, err, "preparing a statement");
+	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) != SQLITE_OK) {
+		orch_fail(err, ORCH_ERR_INTERNAL, "preparing a statement: %s", sqlite3_errmsg(db));
 		return NULL;
 	}
 	s->stmts[s->stmt_count].sql = sql;
+	s->stmts[s->stmt_count].conn = conn;
 	s->stmts[s->stmt_count].stmt = stmt;
 	s->stmt_count++;
 	return stmt;
@@ -205,4 +222,20 @@ void store_rollback(struct store *s)
 bool store_in_transaction(struct store *s)
 {
 	return !sqlite3_get_autocommit(s->db);
+}
+
+int store_savepoint(struct store *s, orch_error *err)
+{
+	return store_exec(s, "SAVEPOINT request", err);
+}
+
+void store_savepoint_release(struct store *s)
+{
+	sqlite3_exec(s->db, "RELEASE request", NULL, NULL, NULL);
+}
+
+void store_savepoint_rollback(struct store *s)
+{
+	sqlite3_exec(s->db, "ROLLBACK TO request", NULL, NULL, NULL);
+	sqlite3_exec(s->db, "RELEASE request", NULL, NULL, NULL);
 }

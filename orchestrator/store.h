@@ -12,7 +12,13 @@
  *
  * Writes are grouped by the caller: store_begin() opens a write transaction
  * (IMMEDIATE), the store_*_create/_register/... calls run inside it, and
- * store_commit() makes them durable.  Reads may run at any time.
+ * store_commit() makes them durable.  Several requests may share one
+ * transaction (group commit, see write_batch.h); each runs inside its own
+ * savepoint so one failing request does not undo the others.
+ *
+ * Reads (store_*_get, _list, _count) run on a second, read-only connection,
+ * so they see only committed state: nothing a client is shown can vanish in
+ * a crash before its transaction commits.
  */
 #ifndef ORCH_STORE_H
 #define ORCH_STORE_H
@@ -36,18 +42,28 @@ int store_commit(struct store *s, orch_error *err);
 void store_rollback(struct store *s);
 bool store_in_transaction(struct store *s);
 
+/* A named savepoint inside the open write transaction. */
+int store_savepoint(struct store *s, orch_error *err);
+void store_savepoint_release(struct store *s);
+void store_savepoint_rollback(struct store *s);
+
 /* Wall-clock seconds since the epoch with millisecond precision. */
 double store_now(void);
 
-/*
- * A cached prepared statement for sql, reset and with bindings cleared.
- * sql must be a string with static storage duration: the cache is keyed by
- * its address.  The statement belongs to the store.
- */
-sqlite3_stmt *store_prepare(struct store *s, const char *sql, orch_error *err);
+enum store_conn { STORE_WRITER, STORE_READER };
 
-/* Fill err from the connection's last error; returns -1. */
+/*
+ * A cached prepared statement for sql on the given connection, reset and
+ * with bindings cleared.  sql must be a string with static storage
+ * duration: the cache is keyed by its address.  The statement belongs to
+ * the store.
+ */
+sqlite3_stmt *store_prepare(struct store *s, enum store_conn conn, const char *sql,
+			    orch_error *err);
+
+/* Fill err from the writer's (or stmt's connection's) last error; returns -1. */
 int store_fail(struct store *s, orch_error *err, const char *what);
+int store_fail_stmt(sqlite3_stmt *stmt, orch_error *err, const char *what);
 
 /* ---- clusters (store_cluster.c) ---------------------------------------- */
 
@@ -64,8 +80,12 @@ struct store_cluster {
 
 void store_cluster_release(struct store_cluster *c);
 
-/* Creates the cluster if missing; *created says whether it was new. */
-int store_cluster_create(struct store *s, const char *name, bool *created, orch_error *err);
+/*
+ * Creates the cluster if missing; *created says whether it was new and out
+ * describes it as the open transaction sees it.
+ */
+int store_cluster_create(struct store *s, const char *name, bool *created,
+			 struct store_cluster *out, orch_error *err);
 /* ORCH_ERR_NOT_FOUND if there is no such cluster. */
 int store_cluster_get(struct store *s, const char *name, struct store_cluster *out, orch_error *err);
 /*
@@ -76,8 +96,13 @@ int store_cluster_get(struct store *s, const char *name, struct store_cluster *o
 int store_cluster_list(struct store *s, const char *after, int limit,
 		       struct store_cluster **out, int *count, bool *more, orch_error *err);
 void store_cluster_list_free(struct store_cluster *list, int count);
-/* Removes a cluster that has no tasks and no services. */
-int store_cluster_delete(struct store *s, const char *name, orch_error *err);
+/*
+ * Removes a cluster that has no tasks and no services.  ORCH_ERR_NOT_FOUND
+ * if it does not exist, ORCH_ERR_CONFLICT if it is in use; *out describes
+ * it as it was (also on CONFLICT, with the counts that prevented it).
+ */
+int store_cluster_delete(struct store *s, const char *name, struct store_cluster *out,
+			 orch_error *err);
 int64_t store_cluster_count(struct store *s);
 
 /* ---- task definitions (store_taskdef.c) -------------------------------- */

@@ -45,9 +45,32 @@ static int cluster_from_row(sqlite3_stmt *stmt, struct store_cluster *out, orch_
 	return 0;
 }
 
-int store_cluster_create(struct store *s, const char *name, bool *created, orch_error *err)
+/* Reads one cluster on the given connection. */
+static int cluster_select(struct store *s, enum store_conn conn, const char *name,
+			  struct store_cluster *out, orch_error *err)
 {
-	sqlite3_stmt *stmt = store_prepare(s, sql_cluster_insert, err);
+	sqlite3_stmt *stmt = store_prepare(s, conn, sql_cluster_select, err);
+	int rc;
+
+	if (!stmt)
+		return -1;
+	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(stmt);
+		return orch_fail(err, ORCH_ERR_NOT_FOUND, "cluster '%s' not found", name);
+	}
+	if (rc != SQLITE_ROW)
+		return store_fail_stmt(stmt, err, "reading a cluster");
+	rc = cluster_from_row(stmt, out, err);
+	sqlite3_reset(stmt);	/* end the read so checkpoints can proceed */
+	return rc;
+}
+
+int store_cluster_create(struct store *s, const char *name, bool *created,
+			 struct store_cluster *out, orch_error *err)
+{
+	sqlite3_stmt *stmt = store_prepare(s, STORE_WRITER, sql_cluster_insert, err);
 
 	if (!stmt)
 		return -1;
@@ -56,31 +79,18 @@ int store_cluster_create(struct store *s, const char *name, bool *created, orch_
 	if (sqlite3_step(stmt) != SQLITE_DONE)
 		return store_fail(s, err, "creating a cluster");
 	*created = sqlite3_changes(sqlite3_db_handle(stmt)) > 0;
-	return 0;
+	return cluster_select(s, STORE_WRITER, name, out, err);
 }
 
 int store_cluster_get(struct store *s, const char *name, struct store_cluster *out, orch_error *err)
 {
-	sqlite3_stmt *stmt = store_prepare(s, sql_cluster_select, err);
-	int rc;
-
-	if (!stmt)
-		return -1;
-	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_DONE)
-		return orch_fail(err, ORCH_ERR_NOT_FOUND, "cluster '%s' not found", name);
-	if (rc != SQLITE_ROW)
-		return store_fail(s, err, "reading a cluster");
-	rc = cluster_from_row(stmt, out, err);
-	sqlite3_reset(stmt);	/* end the read so checkpoints can proceed */
-	return rc;
+	return cluster_select(s, STORE_READER, name, out, err);
 }
 
 int store_cluster_list(struct store *s, const char *after, int limit,
 		       struct store_cluster **out, int *count, bool *more, orch_error *err)
 {
-	sqlite3_stmt *stmt = store_prepare(s, sql_cluster_page, err);
+	sqlite3_stmt *stmt = store_prepare(s, STORE_READER, sql_cluster_page, err);
 	struct store_cluster *list;
 	int n = 0, rc;
 
@@ -103,7 +113,7 @@ int store_cluster_list(struct store *s, const char *after, int limit,
 		n++;
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		store_fail(s, err, "listing clusters");
+		store_fail_stmt(stmt, err, "listing clusters");
 		goto fail;
 	}
 	sqlite3_reset(stmt);
@@ -116,23 +126,28 @@ fail:
 	return -1;
 }
 
-int store_cluster_delete(struct store *s, const char *name, orch_error *err)
+int store_cluster_delete(struct store *s, const char *name, struct store_cluster *out,
+			 orch_error *err)
 {
-	sqlite3_stmt *stmt = store_prepare(s, sql_cluster_delete, err);
+	sqlite3_stmt *stmt;
 
+	if (cluster_select(s, STORE_WRITER, name, out, err) < 0)
+		return -1;
+	if (out->task_count > 0 || out->service_count > 0)
+		return orch_fail(err, ORCH_ERR_CONFLICT, "cluster '%s' still has %lld services and %lld tasks",
+				 name, (long long)out->service_count, (long long)out->task_count);
+	stmt = store_prepare(s, STORE_WRITER, sql_cluster_delete, err);
 	if (!stmt)
 		return -1;
 	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
 	if (sqlite3_step(stmt) != SQLITE_DONE)
 		return store_fail(s, err, "deleting a cluster");
-	if (sqlite3_changes(sqlite3_db_handle(stmt)) == 0)
-		return orch_fail(err, ORCH_ERR_NOT_FOUND, "cluster '%s' not found", name);
 	return 0;
 }
 
 int64_t store_cluster_count(struct store *s)
 {
-	sqlite3_stmt *stmt = store_prepare(s, sql_cluster_count, NULL);
+	sqlite3_stmt *stmt = store_prepare(s, STORE_READER, sql_cluster_count, NULL);
 	int64_t count;
 
 	if (!stmt || sqlite3_step(stmt) != SQLITE_ROW)

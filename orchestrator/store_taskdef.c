@@ -74,7 +74,7 @@ int store_taskdef_register(struct store *s, const char *family, const char *body
 			   const char *ignored_fields, struct store_taskdef *out,
 			   orch_error *err)
 {
-	sqlite3_stmt *stmt = store_prepare(s, sql_family_bump, err);
+	sqlite3_stmt *stmt = store_prepare(s, STORE_WRITER, sql_family_bump, err);
 	int64_t revision;
 	double now = store_now();
 
@@ -86,7 +86,7 @@ int store_taskdef_register(struct store *s, const char *family, const char *body
 	revision = sqlite3_column_int64(stmt, 0);
 	sqlite3_reset(stmt);
 
-	stmt = store_prepare(s, sql_taskdef_insert, err);
+	stmt = store_prepare(s, STORE_WRITER, sql_taskdef_insert, err);
 	if (!stmt)
 		return -1;
 	sqlite3_bind_text(stmt, 1, family, -1, SQLITE_STATIC);
@@ -111,10 +111,10 @@ int store_taskdef_register(struct store *s, const char *family, const char *body
 	return 0;
 }
 
-int store_taskdef_get(struct store *s, const char *family, int64_t revision,
-		      struct store_taskdef *out, orch_error *err)
+static int taskdef_select(struct store *s, enum store_conn conn, const char *family,
+			  int64_t revision, struct store_taskdef *out, orch_error *err)
 {
-	sqlite3_stmt *stmt = store_prepare(s, revision ? sql_taskdef_select
+	sqlite3_stmt *stmt = store_prepare(s, conn, revision ? sql_taskdef_select
 					   : sql_taskdef_select_latest, err);
 	int rc;
 
@@ -125,6 +125,7 @@ int store_taskdef_get(struct store *s, const char *family, int64_t revision,
 		sqlite3_bind_int64(stmt, 2, revision);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_DONE) {
+		sqlite3_reset(stmt);
 		if (revision)
 			return orch_fail(err, ORCH_ERR_NOT_FOUND,
 					 "task definition '%s:%lld' not found", family,
@@ -133,16 +134,22 @@ int store_taskdef_get(struct store *s, const char *family, int64_t revision,
 				 "task definition family '%s' has no ACTIVE revision", family);
 	}
 	if (rc != SQLITE_ROW)
-		return store_fail(s, err, "reading a task definition");
+		return store_fail_stmt(stmt, err, "reading a task definition");
 	rc = taskdef_from_row(stmt, out, err);
 	sqlite3_reset(stmt);	/* end the read so checkpoints can proceed */
 	return rc;
 }
 
+int store_taskdef_get(struct store *s, const char *family, int64_t revision,
+		      struct store_taskdef *out, orch_error *err)
+{
+	return taskdef_select(s, STORE_READER, family, revision, out, err);
+}
+
 int store_taskdef_deregister(struct store *s, const char *family, int64_t revision,
 			     struct store_taskdef *out, orch_error *err)
 {
-	sqlite3_stmt *stmt = store_prepare(s, sql_taskdef_deregister, err);
+	sqlite3_stmt *stmt = store_prepare(s, STORE_WRITER, sql_taskdef_deregister, err);
 
 	if (!stmt)
 		return -1;
@@ -152,7 +159,7 @@ int store_taskdef_deregister(struct store *s, const char *family, int64_t revisi
 	if (sqlite3_step(stmt) != SQLITE_DONE)
 		return store_fail(s, err, "deregistering a task definition");
 	/* Deregistering an INACTIVE revision again changes nothing and is fine. */
-	return store_taskdef_get(s, family, revision, out, err);
+	return taskdef_select(s, STORE_WRITER, family, revision, out, err);
 }
 
 void store_taskdef_list_free(char **families, int64_t *revisions, int count)
@@ -167,7 +174,7 @@ int store_taskdef_list(struct store *s, const struct store_taskdef_query *q,
 		       char ***families_out, int64_t **revisions_out, int *count, bool *more,
 		       orch_error *err)
 {
-	sqlite3_stmt *stmt = store_prepare(s, q->descending ? sql_taskdef_page_desc
+	sqlite3_stmt *stmt = store_prepare(s, STORE_READER, q->descending ? sql_taskdef_page_desc
 					   : sql_taskdef_page_asc, err);
 	char **families;
 	int64_t *revisions;
@@ -207,7 +214,7 @@ int store_taskdef_list(struct store *s, const struct store_taskdef_query *q,
 		n++;
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		store_fail(s, err, "listing task definitions");
+		store_fail_stmt(stmt, err, "listing task definitions");
 		goto fail;
 	}
 	sqlite3_reset(stmt);
@@ -224,12 +231,12 @@ fail:
 int store_taskdef_counts(struct store *s, int64_t *definitions, int64_t *families,
 			 orch_error *err)
 {
-	sqlite3_stmt *stmt = store_prepare(s, sql_taskdef_counts, err);
+	sqlite3_stmt *stmt = store_prepare(s, STORE_READER, sql_taskdef_counts, err);
 
 	if (!stmt)
 		return -1;
 	if (sqlite3_step(stmt) != SQLITE_ROW)
-		return store_fail(s, err, "counting task definitions");
+		return store_fail_stmt(stmt, err, "counting task definitions");
 	*definitions = sqlite3_column_int64(stmt, 0);
 	*families = sqlite3_column_int64(stmt, 1);
 	sqlite3_reset(stmt);

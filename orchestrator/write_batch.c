@@ -1,0 +1,120 @@
+/* write_batch.c - one transaction and one fsync for a turn's writes. */
+#include "write_batch.h"
+
+#include <stdlib.h>
+
+#include "http_response.h"
+#include "log.h"
+
+struct pending_reply {
+	struct evhttp_request *req;	/* NULL once the client went away */
+	struct evhttp_connection *evcon;
+	int status;
+	json_t *body;
+};
+
+struct write_batch {
+	struct store *store;
+	struct event *commit_event;
+	struct pending_reply pending[WRITE_BATCH_MAX_REQUESTS];
+	int count;
+};
+
+static void on_commit_event(evutil_socket_t fd, short what, void *arg)
+{
+	write_batch_commit(arg);
+}
+
+struct write_batch *write_batch_new(struct event_base *base, struct store *store)
+{
+	struct write_batch *wb = calloc(1, sizeof(*wb));
+
+	if (!wb)
+		return NULL;
+	wb->store = store;
+	wb->commit_event = event_new(base, -1, 0, on_commit_event, wb);
+	if (!wb->commit_event) {
+		free(wb);
+		return NULL;
+	}
+	return wb;
+}
+
+void write_batch_free(struct write_batch *wb)
+{
+	if (!wb)
+		return;
+	write_batch_commit(wb);
+	event_free(wb->commit_event);
+	free(wb);
+}
+
+int write_batch_begin(struct write_batch *wb, orch_error *err)
+{
+	if (!store_in_transaction(wb->store)) {
+		if (store_begin(wb->store, err) < 0)
+			return -1;
+		event_active(wb->commit_event, EV_TIMEOUT, 0);
+	}
+	return store_savepoint(wb->store, err);
+}
+
+void write_batch_abort(struct write_batch *wb)
+{
+	store_savepoint_rollback(wb->store);
+}
+
+/* The connection of a waiting reply closed: libevent frees the request. */
+static void on_connection_closed(struct evhttp_connection *evcon, void *arg)
+{
+	struct write_batch *wb = arg;
+
+	for (int i = 0; i < wb->count; i++)
+		if (wb->pending[i].evcon == evcon)
+			wb->pending[i].req = NULL;
+}
+
+void write_batch_reply(struct write_batch *wb, struct evhttp_request *req, int status,
+		       json_t *body)
+{
+	struct pending_reply *p = &wb->pending[wb->count++];
+
+	store_savepoint_release(wb->store);
+	p->req = req;
+	p->evcon = evhttp_request_get_connection(req);
+	p->status = status;
+	p->body = body;
+	if (p->evcon)
+		evhttp_connection_set_closecb(p->evcon, on_connection_closed, wb);
+	if (wb->count == WRITE_BATCH_MAX_REQUESTS)
+		write_batch_commit(wb);
+}
+
+void write_batch_commit(struct write_batch *wb)
+{
+	orch_error err = ORCH_ERROR_INIT;
+	int count = wb->count;
+	bool committed = true;
+
+	if (store_in_transaction(wb->store) && store_commit(wb->store, &err) < 0) {
+		log_error("store: %s; failing %d requests", err.message, count);
+		committed = false;
+	}
+	wb->count = 0;
+	for (int i = 0; i < count; i++) {
+		struct pending_reply *p = &wb->pending[i];
+
+		if (p->evcon)
+			evhttp_connection_set_closecb(p->evcon, NULL, NULL);
+		if (!p->req) {
+			json_decref(p->body);
+		} else if (committed) {
+			http_reply_json(p->req, p->status, p->body);
+		} else {
+			json_decref(p->body);
+			http_reply_error(p->req, 500, "ServerException",
+					 "the write could not be committed: %s", err.message);
+		}
+		p->body = NULL;
+	}
+}
