@@ -185,6 +185,27 @@ static void reply_taskdef(struct api_request *ar, int status, struct store_taskd
 	http_reply_json(ar->req, status, reply);
 }
 
+/*
+ * Parses the path's task definition reference.  Only an ARN may contain a
+ * '/'; any other path below /v1/task-definitions/ names no resource.
+ */
+static int parse_ref(struct api_request *ar, char *family, int64_t *revision)
+{
+	orch_error err = ORCH_ERROR_INIT;
+	const char *ref = ar->params[0];
+
+	if (strncmp(ref, "arn:", 4) != 0 && strchr(ref, '/')) {
+		http_reply_error(ar->req, 404, "ClientException", "no such resource: %.200s",
+				 evhttp_request_get_uri(ar->req));
+		return -1;
+	}
+	if (ecs_taskdef_ref_parse(ref, family, revision, &err) < 0) {
+		http_reply_orch_error(ar->req, &err);
+		return -1;
+	}
+	return 0;
+}
+
 void api_taskdef_describe(struct api_request *ar)
 {
 	orch_error err = ORCH_ERROR_INIT;
@@ -192,8 +213,9 @@ void api_taskdef_describe(struct api_request *ar)
 	struct store_taskdef td;
 	int64_t revision;
 
-	if (ecs_taskdef_ref_parse(ar->params[0], family, &revision, &err) < 0 ||
-	    store_taskdef_get(ar->ctx->store, family, revision, &td, &err) < 0) {
+	if (parse_ref(ar, family, &revision) < 0)
+		return;
+	if (store_taskdef_get(ar->ctx->store, family, revision, &td, &err) < 0) {
 		http_reply_orch_error(ar->req, &err);
 		return;
 	}
@@ -208,10 +230,8 @@ void api_taskdef_deregister(struct api_request *ar)
 	int64_t revision;
 	json_t *reply;
 
-	if (ecs_taskdef_ref_parse(ar->params[0], family, &revision, &err) < 0) {
-		http_reply_orch_error(ar->req, &err);
+	if (parse_ref(ar, family, &revision) < 0)
 		return;
-	}
 	if (revision == 0) {
 		http_reply_error(ar->req, 400, "ClientException",
 				 "taskDefinition: deregistering needs FAMILY:REVISION, got '%s'", family);

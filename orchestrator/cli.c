@@ -376,7 +376,13 @@ static int cluster_ls(struct cli_conn *conn, const struct cli_options *opt, orch
 	if (list_all(conn, "/v1/clusters", NULL, "clusters", &clusters, err) < 0)
 		return -1;
 	if (opt->json) {
-		json_t *out = json_pack("{s:o}", "clusters", clusters);
+		json_t *arns = json_array(), *c;
+		json_t *out;
+		size_t i;
+
+		json_array_foreach(clusters, i, c)
+			json_array_append(arns, json_object_get(c, "clusterArn"));
+		out = json_pack("{s:o, s:o}", "clusterArns", arns, "clusters", clusters);
 
 		print_json(out);
 		json_decref(out);
