@@ -290,7 +290,7 @@ static int server_start(struct server *srv, orch_error *err)
 {
 	cleanup_free char *db_path = NULL, *token_path = NULL;
 	char host[256];
-	unsigned short port;
+	unsigned short port = 0;
 
 	if (split_listen_address(srv->opt.listen, host, sizeof(host), &port, err) < 0)
 		return -1;
