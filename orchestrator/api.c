@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/queue.h>
 
-#include <event2/buffer.h>
 
 #include "cleanup.h"
 #include "ecs_names.h"
@@ -30,37 +29,21 @@ typedef void api_handler(struct api_request *ar);
  */
 struct api_route {
 	const char *pattern;
-	enum evhttp_cmd_type method;
+	const char *method;
 	api_handler *handler;
 };
 
 static const struct api_route api_routes[] = {
-	{ "/v1/info", EVHTTP_REQ_GET, api_info },
-	{ "/v1/clusters", EVHTTP_REQ_POST, api_cluster_create },
-	{ "/v1/clusters", EVHTTP_REQ_GET, api_cluster_list },
-	{ "/v1/clusters/*", EVHTTP_REQ_GET, api_cluster_describe },
-	{ "/v1/clusters/*", EVHTTP_REQ_DELETE, api_cluster_delete },
-	{ "/v1/task-definitions", EVHTTP_REQ_POST, api_taskdef_register },
-	{ "/v1/task-definitions", EVHTTP_REQ_GET, api_taskdef_list },
-	{ "/v1/task-definitions/**", EVHTTP_REQ_GET, api_taskdef_describe },
-	{ "/v1/task-definitions/**", EVHTTP_REQ_DELETE, api_taskdef_deregister },
+	{ "/v1/info", "GET", api_info },
+	{ "/v1/clusters", "POST", api_cluster_create },
+	{ "/v1/clusters", "GET", api_cluster_list },
+	{ "/v1/clusters/*", "GET", api_cluster_describe },
+	{ "/v1/clusters/*", "DELETE", api_cluster_delete },
+	{ "/v1/task-definitions", "POST", api_taskdef_register },
+	{ "/v1/task-definitions", "GET", api_taskdef_list },
+	{ "/v1/task-definitions/**", "GET", api_taskdef_describe },
+	{ "/v1/task-definitions/**", "DELETE", api_taskdef_deregister },
 };
-
-static const char *method_name(enum evhttp_cmd_type m)
-{
-	switch (m) {
-	case EVHTTP_REQ_GET: return "GET";
-	case EVHTTP_REQ_POST: return "POST";
-	case EVHTTP_REQ_HEAD: return "HEAD";
-	case EVHTTP_REQ_PUT: return "PUT";
-	case EVHTTP_REQ_DELETE: return "DELETE";
-	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-	case EVHTTP_REQ_TRACE: return "TRACE";
-	case EVHTTP_REQ_CONNECT: return "CONNECT";
-	case EVHTTP_REQ_PATCH: return "PATCH";
-	}
-	return "?";
-}
 
 struct path_segments {
 	char *decoded[API_MAX_PATH_SEGMENTS];
@@ -178,50 +161,31 @@ static bool route_matches(const char *pattern, const struct path_segments *ps,
 	return i == ps->count;
 }
 
-/* libevent calls the handler without a URI when it refused the request. */
-static void reply_refused_request(struct evhttp_request *req)
+static void dispatch(struct api_context *ctx, struct http_request *req)
 {
-	int code = evhttp_request_get_response_code(req);
-
-	if (code == 413)
-		http_reply_error(req, 413, "ClientException",
-				 "request body or headers exceed the server's size limit");
-	else
-		http_reply_error(req, code >= 400 && code < 500 ? code : 400, "ClientException",
-				 "malformed HTTP request");
-}
-
-static void dispatch(struct api_context *ctx, struct evhttp_request *req)
-{
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	enum evhttp_cmd_type method = evhttp_request_get_command(req);
+	const char *method = http_request_method(req);
+	const char *path = http_request_path(req);
+	const char *query = http_request_query(req);
 	struct path_segments ps = { .count = 0 };
 	struct api_request ar = { .req = req, .ctx = ctx };
 	cleanup_free char *joined = NULL;
-	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-	const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
 	const char *why = NULL;
-	char allow[128] = "";
+	char allow[160] = "";
 	bool path_known = false;
 
-	if (!path || !*path)
-		path = "/";
 	if (strcmp(path, "/healthz") == 0) {
-		if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_HEAD) {
-			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-			http_reply_error(req, 405, "ClientException",
-					 "method %s is not allowed on /healthz", method_name(method));
+		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+			http_reply_error_headers(req, 405, "ClientException", "Allow: GET, HEAD\r\n",
+						 "method %s is not allowed on /healthz", method);
 			return;
 		}
 		http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
 		return;
 	}
-	if (!auth_bearer_matches(evhttp_find_header(evhttp_request_get_input_headers(req),
-						    "Authorization"), ctx->admin_token)) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-				  "Bearer realm=\"orch\"");
-		http_reply_error(req, 401, "AccessDeniedException",
-				 "missing or invalid bearer token");
+	if (!auth_bearer_matches(http_request_header(req, "Authorization"), ctx->admin_token)) {
+		http_reply_error_headers(req, 401, "AccessDeniedException",
+					 "WWW-Authenticate: Bearer realm=\"orch\"\r\n",
+					 "missing or invalid bearer token");
 		return;
 	}
 	if (path_split(path, &ps, &why) < 0) {
@@ -236,57 +200,54 @@ static void dispatch(struct api_context *ctx, struct evhttp_request *req)
 		if (!route_matches(r->pattern, &ps, &ar, &joined))
 			continue;
 		path_known = true;
-		if (r->method != method) {
+		if (strcmp(r->method, method) != 0) {
 			size_t used = strlen(allow);
 
-			snprintf(allow + used, sizeof(allow) - used, "%s%s", used ? ", " : "",
-				 method_name(r->method));
+			snprintf(allow + used, sizeof(allow) - used, "%s%s", used ? ", " : "Allow: ",
+				 r->method);
 			continue;
 		}
-		if (query && evhttp_parse_query_str(query, &ar.query) < 0) {
+		/* Decoded values are C strings: an encoded NUL would cut one short. */
+		if (query && (strstr(query, "%00") || evhttp_parse_query_str(query, &ar.query) < 0))
 			http_reply_error(req, 400, "ClientException", "malformed query string");
-		} else {
+		else
 			r->handler(&ar);
-		}
 		evhttp_clear_headers(&ar.query);
 		path_segments_release(&ps);
 		return;
 	}
 	path_segments_release(&ps);
 	if (path_known) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
-		http_reply_error(req, 405, "ClientException", "method %s is not allowed on %.200s",
-				 method_name(method), path);
+		size_t used = strlen(allow);
+
+		snprintf(allow + used, sizeof(allow) - used, "\r\n");
+		http_reply_error_headers(req, 405, "ClientException", allow,
+					 "method %s is not allowed on %.200s", method, path);
 		return;
 	}
 	http_reply_error(req, 404, "ClientException", "no such resource: %.200s", path);
 }
 
-void api_handle_request(struct evhttp_request *req, void *arg)
+void api_handle_request(struct http_request *req, void *arg)
 {
-	if (!evhttp_request_get_uri(req)) {
-		reply_refused_request(req);
-		return;
-	}
 	dispatch(arg, req);
+}
+
+void api_refuse_request(struct http_request *req, int status, const char *why, void *arg)
+{
+	http_reply_error(req, status, "ClientException", "%s", why);
 }
 
 json_t *api_read_json_object(struct api_request *ar)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(ar->req);
-	size_t len = evbuffer_get_length(in);
-	const char *data;
+	size_t len;
+	const char *data = http_request_body(ar->req, &len);
 	json_error_t jerr;
 	json_t *root;
 
 	if (len == 0) {
 		http_reply_error(ar->req, 400, "ClientException",
 				 "request body is empty; expected a JSON object");
-		return NULL;
-	}
-	data = (const char *)evbuffer_pullup(in, -1);
-	if (!data) {
-		http_reply_error(ar->req, 500, "ServerException", "out of memory reading the body");
 		return NULL;
 	}
 	root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);

@@ -16,6 +16,8 @@
 
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+
+#include "http_server.h"
 #include <jansson.h>
 
 #include "auth.h"
@@ -32,14 +34,16 @@ struct api_context {
 #define API_MAX_PATH_PARAMS 4
 
 struct api_request {
-	struct evhttp_request *req;
+	struct http_request *req;
 	struct api_context *ctx;
 	const char *params[API_MAX_PATH_PARAMS];	/* decoded path parameters */
 	int param_count;
 	struct evkeyvalq query;				/* decoded query parameters */
 };
 
-void api_handle_request(struct evhttp_request *req, void *arg);
+/* The http_server handlers: every request, and the ones the server refused. */
+void api_handle_request(struct http_request *req, void *arg);
+void api_refuse_request(struct http_request *req, int status, const char *why, void *arg);
 
 /*
  * Parses the request body as one JSON object.  On failure the 4xx reply has

@@ -196,7 +196,7 @@ static int parse_ref(struct api_request *ar, char *family, int64_t *revision)
 
 	if (strncmp(ref, "arn:", 4) != 0 && strchr(ref, '/')) {
 		http_reply_error(ar->req, 404, "ClientException", "no such resource: %.200s",
-				 evhttp_request_get_uri(ar->req));
+				 http_request_path(ar->req));
 		return -1;
 	}
 	if (ecs_taskdef_ref_parse(ref, family, revision, &err) < 0) {

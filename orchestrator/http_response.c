@@ -6,75 +6,67 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/buffer.h>
-#include <event2/keyvalq_struct.h>
-
+#include "http_server.h"
 #include "log.h"
 
-const char *http_reason_phrase(int status)
+void http_reply_json_headers(struct http_request *req, int status, json_t *body,
+			     const char *extra_headers)
 {
-	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 409: return "Conflict";
-	case 413: return "Content Too Large";
-	case 414: return "URI Too Long";
-	case 415: return "Unsupported Media Type";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 503: return "Service Unavailable";
-	}
-	return "Unknown";
-}
-
-void http_reply_json(struct evhttp_request *req, int status, json_t *body)
-{
-	struct evbuffer *buf = evbuffer_new();
 	char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(13)) : NULL;
+	static const char fallback[] =
+		"{\"__type\":\"ServerException\",\"message\":\"out of memory\"}\n";
 
 	json_decref(body);
-	if (!buf || !text) {
-		free(text);
-		if (buf)
-			evbuffer_free(buf);
-		evhttp_send_error(req, 500, "out of memory");
+	if (!text) {
+		http_respond(req, 500, "application/json", fallback, sizeof(fallback) - 1, NULL);
 		return;
 	}
-	evbuffer_add(buf, text, strlen(text));
-	evbuffer_add(buf, "\n", 1);
+	http_respond(req, status, "application/json", text, strlen(text), extra_headers);
 	free(text);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-			  "application/json");
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
-	evhttp_send_reply(req, status, http_reason_phrase(status), buf);
-	evbuffer_free(buf);
 }
 
-void http_reply_error(struct evhttp_request *req, int status, const char *type,
-		      const char *fmt, ...)
+void http_reply_json(struct http_request *req, int status, json_t *body)
+{
+	http_reply_json_headers(req, status, body, "Cache-Control: no-store\r\n");
+}
+
+static void reply_error_v(struct http_request *req, int status, const char *type,
+			  const char *extra_headers, const char *fmt, va_list ap)
 {
 	char message[1024];
+
+	vsnprintf(message, sizeof(message), fmt, ap);
+	if (status >= 500)
+		log_error("api: %s %s: %d %s", http_request_method(req), http_request_path(req),
+			  status, message);
+	else
+		log_debug("api: %s %s: %d %s", http_request_method(req), http_request_path(req),
+			  status, message);
+	http_reply_json_headers(req, status, json_pack("{s:s, s:s}", "__type", type,
+						       "message", message), extra_headers);
+}
+
+void http_reply_error(struct http_request *req, int status, const char *type,
+		      const char *fmt, ...)
+{
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(message, sizeof(message), fmt, ap);
+	reply_error_v(req, status, type, NULL, fmt, ap);
 	va_end(ap);
-	if (status >= 500)
-		log_error("api: %s", message);
-	else
-		log_debug("api: %d %s", status, message);
-	http_reply_json(req, status, json_pack("{s:s, s:s}", "__type", type,
-					       "message", message));
 }
 
-void http_reply_orch_error(struct evhttp_request *req, const orch_error *err)
+void http_reply_error_headers(struct http_request *req, int status, const char *type,
+			      const char *extra_headers, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	reply_error_v(req, status, type, extra_headers, fmt, ap);
+	va_end(ap);
+}
+
+void http_reply_orch_error(struct http_request *req, const orch_error *err)
 {
 	switch (err->kind) {
 	case ORCH_ERR_INVALID:

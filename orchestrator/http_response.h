@@ -8,20 +8,28 @@
 #ifndef ORCH_HTTP_RESPONSE_H
 #define ORCH_HTTP_RESPONSE_H
 
-#include <event2/http.h>
 #include <jansson.h>
 
 #include "error.h"
 
-/* Sends body (reference stolen) with the given status. */
-void http_reply_json(struct evhttp_request *req, int status, json_t *body);
+struct http_request;
 
-void http_reply_error(struct evhttp_request *req, int status, const char *type,
+/* Sends body (reference stolen) with the given status. */
+void http_reply_json(struct http_request *req, int status, json_t *body);
+
+/* The same with extra header lines ("Allow: GET\r\n"). */
+void http_reply_json_headers(struct http_request *req, int status, json_t *body,
+			     const char *extra_headers);
+
+void http_reply_error(struct http_request *req, int status, const char *type,
 		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-/* Maps err->kind to a status and ECS exception type. */
-void http_reply_orch_error(struct evhttp_request *req, const orch_error *err);
+/* Like http_reply_error with extra header lines. */
+void http_reply_error_headers(struct http_request *req, int status, const char *type,
+			      const char *extra_headers, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 
-const char *http_reason_phrase(int status);
+/* Maps err->kind to a status and ECS exception type. */
+void http_reply_orch_error(struct http_request *req, const orch_error *err);
 
 #endif

@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <event2/http.h>
+#include "http_server.h"
 #include <event2/listener.h>
 #include <openssl/crypto.h>
 
@@ -46,9 +46,10 @@ struct server_options {
 struct server {
 	struct server_options opt;
 	struct event_base *base;
-	struct evhttp *http;
-	struct evhttp_bound_socket *bound;
+	struct http_server *http;
 	struct event *sigterm, *sigint;
+	struct event *drain_timer;
+	double drain_deadline;
 	struct api_context api;
 	int lock_fd;
 	bool stopping;
@@ -229,7 +230,7 @@ static int write_api_address(struct server *srv, orch_error *err)
 	cleanup_free char *path = NULL;
 	unsigned short port;
 
-	if (getsockname(evhttp_bound_socket_get_fd(srv->bound), (struct sockaddr *)&ss, &len) < 0)
+	if (getsockname(http_server_listen_fd(srv->http), (struct sockaddr *)&ss, &len) < 0)
 		return orch_fail_errno(err, errno, "reading the bound address");
 	if (ss.ss_family == AF_INET6) {
 		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
@@ -258,20 +259,25 @@ static int write_api_address(struct server *srv, orch_error *err)
 	return fs_write_file_atomic(path, url, strlen(url), 0644, err);
 }
 
-static void on_grace_over(evutil_socket_t fd, short what, void *arg)
+/* Polls the draining server: done when no request is in flight or time is up. */
+static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
 {
+	static const struct timeval tick = { 0, SERVER_DRAIN_TICK_MS * 1000 };
 	struct server *srv = arg;
+	size_t busy = http_server_busy_connections(srv->http);
 
-	event_base_loopbreak(srv->base);
+	if (busy == 0 || store_now() >= srv->drain_deadline) {
+		if (busy)
+			log_warn("server: grace over with %zu requests in flight", busy);
+		event_base_loopbreak(srv->base);
+		return;
+	}
+	evtimer_add(srv->drain_timer, &tick);
 }
 
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct server *srv = arg;
-	struct timeval grace = {
-		.tv_sec = srv->opt.shutdown_grace_ms / 1000,
-		.tv_usec = (srv->opt.shutdown_grace_ms % 1000) * 1000,
-	};
 
 	if (srv->stopping) {
 		log_warn("server: second signal, stopping now");
@@ -281,14 +287,15 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	srv->stopping = true;
 	log_info("server: signal %d, no longer accepting; draining for %ld ms", (int)sig,
 		 srv->opt.shutdown_grace_ms);
-	evhttp_del_accept_socket(srv->http, srv->bound);
-	srv->bound = NULL;
-	event_base_once(srv->base, -1, EV_TIMEOUT, on_grace_over, srv, &grace);
+	http_server_stop_accepting(srv->http);
+	srv->drain_deadline = store_now() + srv->opt.shutdown_grace_ms / 1000.0;
+	on_drain_tick(-1, 0, srv);
 }
 
 static int server_start(struct server *srv, orch_error *err)
 {
 	cleanup_free char *db_path = NULL, *token_path = NULL;
+	struct http_server_limits limits;
 	char host[256];
 	unsigned short port = 0;
 
@@ -305,25 +312,20 @@ static int server_start(struct server *srv, orch_error *err)
 		return -1;
 	srv->api.started_at = store_now();
 
+	limits.max_header_bytes = (size_t)srv->opt.max_header_bytes;
+	limits.max_body_bytes = (size_t)srv->opt.max_body_bytes;
+	limits.request_timeout_ms = (int)srv->opt.request_timeout * 1000;
+	limits.idle_timeout_ms = HTTP_SERVER_DEFAULT_IDLE_TIMEOUT_MS;
+	limits.max_connections = HTTP_SERVER_DEFAULT_MAX_CONNECTIONS;
 	srv->base = event_base_new();
-	srv->http = srv->base ? evhttp_new(srv->base) : NULL;
-	if (!srv->http)
+	srv->drain_timer = srv->base ? evtimer_new(srv->base, on_drain_tick, srv) : NULL;
+	srv->api.writes = srv->base ? write_batch_new(srv->base, srv->api.store) : NULL;
+	srv->http = srv->base ? http_server_new(srv->base, &limits, api_handle_request,
+						 api_refuse_request, &srv->api) : NULL;
+	if (!srv->http || !srv->drain_timer || !srv->api.writes)
 		return orch_fail(err, ORCH_ERR_INTERNAL, "creating the event loop");
-	/* evhttp's defaults are unlimited sizes and no timeouts: set them all. */
-	evhttp_set_max_headers_size(srv->http, (ev_ssize_t)srv->opt.max_header_bytes);
-	evhttp_set_max_body_size(srv->http, (ev_ssize_t)srv->opt.max_body_bytes);
-	evhttp_set_timeout(srv->http, (int)srv->opt.request_timeout);
-	evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-				   EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
-				   EVHTTP_REQ_OPTIONS);
-	srv->api.writes = write_batch_new(srv->base, srv->api.store);
-	if (!srv->api.writes)
-		return orch_fail(err, ORCH_ERR_INTERNAL, "creating the write batch");
-	evhttp_set_gencb(srv->http, api_handle_request, &srv->api);
-
-	srv->bound = evhttp_bind_socket_with_handle(srv->http, host, port);
-	if (!srv->bound)
-		return orch_fail_errno(err, errno, "listening on '%s'", srv->opt.listen);
+	if (http_server_listen(srv->http, host, port, err) < 0)
+		return orch_error_prefix(err, "--listen '%s'", srv->opt.listen);
 	if (write_api_address(srv, err) < 0)
 		return -1;
 
@@ -341,10 +343,11 @@ static void server_release(struct server *srv)
 		event_free(srv->sigterm);
 	if (srv->sigint)
 		event_free(srv->sigint);
+	if (srv->drain_timer)
+		event_free(srv->drain_timer);
 	write_batch_free(srv->api.writes);
 	srv->api.writes = NULL;
-	if (srv->http)
-		evhttp_free(srv->http);
+	http_server_free(srv->http);
 	if (srv->base)
 		event_base_free(srv->base);
 	store_close(srv->api.store);

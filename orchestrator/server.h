@@ -16,7 +16,9 @@
 #define SERVER_DEFAULT_MAX_BODY_BYTES (1024 * 1024)
 #define SERVER_DEFAULT_MAX_HEADER_BYTES (16 * 1024)
 /* After SIGTERM, in-flight requests get this long to finish. */
-#define SERVER_DEFAULT_SHUTDOWN_GRACE_MS 1000
+#define SERVER_DEFAULT_SHUTDOWN_GRACE_MS 5000
+/* How often a draining server checks for requests still in flight. */
+#define SERVER_DRAIN_TICK_MS 20
 
 /* Data-dir file names, shared with the CLI's server discovery. */
 #define SERVER_ADMIN_TOKEN_FILE "admin-token"

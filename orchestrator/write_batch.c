@@ -4,11 +4,11 @@
 #include <stdlib.h>
 
 #include "http_response.h"
+#include "http_server.h"
 #include "log.h"
 
 struct pending_reply {
-	struct evhttp_request *req;	/* NULL once the client went away */
-	struct evhttp_connection *evcon;
+	struct http_request *req;	/* NULL once the client went away */
 	int status;
 	json_t *body;
 };
@@ -64,28 +64,26 @@ void write_batch_abort(struct write_batch *wb)
 	store_savepoint_rollback(wb->store);
 }
 
-/* The connection of a waiting reply closed: libevent frees the request. */
-static void on_connection_closed(struct evhttp_connection *evcon, void *arg)
+/* The client of a waiting reply went away; the server frees its request. */
+static void on_request_abandoned(struct http_request *req, void *arg)
 {
 	struct write_batch *wb = arg;
 
 	for (int i = 0; i < wb->count; i++)
-		if (wb->pending[i].evcon == evcon)
+		if (wb->pending[i].req == req)
 			wb->pending[i].req = NULL;
 }
 
-void write_batch_reply(struct write_batch *wb, struct evhttp_request *req, int status,
+void write_batch_reply(struct write_batch *wb, struct http_request *req, int status,
 		       json_t *body)
 {
 	struct pending_reply *p = &wb->pending[wb->count++];
 
 	store_savepoint_release(wb->store);
 	p->req = req;
-	p->evcon = evhttp_request_get_connection(req);
 	p->status = status;
 	p->body = body;
-	if (p->evcon)
-		evhttp_connection_set_closecb(p->evcon, on_connection_closed, wb);
+	http_request_set_abandon_cb(req, on_request_abandoned, wb);
 	if (wb->count == WRITE_BATCH_MAX_REQUESTS)
 		write_batch_commit(wb);
 }
@@ -104,14 +102,14 @@ void write_batch_commit(struct write_batch *wb)
 	for (int i = 0; i < count; i++) {
 		struct pending_reply *p = &wb->pending[i];
 
-		if (p->evcon)
-			evhttp_connection_set_closecb(p->evcon, NULL, NULL);
 		if (!p->req) {
 			json_decref(p->body);
 		} else if (committed) {
+			http_request_set_abandon_cb(p->req, NULL, NULL);
 			http_reply_json(p->req, p->status, p->body);
 		} else {
 			json_decref(p->body);
+			http_request_set_abandon_cb(p->req, NULL, NULL);
 			http_reply_error(p->req, 500, "ServerException",
 					 "the write could not be committed: %s", err.message);
 		}

@@ -16,7 +16,6 @@
 #define ORCH_WRITE_BATCH_H
 
 #include <event2/event.h>
-#include <event2/http.h>
 #include <jansson.h>
 
 #include "error.h"
@@ -36,7 +35,8 @@ int write_batch_begin(struct write_batch *wb, orch_error *err);
 /* Undoes the current request's writes (only them). */
 void write_batch_abort(struct write_batch *wb);
 /* Keeps the request's writes; body (stolen) is sent with status after commit. */
-void write_batch_reply(struct write_batch *wb, struct evhttp_request *req, int status,
+struct http_request;
+void write_batch_reply(struct write_batch *wb, struct http_request *req, int status,
 		       json_t *body);
 /* Commits the open transaction and sends the waiting replies. */
 void write_batch_commit(struct write_batch *wb);

@@ -1,0 +1,180 @@
+/*
+ * lb-t.h - the load balancer's internal types, shared by its .c files
+ * (HAProxy style: types here, functions in each module's own header).
+ *
+ * Ownership and threads, in one place:
+ *   - struct lb is the process-wide object.  A control thread (the one that
+ *     calls lb_run) owns control_base: signals, health checks, the admin
+ *     listener and target-registry maintenance.  Each struct lb_worker owns
+ *     one event_base, its listeners, its client connections and its slot of
+ *     every target's idle-connection pool.
+ *   - struct lb_route_table is an immutable snapshot (config + resolved
+ *     groups).  Publishing builds a new one and hands each worker a
+ *     reference through its mailbox; the worker swaps its pointer on its own
+ *     thread and drops the old reference.  A request holds a reference for
+ *     its lifetime, so a reload never pulls a table out from under one.
+ *   - struct lb_target is keyed by (group name, address) in the registry and
+ *     outlives snapshots, so health, ejection and pooled connections survive
+ *     a reload.  Its counters are atomics read by every thread.
+ */
+#ifndef ORCH_LB_LB_T_H
+#define ORCH_LB_LB_T_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "http_parse.h"
+
+struct lb;
+struct lb_worker;
+struct lb_upstream_conn;
+struct lb_client;
+struct lb_tls;
+struct lb_health_probe;
+
+/* Latency histogram bucket bounds in microseconds (Prometheus "le"). */
+#define LB_LATENCY_BUCKET_COUNT 14
+extern const uint64_t lb_latency_bucket_us[LB_LATENCY_BUCKET_COUNT];
+
+/* Per target-group counters; live until lb_free so reloads keep them. */
+struct lb_group_stats {
+	char *name;
+	_Atomic uint64_t responses[6];		/* [0] no status (aborted), [1..5] = 1xx..5xx */
+	_Atomic uint64_t latency_buckets[LB_LATENCY_BUCKET_COUNT + 1];
+	_Atomic uint64_t latency_sum_us;
+	_Atomic uint64_t retries;
+	struct lb_group_stats *next;
+};
+
+TAILQ_HEAD(lb_upstream_list, lb_upstream_conn);
+
+struct lb_pool_slot {
+	struct lb_upstream_list idle;
+	size_t idle_count;
+	char pad[64 - sizeof(struct lb_upstream_list) - sizeof(size_t)];
+};
+
+struct lb_target {
+	_Atomic int refs;
+	struct lb *lb;
+	char *group_name;
+	char *address;
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+
+	_Atomic int healthy;			/* active health-check verdict */
+	_Atomic int64_t ejected_until_ms;	/* passive ejection, monotonic ms */
+	_Atomic int consecutive_failures;	/* passive: connect failures and 5xx */
+	_Atomic int outstanding;		/* requests in flight */
+	_Atomic int draining;			/* no longer in the current snapshot */
+	_Atomic int64_t drain_deadline_ms;
+
+	/* Control thread only (under lb->registry_lock when written). */
+	struct lb_health_check_conf hc;		/* deep copy, updated on publish */
+	int passive_failures;
+	double passive_eject_seconds;
+	double deregistration_delay;
+	int hc_successes, hc_failures;
+	struct event *hc_timer;
+	struct lb_health_probe *probe;
+	bool in_registry;
+	struct lb_target *registry_next;
+
+	size_t pool_count;
+	struct lb_pool_slot *pools;		/* [worker_count], slot i owned by worker i */
+};
+
+struct lb_rr_cursor {
+	unsigned value;
+	char pad[60];
+};
+
+struct lb_group {
+	const struct lb_group_conf *conf;	/* inside the snapshot's config */
+	struct lb_group_stats *stats;
+	size_t target_count;
+	struct lb_target **targets;
+	int *weights;
+	unsigned *schedule;			/* smooth weighted round-robin order */
+	size_t schedule_len;
+	struct lb_rr_cursor *cursors;		/* [worker_count] */
+};
+
+struct lb_route_table {
+	_Atomic int refs;
+	uint64_t generation;
+	struct lb_config *config;
+	size_t group_count;
+	struct lb_group *groups;
+	struct http_limits http_limits;
+};
+
+struct lb_worker {
+	struct lb *lb;
+	size_t index;
+	pthread_t thread;
+	bool thread_started;
+	struct event_base *base;
+	struct lb_route_table *routes;		/* this thread's current snapshot */
+
+	pthread_mutex_t mailbox_lock;
+	struct lb_route_table *mailbox;		/* next snapshot, handed over by publish */
+	struct event *mailbox_event;
+	struct event *sweep_timer;
+
+	size_t listener_count;
+	struct evconnlistener **listeners;
+	void *listen_ctxs;			/* listener.c's per-listener accept context */
+	TAILQ_HEAD(, lb_client) clients;
+	struct lb_upstream_list idle_upstreams;	/* all idle pooled connections */
+	size_t client_count;
+
+	uint64_t rng;				/* xorshift state for request ids */
+	struct http_head scratch_head;		/* parse space (one callback at a time) */
+	char *head_buf;				/* upstream/client head assembly */
+	size_t head_buf_cap;
+};
+
+struct lb_metrics {
+	_Atomic int64_t active_connections;
+	_Atomic uint64_t connections_total;
+	_Atomic uint64_t connections_rejected;
+	_Atomic uint64_t requests_rejected[6];	/* answered by the proxy itself, by class */
+};
+
+struct lb {
+	char *config_path;
+	struct lb_config *boot_config;		/* listeners and TLS come from this one */
+	size_t worker_count;
+	struct lb_worker *workers;
+	struct event_base *control_base;
+
+	pthread_mutex_t publish_lock;		/* one publisher at a time */
+	struct lb_route_table *current;		/* latest published (holds a reference) */
+	uint64_t generation;
+
+	pthread_mutex_t registry_lock;		/* targets and group stats lists */
+	struct lb_target *registry;
+	struct lb_group_stats *group_stats;
+	struct lb_group_stats *unrouted_stats;	/* answered without a target group */
+
+	struct lb_tls **tls;			/* [listener_count], NULL for plain */
+	struct lb_metrics metrics;
+
+	struct event *hc_kick;
+	struct event *maintenance_timer;
+	struct event *signal_events[4];
+	struct evconnlistener *admin_listener;
+	char *pid_file;
+};
+
+/* Monotonic milliseconds (coarse clock: cheap, ~4 ms resolution). */
+int64_t lb_now_ms(void);
+
+#endif

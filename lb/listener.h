@@ -1,0 +1,24 @@
+/*
+ * listener.h - the worker threads: one event_base each, one SO_REUSEPORT
+ * listening socket per configured listener per worker (the kernel spreads
+ * connections across them), the connection limit, and the mailbox through
+ * which a new routing snapshot reaches each worker.
+ */
+#ifndef ORCH_LB_LISTENER_H
+#define ORCH_LB_LISTENER_H
+
+#include "lb-t.h"
+
+/* Create bases and bind every listener for every worker (no threads yet). */
+int lb_workers_init(struct lb *lb, orch_error *err);
+
+/* Start the worker threads. */
+int lb_workers_start(struct lb *lb, orch_error *err);
+
+/* Hand table to every worker (each takes its own reference). Any thread. */
+void lb_workers_publish(struct lb *lb, struct lb_route_table *table);
+
+/* Stop the loops, join the threads, close every connection, free the workers. */
+void lb_workers_stop(struct lb *lb);
+
+#endif

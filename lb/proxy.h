@@ -1,0 +1,27 @@
+/*
+ * proxy.h - one client connection through its life: read a request head,
+ * route it, pick a target, stream the request to it and the response back,
+ * keep the connection alive for the next request, or tunnel a WebSocket.
+ */
+#ifndef ORCH_LB_PROXY_H
+#define ORCH_LB_PROXY_H
+
+#include <event2/bufferevent.h>
+
+#include "lb-t.h"
+
+/*
+ * Take over an accepted connection: bev is the client's bufferevent (plain
+ * or TLS) on worker's base, listener_index says which listener accepted it.
+ * On failure the bufferevent is freed.
+ */
+void proxy_client_start(struct lb_worker *worker, struct bufferevent *bev, size_t listener_index,
+			const struct sockaddr *peer, int peer_len);
+
+/* Periodic: abort requests to targets whose deregistration delay ran out. */
+void proxy_sweep(struct lb_worker *worker);
+
+/* Close every client of the worker (shutdown, after its loop stopped). */
+void proxy_close_all(struct lb_worker *worker);
+
+#endif

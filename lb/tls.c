@@ -1,0 +1,205 @@
+/*
+ * tls.c - listener TLS contexts and SNI selection over OpenSSL.
+ */
+#include "tls.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "log.h"
+
+struct lb_tls_cert {
+	SSL_CTX *ctx;
+	size_t name_count;
+	char **names;			/* lower case; "*.example.com" kept as written */
+};
+
+struct lb_tls {
+	size_t cert_count;
+	struct lb_tls_cert *certs;	/* [0] is the default */
+};
+
+static void add_name(struct lb_tls_cert *cert, const char *name, size_t n)
+{
+	char *copy = malloc(n + 1);
+
+	if (!copy)
+		return;
+	for (size_t i = 0; i < n; i++)
+		copy[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] | 0x20 : name[i]);
+	copy[n] = '\0';
+	cert->names = realloc(cert->names, (cert->name_count + 1) * sizeof(*cert->names));
+	cert->names[cert->name_count++] = copy;
+}
+
+static void collect_names(struct lb_tls_cert *cert, X509 *x509)
+{
+	GENERAL_NAMES *sans = X509_get_ext_d2i(x509, NID_subject_alt_name, NULL, NULL);
+
+	if (sans) {
+		for (int i = 0; i < sk_GENERAL_NAME_num(sans); i++) {
+			const GENERAL_NAME *gn = sk_GENERAL_NAME_value(sans, i);
+
+			if (gn->type == GEN_DNS)
+				add_name(cert, (const char *)ASN1_STRING_get0_data(gn->d.dNSName),
+					 (size_t)ASN1_STRING_length(gn->d.dNSName));
+		}
+		GENERAL_NAMES_free(sans);
+	}
+	if (cert->name_count == 0) {
+		char cn[256];
+		int n = X509_NAME_get_text_by_NID(X509_get_subject_name(x509), NID_commonName, cn,
+						  sizeof(cn));
+
+		if (n > 0)
+			add_name(cert, cn, (size_t)n);
+	}
+}
+
+static bool name_matches(const char *pattern, const char *host)
+{
+	if (strncmp(pattern, "*.", 2) == 0) {
+		/* One label: "*.example.com" matches "a.example.com" only. */
+		const char *dot = strchr(host, '.');
+
+		return dot && dot != host && strcasecmp(dot, pattern + 1) == 0;
+	}
+	return strcasecmp(pattern, host) == 0;
+}
+
+static int servername_cb(SSL *ssl, int *alert, void *arg)
+{
+	struct lb_tls *tls = arg;
+	const char *host = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+
+	if (!host)
+		return SSL_TLSEXT_ERR_OK;
+	/* Exact names win over wildcards. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < tls->cert_count; i++) {
+			struct lb_tls_cert *cert = &tls->certs[i];
+
+			for (size_t j = 0; j < cert->name_count; j++) {
+				bool wildcard = strncmp(cert->names[j], "*.", 2) == 0;
+
+				if (wildcard != (pass == 1) || !name_matches(cert->names[j], host))
+					continue;
+				if (SSL_get_SSL_CTX(ssl) != cert->ctx)
+					SSL_set_SSL_CTX(ssl, cert->ctx);
+				return SSL_TLSEXT_ERR_OK;
+			}
+		}
+	}
+	return SSL_TLSEXT_ERR_OK;	/* unknown name: the default certificate */
+}
+
+static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+		   const unsigned char *in, unsigned int inlen, void *arg)
+{
+	static const unsigned char http11[] = "\x08http/1.1";
+	unsigned char *selected;
+
+	if (SSL_select_next_proto(&selected, outlen, http11, sizeof(http11) - 1, in, inlen) !=
+	    OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_NOACK;
+	*out = selected;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+static int ssl_fail(orch_error *err, const char *what, const char *file)
+{
+	char buf[256];
+	unsigned long code = ERR_get_error();
+
+	ERR_error_string_n(code, buf, sizeof(buf));
+	ERR_clear_error();
+	return orch_fail(err, ORCH_ERR_INVALID, "%s \"%s\": %s", what, file, buf);
+}
+
+struct lb_tls *lb_tls_new(const struct lb_listener_conf *listener, orch_error *err)
+{
+	struct lb_tls *tls = calloc(1, sizeof(*tls));
+
+	if (!tls) {
+		orch_fail_errno(err, ENOMEM, "tls");
+		return NULL;
+	}
+	tls->certs = calloc(listener->certificate_count, sizeof(*tls->certs));
+	tls->cert_count = listener->certificate_count;
+	for (size_t i = 0; i < listener->certificate_count; i++) {
+		const struct lb_certificate_conf *conf = &listener->certificates[i];
+		struct lb_tls_cert *cert = &tls->certs[i];
+		SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+		if (!ctx) {
+			ssl_fail(err, "SSL_CTX_new for", conf->cert_file);
+			goto fail;
+		}
+		cert->ctx = ctx;
+		SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+		SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+		SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+		if (SSL_CTX_use_certificate_chain_file(ctx, conf->cert_file) != 1) {
+			ssl_fail(err, "certificate", conf->cert_file);
+			goto fail;
+		}
+		if (SSL_CTX_use_PrivateKey_file(ctx, conf->key_file, SSL_FILETYPE_PEM) != 1) {
+			ssl_fail(err, "private key", conf->key_file);
+			goto fail;
+		}
+		if (SSL_CTX_check_private_key(ctx) != 1) {
+			ssl_fail(err, "private key does not match certificate", conf->cert_file);
+			goto fail;
+		}
+		collect_names(cert, SSL_CTX_get0_certificate(ctx));
+		SSL_CTX_set_tlsext_servername_callback(ctx, servername_cb);
+		SSL_CTX_set_tlsext_servername_arg(ctx, tls);
+		SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);
+	}
+	return tls;
+fail:
+	orch_error_prefix(err, "listener \"%s\"", listener->address);
+	lb_tls_free(tls);
+	return NULL;
+}
+
+void lb_tls_free(struct lb_tls *tls)
+{
+	if (!tls)
+		return;
+	for (size_t i = 0; i < tls->cert_count; i++) {
+		SSL_CTX_free(tls->certs[i].ctx);
+		for (size_t j = 0; j < tls->certs[i].name_count; j++)
+			free(tls->certs[i].names[j]);
+		free(tls->certs[i].names);
+	}
+	free(tls->certs);
+	free(tls);
+}
+
+struct bufferevent *lb_tls_wrap(struct lb_tls *tls, struct event_base *base, evutil_socket_t fd)
+{
+	SSL *ssl = SSL_new(tls->certs[0].ctx);
+	struct bufferevent *bev;
+
+	if (!ssl) {
+		close(fd);
+		return NULL;
+	}
+	bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+					     BEV_OPT_CLOSE_ON_FREE);
+	if (!bev) {
+		SSL_free(ssl);
+		close(fd);
+		return NULL;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}

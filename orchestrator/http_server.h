@@ -1,0 +1,94 @@
+/*
+ * http_server.h - the API's HTTP/1.1 server: connections, limits, timeouts.
+ *
+ * Built on bufferevents and lb/http_parse.h (the same strict parser the load
+ * balancer uses), not on evhttp, whose defaults are unlimited and whose error
+ * answers cannot be shaped.  Every refusal is a JSON body in ECS's error
+ * shape, produced by the error callback the owner installs.
+ *
+ * A connection reads one request at a time: head (within max_header_bytes),
+ * then a body framed by Content-Length or chunked (within max_body_bytes).
+ * The whole request must arrive within request_timeout_ms of its first byte
+ * (so a slow trickle cannot hold a connection: 408 and close); an idle
+ * keep-alive connection is closed after idle_timeout_ms.  Pipelined requests
+ * are answered in order.  Past max_connections, new connections are closed
+ * at once.
+ *
+ * The handler may answer at once or later (group commit, long polls): the
+ * request stays valid until http_respond() is called for it.  A handler
+ * that answers later must set an abandon callback: if the client goes away
+ * first, the callback runs and then the server frees the request, so the
+ * owner must forget it there and never answer it.
+ */
+#ifndef ORCH_HTTP_SERVER_H
+#define ORCH_HTTP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "error.h"
+
+struct http_server_limits {
+	size_t max_header_bytes;	/* request line and headers */
+	size_t max_body_bytes;
+	int request_timeout_ms;		/* first byte to last byte of a request */
+	int idle_timeout_ms;		/* keep-alive connection with no request */
+	int max_connections;
+};
+
+#define HTTP_SERVER_DEFAULT_IDLE_TIMEOUT_MS 60000
+#define HTTP_SERVER_DEFAULT_MAX_CONNECTIONS 4096
+
+struct http_server;
+struct http_request;
+
+typedef void http_request_handler(struct http_request *req, void *arg);
+
+/*
+ * Answers a request the server refused before any handler saw it
+ * (status 400, 408, 413, 414, 431, 501, 505).  It must call http_respond.
+ */
+typedef void http_refusal_handler(struct http_request *req, int status, const char *why,
+				  void *arg);
+
+struct http_server *http_server_new(struct event_base *base,
+				    const struct http_server_limits *limits,
+				    http_request_handler *handler,
+				    http_refusal_handler *refuse, void *arg);
+/* Closes every connection (pending requests are abandoned) and frees. */
+void http_server_free(struct http_server *srv);
+
+int http_server_listen(struct http_server *srv, const char *host, unsigned short port,
+		       orch_error *err);
+/* The bound socket's fd (for getsockname), or -1. */
+int http_server_listen_fd(struct http_server *srv);
+/* Stops accepting and closes idle connections; busy ones finish. */
+void http_server_stop_accepting(struct http_server *srv);
+/* Connections with a request being received or waiting for its answer. */
+size_t http_server_busy_connections(struct http_server *srv);
+
+/* ---- one request ------------------------------------------------------- */
+
+const char *http_request_method(const struct http_request *req);	/* "GET" */
+bool http_request_is_head(const struct http_request *req);
+/* The raw (still percent-encoded) path, and the query string or NULL. */
+const char *http_request_path(const struct http_request *req);
+const char *http_request_query(const struct http_request *req);
+/* The value of the first header with this name (case-insensitive), or NULL. */
+const char *http_request_header(const struct http_request *req, const char *name);
+const char *http_request_body(const struct http_request *req, size_t *len);
+
+/*
+ * Sends the answer and releases the request.  extra_headers is NULL or
+ * complete header lines ("Allow: GET, POST\r\n").  The body is copied.
+ */
+void http_respond(struct http_request *req, int status, const char *content_type,
+		  const char *body, size_t body_len, const char *extra_headers);
+
+void http_request_set_abandon_cb(struct http_request *req,
+				 void (*cb)(struct http_request *req, void *arg), void *arg);
+
+#endif
