@@ -161,6 +161,34 @@ static bool route_matches(const char *pattern, const struct path_segments *ps,
 	return i == ps->count;
 }
 
+/*
+ * Decodes the query string into q.  Decoded values are C strings, so an
+ * encoded NUL (which would cut a value short) is refused, naming the
+ * parameter.  Replies 400 and returns -1 on a malformed query.
+ */
+static int query_parse(struct http_request *req, const char *query, struct evkeyvalq *q)
+{
+	const char *nul;
+
+	if (!query)
+		return 0;
+	nul = strstr(query, "%00");
+	if (nul) {
+		const char *start = nul;
+
+		while (start > query && start[-1] != '&')
+			start--;
+		http_reply_error(req, 400, "ClientException", "%.*s: contains a NUL byte",
+				 (int)strcspn(start, "=&"), start);
+		return -1;
+	}
+	if (evhttp_parse_query_str(query, q) < 0) {
+		http_reply_error(req, 400, "ClientException", "malformed query string");
+		return -1;
+	}
+	return 0;
+}
+
 static void dispatch(struct api_context *ctx, struct http_request *req)
 {
 	const char *method = http_request_method(req);
@@ -207,10 +235,7 @@ static void dispatch(struct api_context *ctx, struct http_request *req)
 				 r->method);
 			continue;
 		}
-		/* Decoded values are C strings: an encoded NUL would cut one short. */
-		if (query && (strstr(query, "%00") || evhttp_parse_query_str(query, &ar.query) < 0))
-			http_reply_error(req, 400, "ClientException", "malformed query string");
-		else
+		if (query_parse(req, query, &ar.query) == 0)
 			r->handler(&ar);
 		evhttp_clear_headers(&ar.query);
 		path_segments_release(&ps);
