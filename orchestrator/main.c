@@ -12,6 +12,9 @@
 #include <curl/curl.h>
 
 #include "cli.h"
+#ifdef ORCH_HAVE_RUNTIME
+#include "cli_image.h"
+#endif
 #include "server.h"
 #include "version.h"
 #ifdef ORCH_HAVE_LB
@@ -30,6 +33,9 @@ static void usage(FILE *out)
 #endif
 		"  taskdef    register, list, show and deregister task definitions\n"
 		"  cluster    create, list, show and delete clusters\n"
+#ifdef ORCH_HAVE_RUNTIME
+		"  image      pull, import, list and remove local images (orch image --help)\n"
+#endif
 		"  version    print versions (also --version)\n");
 }
 
@@ -54,6 +60,10 @@ int main(int argc, char **argv)
 #ifdef ORCH_HAVE_LB
 	if (strcmp(argv[1], "lb") == 0)
 		return lb_main(argc - 1, argv + 1);
+#endif
+#ifdef ORCH_HAVE_RUNTIME
+	if (strcmp(argv[1], "image") == 0)
+		return cli_image_main(argc - 1, argv + 1);
 #endif
 	if (cli_handles(argv[1])) {
 		curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -61,4 +61,77 @@ int image_store_ref_add(struct image_store *is, const char *image_id, const char
 int image_store_ref_remove(struct image_store *is, const char *image_id,
 			   const char *container_id, orch_error *err);
 
+/* ---- the image side: filling the store (pull, import), listing, removal ---- */
+
+struct blob_store;
+struct layer_unpack_limits;
+
+/* The blob store inside the image store (owned by it). */
+struct blob_store *image_store_blobs(struct image_store *is);
+
+/* Limits for unpacking layers (default: layer_unpack_limits_default()). */
+void image_store_set_unpack_limits(struct image_store *is, const struct layer_unpack_limits *l);
+
+/*
+ * Holds the store's GC lock shared until image_store_close(), so garbage
+ * collection cannot delete blobs a pull or import has stored but not yet
+ * recorded.  Pulls and imports call it first.
+ */
+int image_store_hold(struct image_store *is, orch_error *err);
+
+/*
+ * Records an image whose manifest, config and layer blobs are already in the
+ * blob store: unpacks every layer not yet unpacked (in parallel, each into
+ * layers/CHAINHEX, checking its diff ID against the config), then names it.
+ * name (normalized, may be NULL) is pointed at the image; repo_digest
+ * ("repo@sha256:...", may be NULL) is remembered for digest references.
+ * image_id receives the config digest.
+ */
+int image_store_add(struct image_store *is, const char *manifest_digest, const char *name,
+		    const char *repo_digest, char image_id[IMAGE_ID_MAX], orch_error *err);
+
+/*
+ * Layers can be unpacked while the rest of an image still downloads: an
+ * unpacker runs up to IMAGE_STORE_UNPACK_THREADS workers; submit each layer
+ * (its blob must be in the store) as it arrives, then finish, which waits
+ * and returns the first failure.  image_store_add() later finds them done.
+ */
+#define IMAGE_STORE_UNPACK_THREADS 4	/* at most; never more than the CPUs */
+
+struct image_unpacker;
+int image_unpacker_start(struct image_store *is, struct image_unpacker **out, orch_error *err);
+int image_unpacker_submit(struct image_unpacker *u, const char *blob_digest, const char *diff_id,
+			  const char *chain_id, orch_error *err);
+int image_unpacker_finish(struct image_unpacker *u, orch_error *err);
+
+/*
+ * All images, for `orch image ls`: an array of objects
+ * {"id", "names": [...], "created", "size", "layers", "containers"}.
+ */
+int image_store_list(struct image_store *is, json_t **out, orch_error *err);
+
+/*
+ * `orch image rm`: a name is untagged; an ID untags all its names.  An image
+ * left without names is deleted unless a container uses it, which is an
+ * ORCH_ERR_CONFLICT unless force (then it is only untagged and kept until the
+ * last container lets go).  Runs a GC afterwards.  *deleted says whether the
+ * image itself went.
+ */
+int image_store_remove(struct image_store *is, const char *ref, bool force, bool *deleted,
+		       orch_error *err);
+
+struct image_gc_stats {
+	size_t images_removed;
+	size_t layers_removed;
+	size_t blobs_removed;
+	unsigned long long bytes_freed;	/* blob bytes */
+};
+
+/*
+ * Deletes images with no name and no container, then every unpacked layer,
+ * blob, stale temp dir and unlocked partial download no remaining image
+ * needs.  Never removes anything an image in use by a container needs.
+ */
+int image_store_gc(struct image_store *is, struct image_gc_stats *stats, orch_error *err);
+
 #endif

@@ -7,8 +7,8 @@
 #   1. installs the apt packages the project needs (APT_PACKAGES below is the
 #      one list: add a package there and every developer and CI gets it);
 #   2. builds the libraries whose Debian archives cannot link statically
-#      (STATIC_DEPS below; today a minimal libcurl from Debian's own curl
-#      source package, scripts/build-static-curl.sh) into build/deps/NAME,
+#      (STATIC_DEPS below; minimal libcurl and libarchive from Debian's
+#      source packages, scripts/build-static-NAME.sh) into build/deps/NAME,
 #      cached there;
 #   3. configures and builds build/      (ORCH_STATIC=ON: the shipped build/orch)
 #                            build-asan/ (ORCH_SANITIZE=ON, dynamic).
@@ -26,13 +26,13 @@ APT_PACKAGES=(
   # libraries orch links (their -dev packages carry the .a files for the
   # static link as well)
   libsqlite3-dev libevent-dev libjansson-dev libcurl4-openssl-dev libssl-dev
-  zlib1g-dev
+  zlib1g-dev libarchive-dev libzstd-dev
   # tests
   libcmocka-dev python3 python3-pytest sqlite3 curl
   # benchmark peers (load balancer)
   wrk haproxy nginx
   # runtime tests: offline images, a local registry, and a peer runtime
-  busybox-static skopeo umoci docker-registry runc
+  busybox-static skopeo umoci docker-registry runc zstd apache2-utils hyperfine
 )
 
 build_static=1
@@ -99,7 +99,7 @@ fi
 # Each NAME here is built by scripts/build-static-NAME.sh into build/deps/NAME
 # (cached there) and put first on the static tree's pkg-config path, ahead of
 # Debian's own archive of the same library.
-STATIC_DEPS=(curl)
+STATIC_DEPS=(curl libarchive)
 DEPS_ROOT="$ROOT/build/deps"
 static_pkg_config_path=
 static_prefix_path=
