@@ -1,10 +1,13 @@
 /*
  * main.c - the one orch binary: argv[1] picks the role.
  *
- *   orch server ...        control plane (server.c)
- *   orch lb ...            standalone load balancer (lb/)
- *   orch taskdef|cluster   API client verbs (cli.c)
- *   orch --version         versions of orch and its libraries
+ *   orch server ...                 control plane (server.c)
+ *   orch lb ...                     standalone load balancer (lb/)
+ *   orch taskdef|cluster ...        API client verbs (cli.c)
+ *   orch image ...                  local images (cli_image.c)
+ *   orch run|ps|logs|stop|kill|rm   local containers (cli_run.c)
+ *   orch shim ...                   one container's supervisor (runtime/shim.c)
+ *   orch --version                  versions of orch and its libraries
  */
 #include <stdio.h>
 #include <string.h>
@@ -12,14 +15,12 @@
 #include <curl/curl.h>
 
 #include "cli.h"
-#ifdef ORCH_HAVE_RUNTIME
 #include "cli_image.h"
-#endif
-#include "server.h"
-#include "version.h"
-#ifdef ORCH_HAVE_LB
+#include "cli_run.h"
 #include "lb.h"
-#endif
+#include "server.h"
+#include "shim.h"
+#include "version.h"
 
 static void usage(FILE *out)
 {
@@ -28,14 +29,14 @@ static void usage(FILE *out)
 		"\n"
 		"commands:\n"
 		"  server     run the control plane (orch server --help)\n"
-#ifdef ORCH_HAVE_LB
 		"  lb         run the load balancer from a routes file (orch lb --help)\n"
-#endif
 		"  taskdef    register, list, show and deregister task definitions\n"
 		"  cluster    create, list, show and delete clusters\n"
-#ifdef ORCH_HAVE_RUNTIME
 		"  image      pull, import, list and remove local images (orch image --help)\n"
-#endif
+		"  run        run a local container, like docker run (orch run --help)\n"
+		"  ps         list local containers\n"
+		"  logs       print a local container's output\n"
+		"  stop|kill|rm  stop, signal or remove local containers\n"
 		"  version    print versions (also --version)\n");
 }
 
@@ -57,14 +58,14 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "server") == 0)
 		return server_main(argc - 1, argv + 1);
-#ifdef ORCH_HAVE_LB
 	if (strcmp(argv[1], "lb") == 0)
 		return lb_main(argc - 1, argv + 1);
-#endif
-#ifdef ORCH_HAVE_RUNTIME
 	if (strcmp(argv[1], "image") == 0)
 		return cli_image_main(argc - 1, argv + 1);
-#endif
+	if (cli_run_handles(argv[1]))
+		return cli_run_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "shim") == 0)
+		return shim_main(argc - 1, argv + 1);
 	if (cli_handles(argv[1])) {
 		curl_global_init(CURL_GLOBAL_DEFAULT);
 		rc = cli_main(argc - 1, argv + 1);

@@ -1,0 +1,80 @@
+/*
+ * cgroup.h - resource limits of one container through whichever cgroup
+ * layout the host has: pure v2 (unified), pure v1, or hybrid (controllers on
+ * v1, an almost empty cgroup2 at /sys/fs/cgroup/unified; handled by the v1
+ * manager).  One manager per file (cgroup_v1.c, cgroup_v2.c) behind the
+ * table of operations in cgroup_internal.h, as crun's cgroup-*.c.
+ *
+ * A container's cgroup is PARENT/ID below each hierarchy's root, PARENT
+ * being --cgroup-parent (default "orch") so several agents can share a host.
+ * The cgroup is created before the container's first process runs, the
+ * process is moved in before it execs, and the cgroup is removed (killing
+ * leftovers) once the container exited.
+ */
+#ifndef ORCH_RUNTIME_CGROUP_H
+#define ORCH_RUNTIME_CGROUP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+#define CGROUP_DEFAULT_PARENT "orch"
+#define CGROUP_CPU_PERIOD_US 100000	/* CFS period for --cpus, as Docker */
+#define CGROUP_CPU_UNITS_PER_CPU 1024	/* ECS: 1024 units = one CPU */
+#define CGROUP_PATH_MAX 512
+
+enum cgroup_mode {
+	CGROUP_MODE_V1,
+	CGROUP_MODE_HYBRID,
+	CGROUP_MODE_V2,
+};
+
+/* Zero (or a negative value) means "no limit" for each field. */
+struct cgroup_limits {
+	int64_t memory_max;		/* bytes, hard limit; swap is not allowed past it */
+	int64_t memory_reservation;	/* bytes, soft limit (v1) / memory.low (v2) */
+	int64_t cpu_millis;		/* --cpus in thousandths: quota over CGROUP_CPU_PERIOD_US */
+	int64_t cpu_units;		/* ECS cpu units: shares (v1) / weight (v2) */
+	int64_t pids_max;
+};
+
+/* Where one container's cgroup lives. */
+struct cgroup {
+	enum cgroup_mode mode;
+	char path[CGROUP_PATH_MAX];	/* "PARENT/ID", relative to each hierarchy root */
+};
+
+/* Detects the host's layout (cached after the first call). */
+int cgroup_detect_mode(enum cgroup_mode *out, orch_error *err);
+const char *cgroup_mode_name(enum cgroup_mode mode);
+
+/* Checks a --cgroup-parent value: relative, no "..", [A-Za-z0-9._/-]. */
+int cgroup_parent_validate(const char *parent, orch_error *err);
+
+/* Fills cg for PARENT/ID on this host. */
+int cgroup_init(struct cgroup *cg, const char *parent, const char *id, orch_error *err);
+
+/* Creates the cgroup and applies limits. */
+int cgroup_create(const struct cgroup *cg, const struct cgroup_limits *limits, orch_error *err);
+
+/* Moves pid into the cgroup (every controller). */
+int cgroup_enter(const struct cgroup *cg, pid_t pid, orch_error *err);
+
+/* Number of OOM kills in the cgroup so far. */
+int cgroup_oom_kill_count(const struct cgroup *cg, uint64_t *out, orch_error *err);
+
+/*
+ * Kills whatever still runs in the cgroup and removes it; a cgroup that does
+ * not exist is fine (idempotent, so rm can retry after a crash).
+ */
+int cgroup_destroy(const struct cgroup *cg, orch_error *err);
+
+/* True if the cgroup directory exists in any hierarchy (tests, orch ps). */
+bool cgroup_exists(const struct cgroup *cg);
+
+/* ECS cpu units -> cgroup v2 cpu.weight (runc's shares->weight mapping). */
+uint64_t cgroup_units_to_weight(int64_t units);
+
+#endif

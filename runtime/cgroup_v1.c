@@ -1,0 +1,234 @@
+/*
+ * cgroup_v1.c - the cgroup v1 manager, also used on hybrid hosts (where
+ * every controller orch needs is on v1).  One directory PARENT/ID per
+ * controller hierarchy: memory, cpu, pids and devices; their mount points
+ * come from /proc/self/mountinfo, so co-mounted "cpu,cpuacct" and separate
+ * mounts both work.
+ *
+ * The devices controller carries Docker's default device allow-list: mknod
+ * of anything, read/write only to the devices the container's /dev has.
+ */
+#include "cgroup_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+
+enum v1_controller { V1_MEMORY, V1_CPU, V1_PIDS, V1_DEVICES, V1_COUNT };
+
+static const char *const v1_names[V1_COUNT] = { "memory", "cpu", "pids", "devices" };
+
+/* Mount points of each controller; "" when the controller is not mounted. */
+static char v1_mounts[V1_COUNT][256];
+static bool v1_mounts_loaded;
+
+static bool option_has(const char *options, const char *name)
+{
+	size_t nlen = strlen(name);
+
+	for (const char *p = options; p && *p; ) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+		if (len == nlen && strncmp(p, name, nlen) == 0)
+			return true;
+		p = comma ? comma + 1 : NULL;
+	}
+	return false;
+}
+
+/* Fills v1_mounts from mountinfo lines "... MOUNTPOINT ... - cgroup SRC OPTS". */
+static int v1_load_mounts(orch_error *err)
+{
+	cleanup_fclose FILE *f = NULL;
+	cleanup_free char *line = NULL;
+	size_t cap = 0;
+
+	if (v1_mounts_loaded)
+		return 0;
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return orch_fail_errno(err, errno, "reading /proc/self/mountinfo");
+	while (getline(&line, &cap, f) > 0) {
+		char mountpoint[256], fstype[32], source[64], options[512];
+		const char *sep = strstr(line, " - ");
+
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %255s", mountpoint) != 1 ||
+		    sscanf(sep + 3, "%31s %63s %511s", fstype, source, options) != 3 ||
+		    strcmp(fstype, "cgroup") != 0)
+			continue;
+		for (int c = 0; c < V1_COUNT; c++)
+			if (!v1_mounts[c][0] && option_has(options, v1_names[c]))
+				snprintf(v1_mounts[c], sizeof(v1_mounts[c]), "%s", mountpoint);
+	}
+	v1_mounts_loaded = true;
+	return 0;
+}
+
+static void v1_dir(const struct cgroup *cg, int c, char *buf, size_t len)
+{
+	/* Lengths are bounded by v1_mounts and CGROUP_PATH_MAX; never truncates. */
+	if ((size_t)snprintf(buf, len, "%s/%s", v1_mounts[c], cg->path) >= len)
+		buf[0] = '\0';
+}
+
+static int v1_write_i64(const char *dir, const char *file, int64_t value, orch_error *err)
+{
+	char text[32];
+
+	snprintf(text, sizeof(text), "%" PRId64, value);
+	return cgroup_write_file(dir, file, text, err);
+}
+
+/* Docker's default device rules (moby oci/devices defaults, without tun). */
+static const char *const v1_device_allow[] = {
+	"c *:* m", "b *:* m",
+	"c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",	/* null zero full random urandom */
+	"c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm",	/* tty console ptmx */
+	"c 136:* rwm",				/* pts */
+};
+
+static int v1_create(const struct cgroup *cg, const struct cgroup_limits *lim, orch_error *err)
+{
+	char dir[CGROUP_PATH_MAX * 2];
+
+	if (v1_load_mounts(err) < 0)
+		return -1;
+	for (int c = 0; c < V1_COUNT; c++) {
+		if (!v1_mounts[c][0]) {
+			if (c == V1_MEMORY || c == V1_PIDS)
+				return orch_fail(err, ORCH_ERR_UNSUPPORTED,
+						 "the cgroup v1 '%s' controller is not mounted",
+						 v1_names[c]);
+			continue;
+		}
+		if (cgroup_mkdir_path(v1_mounts[c], cg->path, err) < 0)
+			return -1;
+	}
+
+	v1_dir(cg, V1_MEMORY, dir, sizeof(dir));
+	if (lim->memory_max > 0) {
+		char memsw[CGROUP_PATH_MAX * 2 + 32];
+		struct stat st;
+
+		if (v1_write_i64(dir, "memory.limit_in_bytes", lim->memory_max, err) < 0)
+			return -1;
+		/* No swap beyond the limit (ECS semantics); absent without swap accounting. */
+		snprintf(memsw, sizeof(memsw), "%s/memory.memsw.limit_in_bytes", dir);
+		if (stat(memsw, &st) == 0 &&
+		    v1_write_i64(dir, "memory.memsw.limit_in_bytes", lim->memory_max, err) < 0)
+			return -1;
+	}
+	if (lim->memory_reservation > 0 &&
+	    v1_write_i64(dir, "memory.soft_limit_in_bytes", lim->memory_reservation, err) < 0)
+		return -1;
+
+	if (v1_mounts[V1_CPU][0]) {
+		v1_dir(cg, V1_CPU, dir, sizeof(dir));
+		if (lim->cpu_millis > 0 &&
+		    (v1_write_i64(dir, "cpu.cfs_period_us", CGROUP_CPU_PERIOD_US, err) < 0 ||
+		     v1_write_i64(dir, "cpu.cfs_quota_us",
+				  lim->cpu_millis * CGROUP_CPU_PERIOD_US / 1000, err) < 0))
+			return -1;
+		if (lim->cpu_units > 0 &&
+		    v1_write_i64(dir, "cpu.shares", lim->cpu_units < 2 ? 2 : lim->cpu_units, err) < 0)
+			return -1;
+	} else if (lim->cpu_millis > 0 || lim->cpu_units > 0) {
+		return orch_fail(err, ORCH_ERR_UNSUPPORTED, "the cgroup v1 'cpu' controller is not mounted");
+	}
+
+	v1_dir(cg, V1_PIDS, dir, sizeof(dir));
+	if (lim->pids_max > 0 && v1_write_i64(dir, "pids.max", lim->pids_max, err) < 0)
+		return -1;
+
+	if (v1_mounts[V1_DEVICES][0]) {
+		v1_dir(cg, V1_DEVICES, dir, sizeof(dir));
+		if (cgroup_write_file(dir, "devices.deny", "a", err) < 0)
+			return -1;
+		for (size_t i = 0; i < sizeof(v1_device_allow) / sizeof(v1_device_allow[0]); i++)
+			if (cgroup_write_file(dir, "devices.allow", v1_device_allow[i], err) < 0)
+				return -1;
+	}
+	return 0;
+}
+
+static int v1_enter(const struct cgroup *cg, pid_t pid, orch_error *err)
+{
+	char dir[CGROUP_PATH_MAX * 2];
+	char text[24];
+
+	if (v1_load_mounts(err) < 0)
+		return -1;
+	snprintf(text, sizeof(text), "%d", (int)pid);
+	for (int c = 0; c < V1_COUNT; c++) {
+		if (!v1_mounts[c][0])
+			continue;
+		v1_dir(cg, c, dir, sizeof(dir));
+		if (cgroup_write_file(dir, "cgroup.procs", text, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int v1_oom_kill_count(const struct cgroup *cg, uint64_t *out, orch_error *err)
+{
+	char dir[CGROUP_PATH_MAX * 2];
+
+	if (v1_load_mounts(err) < 0)
+		return -1;
+	v1_dir(cg, V1_MEMORY, dir, sizeof(dir));
+	/* "oom_kill N" is in memory.oom_control since Linux 4.13. */
+	return cgroup_read_keyed(dir, "memory.oom_control", "oom_kill", out, err);
+}
+
+static int v1_destroy(const struct cgroup *cg, orch_error *err)
+{
+	char dir[CGROUP_PATH_MAX * 2];
+	int rc = 0;
+
+	if (v1_load_mounts(err) < 0)
+		return -1;
+	/* pids first: killing what is left there empties the others. */
+	v1_dir(cg, V1_PIDS, dir, sizeof(dir));
+	cgroup_kill_procs(dir);
+	for (int c = 0; c < V1_COUNT; c++) {
+		if (!v1_mounts[c][0])
+			continue;
+		v1_dir(cg, c, dir, sizeof(dir));
+		if (cgroup_rmdir(dir, err) < 0)
+			rc = -1;
+	}
+	return rc;
+}
+
+static bool v1_exists(const struct cgroup *cg)
+{
+	char dir[CGROUP_PATH_MAX * 2];
+	struct stat st;
+
+	if (v1_load_mounts(NULL) < 0)
+		return false;
+	for (int c = 0; c < V1_COUNT; c++) {
+		if (!v1_mounts[c][0])
+			continue;
+		v1_dir(cg, c, dir, sizeof(dir));
+		if (stat(dir, &st) == 0)
+			return true;
+	}
+	return false;
+}
+
+const struct cgroup_manager cgroup_manager_v1 = {
+	.name = "v1",
+	.create = v1_create,
+	.enter = v1_enter,
+	.oom_kill_count = v1_oom_kill_count,
+	.destroy = v1_destroy,
+	.exists = v1_exists,
+};

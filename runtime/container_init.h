@@ -1,0 +1,37 @@
+/*
+ * container_init.h - the container's first process, between the shim's
+ * fork and the execve of the user's command.
+ *
+ * It runs as PID 1 of the new PID namespace the shim unshared, waits for the
+ * shim's go-ahead (sent once the shim moved it into the cgroup), builds the
+ * container's namespaces and file system (linux_ns.h, linux_mounts.h),
+ * resolves the user inside the container's /etc, switches to it with
+ * Docker's capabilities (caps.h), sets no_new_privs and rlimits, and execs.
+ *
+ * The host binary is never reachable from the container (CVE-2019-5736):
+ * this process is the only one in the PID namespace until its execve, after
+ * which its /proc/self/exe is the user's program; the host root is detached
+ * by then; every fd but stdio is close-on-exec.  The shim is outside the
+ * PID namespace.
+ *
+ * Failure reports travel over sync_fd (a SOCK_SEQPACKET) as
+ * "CODE MESSAGE" with CODE one of CONTAINER_EXIT_*; end-of-file on sync_fd
+ * (closed by the execve) means the command is running.
+ */
+#ifndef ORCH_RUNTIME_CONTAINER_INIT_H
+#define ORCH_RUNTIME_CONTAINER_INIT_H
+
+#include "container.h"
+
+#define CONTAINER_INIT_GO 'g'	/* the shim's go-ahead byte */
+
+struct container_init_args {
+	const struct container_config *config;
+	const char *dir;	/* DIR/containers/ID */
+	int sync_fd;
+	int stdout_fd, stderr_fd;	/* write ends of the shim's pipes */
+};
+
+__attribute__((noreturn)) void container_init_run(const struct container_init_args *a);
+
+#endif
