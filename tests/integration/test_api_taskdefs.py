@@ -7,6 +7,7 @@ Also here: the router's 404 and 405 answers and the error body shape.
 """
 
 import copy
+import json
 import time
 
 import pytest
@@ -689,3 +690,29 @@ def test_successes_are_json(client, family):
     ctype = {k.lower(): v for k, v in r.headers.items()}.get(
         "content-type", "")
     assert "application/json" in ctype, r.headers
+
+
+def test_status_lines_carry_the_standard_reason_phrases(server, family):
+    """Reason phrases are optional in HTTP/1.1, but a wrong one ("201
+    Unknown") misleads whoever reads a trace."""
+    t = server.token
+    body = json.dumps(util.minimal_taskdef(family))
+    cases = [
+        (util.http_request_bytes("GET", "/healthz"), b"200 OK"),
+        (util.http_request_bytes("POST", "/v1/task-definitions", body=body,
+                                 token=t), b"201 Created"),
+        (util.http_request_bytes("POST", "/v1/task-definitions", body="{}",
+                                 token=t), b"400 Bad Request"),
+        (util.http_request_bytes("GET", "/v1/info"), b"401 Unauthorized"),
+        (util.http_request_bytes("GET", "/v1/nope", token=t),
+         b"404 Not Found"),
+        (util.http_request_bytes("PUT", "/v1/clusters", body="{}", token=t),
+         b"405 Method Not Allowed"),
+    ]
+    wrong = []
+    for request, expected in cases:
+        res = util.raw_exchange(server.port, request)
+        line = res.data.split(b"\r\n", 1)[0]
+        if line != b"HTTP/1.1 " + expected:
+            wrong.append((expected, line))
+    assert not wrong, wrong
