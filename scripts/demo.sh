@@ -3,8 +3,9 @@
 #
 # Sets the machine up (scripts/setup.sh: packages, static build), starts
 # `orch server` on the data dir (default /var/lib/orch) unless one already
-# runs there, registers examples/web.json and shows it.  The server keeps
-# running; the script prints how to use and stop it.
+# runs there, builds a busybox image offline and imports it, runs one
+# container from it, registers examples/web.json and shows it.  The server
+# keeps running; the script prints how to use and stop it.
 #
 # Usage: scripts/demo.sh [--data DIR] [--listen ADDR:PORT]
 set -euo pipefail
@@ -46,6 +47,19 @@ else
   healthy || { echo "demo: server did not become healthy" >&2; cat "$DATA/server.log" >&2; exit 1; }
   echo "demo: orch server started (pid $(cat "$DATA/server.pid"), log $DATA/server.log)"
 fi
+
+# The example names busybox:latest; build it offline from Debian's
+# busybox-static and import it, so the demo needs no registry.
+if ! "$ORCH" image ls -q 2>/dev/null | grep -q .; then
+  images=$(mktemp -d)
+  /usr/bin/python3 "$ROOT/tests/images/build_images.py" "$images" --only busybox >/dev/null
+  "$ORCH" image import "$images/busybox" --name busybox:latest
+  rm -rf "$images"
+fi
+"$ORCH" image ls
+echo
+"$ORCH" run --rm busybox:latest sh -c 'echo "hello from a container on $(hostname)"'
+echo
 
 "$ORCH" taskdef register "$ROOT/examples/web.json"
 echo
