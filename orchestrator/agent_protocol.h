@@ -1,0 +1,85 @@
+/*
+ * agent_protocol.h - the contract between `orch server` and `orch agent`.
+ *
+ * Agents open every connection (workers behind NAT work).  All traffic is
+ * HTTPS to the server's API port; the server's certificate is issued by the
+ * cluster CA the server creates on first start (<data>/pki/).
+ *
+ * Joining
+ *   The join token is  K10<sha256 of the CA certificate, DER, 64 hex>::<secret>
+ *   (<data>/join-token, 0600; printed at server start as a ready `orch agent`
+ *   command).  The agent fetches the CA with GET /v1/agent/ca (no auth, TLS
+ *   not yet verified), checks its SHA-256 against the token, and from then on
+ *   verifies the server with that CA only (pinned; never the system store).
+ *   It registers:
+ *
+ *     POST /v1/agent/register            Authorization: Bearer <join secret>
+ *       {"nodeName": "w1", "cluster": "default", "advertiseAddress": "10.0.0.2",
+ *        "resources": {"cpu": 2048, "memory": 3900},        CPU units, MiB
+ *        "attributes": {"os": "linux", "arch": "amd64", "zone": "a"}}
+ *     201 {"node": {...as GET /v1/clusters/{c}/nodes/{id}...},
+ *          "credential": "<64 hex>"}
+ *
+ *   The agent keeps nodeId and credential in <agent data>/agent.json (0600)
+ *   and uses "Authorization: Bearer <credential>" for everything below.  The
+ *   server stores only the credential's SHA-256; registering the same
+ *   nodeName again issues a new credential and revokes the old one (same
+ *   nodeId: a re-installed worker keeps its identity).  A wrong join secret
+ *   or credential is 401 and changes nothing.
+ *
+ * Desired state (level-triggered long poll)
+ *     GET /v1/agent/assignments?index=N&wait=SECONDS   (wait default 30, max 300)
+ *   answers as soon as the node's desired-state index is greater than N, or
+ *   after `wait` with the same index.  The body is always the WHOLE desired
+ *   set of the node:
+ *     200 {"index": 17, "nodeStatus": "ACTIVE",
+ *          "tasks": [{"taskArn": ..., "taskId": "<32 hex>", "cluster": "default",
+ *                     "desiredStatus": "RUNNING" | "STOPPED",
+ *                     "taskDefinition": {...normalized, with taskDefinitionArn...},
+ *                     "overrides": {"containerOverrides": [...], "cpu": ..., "memory": ...},
+ *                     "stopReason": "..."}]}
+ *   A task absent from the set must not run on the node: the agent stops and
+ *   removes any container of it (and any container it does not know at all).
+ *   Tasks desired STOPPED stay in the set until the agent reported them
+ *   STOPPED, so the stop reaches the node even across restarts.
+ *
+ * Status (heartbeat and changes)
+ *     POST /v1/agent/status
+ *       {"tasks": [{"taskId": ..., "lastStatus": "PENDING"|"RUNNING"|"STOPPED",
+ *                   "startedAt": 1.5e9, "stoppedAt": ..., "stopCode": ...,
+ *                   "stoppedReason": "...", "healthStatus": "HEALTHY"|...,
+ *                   "containers": [{"name": "web", "runtimeId": "<container id>",
+ *                                   "lastStatus": "RUNNING", "exitCode": 0,
+ *                                   "reason": "...", "healthStatus": "UNKNOWN"}]}],
+ *        "resources": {"cpu": ..., "memory": ...}}
+ *     200 {"index": 17}
+ *   The agent sends it on every change and at least every
+ *   AGENT_HEARTBEAT_INTERVAL_MS; a node silent for the server's grace period
+ *   (--node-grace, default 10 s) becomes LOST and its tasks are stopped in
+ *   the store ("Node lost").  When a LOST node reports again it becomes
+ *   ACTIVE, and its old tasks are in its desired set as STOPPED (fencing).
+ *
+ * Identifiers: a task ID is 32 lower-case hex digits; the task ARN is
+ * arn:orch:ecs:local:000000000000:task/CLUSTER/ID; a node (container
+ * instance) ARN is arn:orch:ecs:local:000000000000:container-instance/CLUSTER/ID.
+ * On the agent, the runtime container of task T's container definition
+ * number I (0-based) is named "orch-T-I" so a restarted agent finds
+ * (re-adopts) it by name.
+ */
+#ifndef ORCH_AGENT_PROTOCOL_H
+#define ORCH_AGENT_PROTOCOL_H
+
+#define AGENT_JOIN_TOKEN_PREFIX "K10"
+#define AGENT_JOIN_TOKEN_SEPARATOR "::"
+#define AGENT_CREDENTIAL_HEX_LEN 64
+#define AGENT_TASK_ID_HEX_LEN 32
+
+#define AGENT_ASSIGNMENTS_DEFAULT_WAIT_S 30
+#define AGENT_ASSIGNMENTS_MAX_WAIT_S 300
+#define AGENT_HEARTBEAT_INTERVAL_MS 3000
+#define AGENT_DEFAULT_NODE_GRACE_MS 10000
+
+/* Runtime container names: "orch-" TASKID "-" INDEX. */
+#define AGENT_CONTAINER_NAME_PREFIX "orch-"
+
+#endif
