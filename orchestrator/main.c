@@ -15,6 +15,7 @@
 #include <curl/curl.h>
 
 #include "cli.h"
+#include "cli_bench_scheduler.h"
 #include "cli_image.h"
 #include "cli_run.h"
 #include "lb.h"
@@ -66,6 +67,9 @@ int main(int argc, char **argv)
 		return cli_run_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "shim") == 0)
 		return shim_main(argc - 1, argv + 1);
+	/* Not in the usage text: a benchmark, see tests/bench/scheduler_bench.sh. */
+	if (strcmp(argv[1], "bench-scheduler") == 0)
+		return bench_scheduler_main(argc - 1, argv + 1);
 	if (cli_handles(argv[1])) {
 		curl_global_init(CURL_GLOBAL_DEFAULT);
 		rc = cli_main(argc - 1, argv + 1);

@@ -93,6 +93,12 @@ int scheduler_place(struct scheduler *s, const char *task_id, const struct sched
 		    char *node_id_out, size_t node_id_size, char *reason_out,
 		    size_t reason_size, orch_error *err);
 
+/*
+ * Seeds the generator behind the random strategy and the treaps' balance
+ * (scheduler_new seeds from the clock); for reproducible tests and benchmarks.
+ */
+void scheduler_seed(struct scheduler *s, uint64_t seed);
+
 /* Remaining resources of a node, as ECS's remainingResources reports them. */
 int scheduler_node_remaining(struct scheduler *s, const char *node_id, int64_t *cpu,
 			     int64_t *memory, orch_error *err);
