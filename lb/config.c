@@ -179,7 +179,7 @@ static int parse_timeouts(json_t *obj, struct lb_timeouts *t, orch_error *err)
 	static const char *const keys[] = {
 		"headerReadSeconds", "bodyReadSeconds", "clientIdleSeconds", "clientSendSeconds",
 		"upstreamConnectSeconds", "upstreamResponseSeconds", "upstreamIdleSeconds",
-		"tunnelIdleSeconds", NULL,
+		"tunnelIdleSeconds", "shutdownGraceSeconds", NULL,
 	};
 
 	if (!json_is_object(obj))
@@ -197,7 +197,8 @@ static int parse_timeouts(json_t *obj, struct lb_timeouts *t, orch_error *err)
 	    get_number(obj, "timeouts", "upstreamIdleSeconds", 0.01, 86400,
 		       &t->upstream_idle, err) < 0 ||
 	    get_number(obj, "timeouts", "tunnelIdleSeconds", 0.01, 86400 * 7,
-		       &t->tunnel_idle, err) < 0)
+		       &t->tunnel_idle, err) < 0 ||
+	    get_number(obj, "timeouts", "shutdownGraceSeconds", 0, 3600, &t->shutdown_grace, err) < 0)
 		return -1;
 	return 0;
 }
@@ -221,6 +222,10 @@ static int parse_listener(json_t *obj, size_t index, struct lb_listener_conf *l,
 	l->address = strdup(address);
 	if (lb_parse_address(address, &l->addr, &l->addr_len, &l->port, err) < 0)
 		return orch_error_prefix(err, "%s.address", path);
+	if (l->port == 0)
+		return orch_fail(err, ORCH_ERR_INVALID,
+				 "%s.address: port 0 is not allowed (every worker binds the same port)",
+				 path);
 	tls = json_object_get(obj, "tls");
 	if (!tls)
 		return 0;
@@ -599,6 +604,7 @@ struct lb_config *lb_config_from_json(json_t *root, orch_error *err)
 		.upstream_response = LB_DEFAULT_UPSTREAM_RESPONSE_SECONDS,
 		.upstream_idle = LB_DEFAULT_UPSTREAM_IDLE_SECONDS,
 		.tunnel_idle = LB_DEFAULT_TUNNEL_IDLE_SECONDS,
+		.shutdown_grace = LB_DEFAULT_SHUTDOWN_GRACE_SECONDS,
 	};
 	if (check_keys(root, "", keys, err) < 0)
 		goto fail;

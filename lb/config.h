@@ -39,6 +39,7 @@
 #define LB_DEFAULT_UPSTREAM_RESPONSE_SECONDS	60.0
 #define LB_DEFAULT_UPSTREAM_IDLE_SECONDS	30.0
 #define LB_DEFAULT_TUNNEL_IDLE_SECONDS		300.0
+#define LB_DEFAULT_SHUTDOWN_GRACE_SECONDS	10.0
 
 #define LB_DEFAULT_HC_INTERVAL_SECONDS		5.0
 #define LB_DEFAULT_HC_TIMEOUT_SECONDS		2.0
@@ -72,6 +73,7 @@ struct lb_timeouts {
 	double upstream_response;	/* upstream silence while a response is due (504) */
 	double upstream_idle;		/* pooled idle upstream connection lifetime */
 	double tunnel_idle;		/* WebSocket tunnel silence */
+	double shutdown_grace;		/* SIGTERM: in-flight requests get this long */
 };
 
 struct lb_certificate_conf {

@@ -5,8 +5,9 @@
  * Ownership and threads, in one place:
  *   - struct lb is the process-wide object.  A control thread (the one that
  *     calls lb_run) owns control_base: signals, health checks, the admin
- *     listener and target-registry maintenance.  Each struct lb_worker owns
- *     one event_base, its listeners, its client connections and its slot of
+ *     listener, the listening sockets (accepted connections are handed to
+ *     the least loaded worker) and target-registry maintenance.  Each
+ *     struct lb_worker owns one event_base, its client connections and its slot of
  *     every target's idle-connection pool.
  *   - struct lb_route_table is an immutable snapshot (config + resolved
  *     groups).  Publishing builds a new one and hands each worker a
@@ -37,6 +38,7 @@ struct lb_upstream_conn;
 struct lb_client;
 struct lb_tls;
 struct lb_health_probe;
+struct lb_handoff;
 
 /* Latency histogram bucket bounds in microseconds (Prometheus "le"). */
 #define LB_LATENCY_BUCKET_COUNT 14
@@ -125,17 +127,24 @@ struct lb_worker {
 
 	pthread_mutex_t mailbox_lock;
 	struct lb_route_table *mailbox;		/* next snapshot, handed over by publish */
-	struct event *mailbox_event;
+	int wake_fd;				/* eventfd: other threads wake the loop */
+	struct event *wake_event;
+	_Atomic int stop;			/* leave the loop (lb_workers_stop) */
 	struct event *sweep_timer;
+	bool drain_applied;			/* idle clients closed */
 
-	size_t listener_count;
-	struct evconnlistener **listeners;
-	void *listen_ctxs;			/* listener.c's per-listener accept context */
+	/* Accepted sockets handed over by the control thread (listener.c). */
+	pthread_mutex_t handoff_lock;
+	struct lb_handoff *handoff;		/* pending, newest first */
+	_Atomic size_t handoff_count;
+
 	TAILQ_HEAD(, lb_client) clients;
 	struct lb_upstream_list idle_upstreams;	/* all idle pooled connections */
-	size_t client_count;
+	_Atomic size_t client_count;
 
 	uint64_t rng;				/* xorshift state for request ids */
+	int64_t log_window_ms;			/* per-request warnings: rate limit window */
+	unsigned log_count, log_suppressed;
 	struct http_head scratch_head;		/* parse space (one callback at a time) */
 	char *head_buf;				/* upstream/client head assembly */
 	size_t head_buf_cap;
@@ -165,8 +174,15 @@ struct lb {
 	struct lb_group_stats *unrouted_stats;	/* answered without a target group */
 
 	struct lb_tls **tls;			/* [listener_count], NULL for plain */
+	size_t listener_count;
+	struct evconnlistener **listeners;	/* on control_base: accept, then hand off */
+	void *listen_ctxs;
+	size_t next_worker;			/* accept rotation start (control thread) */
 	struct lb_metrics metrics;
 
+	_Atomic int draining;			/* graceful stop begun: no new connections */
+	int64_t drain_deadline_ms;
+	struct event *drain_timer;
 	struct event *hc_kick;
 	struct event *maintenance_timer;
 	struct event *signal_events[4];

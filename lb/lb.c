@@ -186,6 +186,8 @@ void lb_free(struct lb *lb)
 	}
 	if (lb->hc_kick)
 		event_free(lb->hc_kick);
+	if (lb->drain_timer)
+		event_free(lb->drain_timer);
 	if (lb->maintenance_timer)
 		event_free(lb->maintenance_timer);
 	lb_target_registry_clear(lb);
@@ -228,6 +230,39 @@ static void reload(struct lb *lb)
 	json_decref(root);
 }
 
+static void drain_check_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct lb *lb = arg;
+	int64_t active = atomic_load(&lb->metrics.active_connections);
+
+	if (active == 0 || lb_now_ms() >= lb->drain_deadline_ms) {
+		if (active)
+			log_warn("lb: shutdown grace period over; closing %lld connections",
+				 (long long)active);
+		lb_stop(lb);
+	}
+}
+
+void lb_shutdown(struct lb *lb)
+{
+	struct timeval tick = { 0, 50000 };
+	double grace;
+
+	if (atomic_exchange(&lb->draining, 1)) {
+		lb_stop(lb);	/* asked twice: stop now */
+		return;
+	}
+	pthread_mutex_lock(&lb->publish_lock);
+	grace = lb->current->config->timeouts.shutdown_grace;
+	pthread_mutex_unlock(&lb->publish_lock);
+	lb->drain_deadline_ms = lb_now_ms() + (int64_t)(grace * 1000);
+	log_info("lb: stopping: no new connections; %lld open ones get up to %.1fs",
+		 (long long)atomic_load(&lb->metrics.active_connections), grace);
+	lb_workers_drain(lb);
+	lb->drain_timer = event_new(lb->control_base, -1, EV_PERSIST, drain_check_cb, lb);
+	event_add(lb->drain_timer, &tick);
+}
+
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct lb *lb = arg;
@@ -236,8 +271,8 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 		reload(lb);
 		return;
 	}
-	log_info("lb: signal %d: stopping", (int)sig);
-	lb_stop(lb);
+	log_info("lb: signal %d", (int)sig);
+	lb_shutdown(lb);
 }
 
 static void usage(FILE *out)
@@ -265,7 +300,8 @@ static void usage(FILE *out)
 		"timeouts (config \"timeouts\" object, seconds):\n"
 		"  headerReadSeconds %g (408)    bodyReadSeconds %g (408)  clientIdleSeconds %g\n"
 		"  clientSendSeconds %g          upstreamConnectSeconds %g\n"
-		"  upstreamResponseSeconds %g (504)  upstreamIdleSeconds %g  tunnelIdleSeconds %g\n",
+		"  upstreamResponseSeconds %g (504)  upstreamIdleSeconds %g  tunnelIdleSeconds %g\n"
+		"  shutdownGraceSeconds %g (SIGTERM: requests in flight finish; a second signal stops at once)\n",
 		LB_DEFAULT_MAX_HEADER_LINE_BYTES, LB_DEFAULT_MAX_HEADER_BYTES,
 		LB_DEFAULT_MAX_HEADER_COUNT, LB_DEFAULT_MAX_URI_BYTES,
 		(unsigned long long)LB_DEFAULT_MAX_BODY_BYTES, LB_DEFAULT_MAX_CHUNK_EXT_BYTES,
@@ -273,7 +309,8 @@ static void usage(FILE *out)
 		LB_DEFAULT_HEADER_READ_SECONDS, LB_DEFAULT_BODY_READ_SECONDS,
 		LB_DEFAULT_CLIENT_IDLE_SECONDS, LB_DEFAULT_CLIENT_SEND_SECONDS,
 		LB_DEFAULT_UPSTREAM_CONNECT_SECONDS, LB_DEFAULT_UPSTREAM_RESPONSE_SECONDS,
-		LB_DEFAULT_UPSTREAM_IDLE_SECONDS, LB_DEFAULT_TUNNEL_IDLE_SECONDS);
+		LB_DEFAULT_UPSTREAM_IDLE_SECONDS, LB_DEFAULT_TUNNEL_IDLE_SECONDS,
+		LB_DEFAULT_SHUTDOWN_GRACE_SECONDS);
 }
 
 static int write_pid_file(const char *path)
@@ -306,6 +343,7 @@ int lb_main(int argc, char **argv)
 	json_error_t jerr;
 	json_t *root;
 	struct lb *lb;
+	sigset_t held;
 	int opt, rc;
 
 	optind = 1;
@@ -376,6 +414,16 @@ int lb_main(int argc, char **argv)
 		return 0;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * Hold the signals until libevent's handlers are in place: the listeners
+	 * accept before that, and a SIGHUP sent as soon as the port answers must
+	 * reload, not kill.  Worker threads inherit the mask, so the control
+	 * thread alone takes these signals.
+	 */
+	sigemptyset(&held);
+	for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
+		sigaddset(&held, signals[i]);
+	pthread_sigmask(SIG_BLOCK, &held, NULL);
 	lb = lb_new(root, (size_t)threads, &err);
 	json_decref(root);
 	if (!lb) {
@@ -387,6 +435,7 @@ int lb_main(int argc, char **argv)
 		lb->signal_events[i] = evsignal_new(lb->control_base, signals[i], signal_cb, lb);
 		evsignal_add(lb->signal_events[i], NULL);
 	}
+	pthread_sigmask(SIG_UNBLOCK, &held, NULL);
 	if (pid_file && write_pid_file(pid_file) == 0)
 		lb->pid_file = strdup(pid_file);
 	log_info("lb: serving with %zu worker thread%s", lb->worker_count,

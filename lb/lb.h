@@ -41,8 +41,15 @@ int lb_publish_routes(struct lb *lb, json_t *snapshot, orch_error *err);
 /* Run the control loop (health checks, admin, maintenance) until lb_stop. */
 int lb_run(struct lb *lb, orch_error *err);
 
-/* Make lb_run return.  Thread-safe and async-signal-unsafe. */
+/* Make lb_run return now.  Thread-safe (not async-signal-safe). */
 void lb_stop(struct lb *lb);
+
+/*
+ * Graceful stop: close the listeners and idle connections, let requests in
+ * flight finish for up to timeouts.shutdownGraceSeconds, then make lb_run
+ * return.  Called twice, it stops at once.  Control thread only.
+ */
+void lb_shutdown(struct lb *lb);
 
 /* Stop the workers, close every connection and free everything. */
 void lb_free(struct lb *lb);

@@ -16,7 +16,8 @@
  *
  * Callbacks never free a client directly: anything that ends a connection
  * sets c->dead, and the outermost callback frees it on the way out
- * (client_release_if_dead), so no code touches a freed client.
+ * (client_settle), so no code touches a freed client.  client_settle also
+ * writes what the callback queued, directly (see bev_flush).
  */
 #include "proxy.h"
 
@@ -89,6 +90,10 @@ struct lb_client {
 	bool in_progress;
 	bool flushed;
 	bool client_eof;
+	bool read_timeout_set;			/* a bufferevent read timeout is armed */
+	double send_timeout;			/* the write timeout last set */
+	char forwarded[80];			/* "X-Forwarded-Proto: ...\r\nX-Forwarded-Port: ...\r\n" */
+	size_t forwarded_len;
 	TAILQ_ENTRY(lb_client) link;
 
 	/* the request in flight */
@@ -163,27 +168,19 @@ static void hb_span(struct head_builder *b, const char *base, struct http_span s
 	hb_add(b, base + s.off, s.len);
 }
 
-static void hb_printf(struct head_builder *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void hb_printf(struct head_builder *b, const char *fmt, ...)
+/* Decimal digits of v, no printf: this runs once or twice per request. */
+static void hb_u64(struct head_builder *b, uint64_t v)
 {
-	va_list ap;
-	int n;
+	char digits[20];
+	size_t n = 0;
 
-	hb_reserve(b, 128);
-	va_start(ap, fmt);
-	n = vsnprintf(b->buf + b->len, b->cap - b->len, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n >= b->cap - b->len) {
-		hb_reserve(b, (size_t)n + 1);
-		va_start(ap, fmt);
-		vsnprintf(b->buf + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-	}
-	b->len += (size_t)n;
+	do {
+		digits[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	hb_reserve(b, n);
+	while (n)
+		b->buf[b->len++] = digits[--n];
 }
 
 static struct timeval tv_of(double seconds)
@@ -225,6 +222,11 @@ static void set_client_timeouts(struct lb_client *c, const double *read_seconds)
 	struct timeval wtv = tv_of(config->timeouts.client_send);
 	struct timeval rtv;
 
+	/* The common case, once per request: nothing to change, skip the event re-add. */
+	if (!read_seconds && !c->read_timeout_set && c->send_timeout == config->timeouts.client_send)
+		return;
+	c->read_timeout_set = read_seconds != NULL;
+	c->send_timeout = config->timeouts.client_send;
 	if (read_seconds) {
 		rtv = tv_of(*read_seconds);
 		bufferevent_set_timeouts(c->bev, &rtv, &wtv);
@@ -304,6 +306,37 @@ static uint64_t worker_random(struct lb_worker *w)
 	return x * 0x2545F4914F6CDD1Dull;
 }
 
+/*
+ * Per-request warnings (a dead target fails every request sent to it) are
+ * limited to LB_REQUEST_LOG_PER_SECOND lines per worker per second, so a
+ * storm cannot turn into a logging bottleneck; the count of dropped lines
+ * is reported when the next window opens.
+ */
+#define LB_REQUEST_LOG_PER_SECOND 20
+
+static bool request_log_allowed(struct lb_worker *w)
+{
+	int64_t now = lb_now_ms();
+
+	if (now - w->log_window_ms >= 1000) {
+		if (w->log_suppressed)
+			log_warn("lb: %u similar messages suppressed in the last second",
+				 w->log_suppressed);
+		w->log_window_ms = now;
+		w->log_count = 0;
+		w->log_suppressed = 0;
+	}
+	if (w->log_count < LB_REQUEST_LOG_PER_SECOND) {
+		w->log_count++;
+		return true;
+	}
+	w->log_suppressed++;
+	return false;
+}
+
+#define request_warn(w, ...) \
+	do { if (request_log_allowed(w)) log_warn(__VA_ARGS__); } while (0)
+
 /* ---- metrics ------------------------------------------------------------ */
 
 static void record_request(struct lb_client *c)
@@ -361,7 +394,7 @@ static void client_free(struct lb_client *c)
 	event_free(c->timer);
 	bufferevent_free(c->bev);
 	TAILQ_REMOVE(&w->clients, c, link);
-	w->client_count--;
+	atomic_fetch_sub_explicit(&w->client_count, 1, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&w->lb->metrics.active_connections, 1, memory_order_relaxed);
 	free(c->up_head.buf);
 	free(c);
@@ -410,7 +443,7 @@ static void client_begin_close(struct lb_client *c)
 	c->req_blocked = c->resp_blocked = false;
 	disarm_timer(c);
 	set_client_timeouts(c, NULL);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	bufferevent_enable(c->bev, EV_READ);
 	evbuffer_drain(bufferevent_get_input(c->bev),
 		       evbuffer_get_length(bufferevent_get_input(c->bev)));
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
@@ -446,7 +479,8 @@ static void request_finish(struct lb_client *c)
 		}
 	}
 	request_release(c);
-	if (c->close_after || !c->req_done || c->client_eof) {
+	if (c->close_after || !c->req_done || c->client_eof ||
+	    atomic_load_explicit(&c->w->lb->draining, memory_order_relaxed)) {
 		client_begin_close(c);
 		return;
 	}
@@ -488,7 +522,8 @@ static void client_respond(struct lb_client *c, int status, const char *detail, 
 			    "%s"
 			    "\r\n",
 			    status, http_status_reason(status), n,
-			    close ? "Connection: close\r\n" : "");
+			    close ? "Connection: close\r\n"
+				  : c->version_minor == 0 ? "Connection: keep-alive\r\n" : "");
 	if (c->method != HTTP_METHOD_HEAD)
 		evbuffer_add(out, body, (size_t)n);
 	c->status = status;
@@ -575,8 +610,8 @@ static void build_upstream_head(struct lb_client *c, const char *p, const struct
 	}
 	(void)xff_seen;
 	hb_str(b, c->peer_ip);
-	hb_printf(b, "\r\nX-Forwarded-Proto: %s\r\nX-Forwarded-Port: %d\r\n",
-		  c->tls ? "https" : "http", c->local_port);
+	hb_str(b, "\r\n");
+	hb_add(b, c->forwarded, c->forwarded_len);
 	hb_str(b, "X-Request-Id: ");
 	if (h->has_request_id && request_id_acceptable(p + h->request_id.off, h->request_id.len)) {
 		hb_span(b, p, h->request_id);
@@ -586,12 +621,15 @@ static void build_upstream_head(struct lb_client *c, const char *p, const struct
 		hb_str(b, id);
 	}
 	hb_str(b, "\r\n");
-	if (c->req_mode == BODY_LENGTH)
-		hb_printf(b, "Content-Length: %" PRIu64 "\r\n", c->req_remaining);
-	else if (c->req_mode == BODY_CHUNKED)
+	if (c->req_mode == BODY_LENGTH) {
+		hb_str(b, "Content-Length: ");
+		hb_u64(b, c->req_remaining);
+		hb_str(b, "\r\n");
+	} else if (c->req_mode == BODY_CHUNKED) {
 		hb_str(b, "Transfer-Encoding: chunked\r\n");
-	else if (h->content_length == 0)
+	} else if (h->content_length == 0) {
 		hb_str(b, "Content-Length: 0\r\n");
+	}
 	if (c->websocket)
 		hb_str(b, "Connection: Upgrade\r\nUpgrade: websocket\r\n");
 	hb_str(b, "\r\n");
@@ -854,7 +892,7 @@ static void upstream_broken(struct lb_client *c, short events)
 	upstream_conn_free(up);
 	if (c->resp_head_done) {
 		/* Part of the response is out: all we can do is cut the client off. */
-		log_warn("lb: target %s failed mid-response (%s); closing client %s",
+		request_warn(c->w, "lb: target %s failed mid-response (%s); closing client %s",
 			 c->target ? c->target->address : "?", timeout ? "timeout" : "closed",
 			 c->peer_ip);
 		if (c->target)
@@ -878,7 +916,7 @@ static void upstream_broken(struct lb_client *c, short events)
 		client_start_attempt(c, reused && !timeout ? NULL : prev, status);
 		return;
 	}
-	log_warn("lb: target %s: %s; answering %d", c->target->address,
+	request_warn(c->w, "lb: target %s: %s; answering %d", c->target->address,
 		 connect_failed ? (timeout ? "connect timeout" : "connect failed")
 				: (timeout ? "response timeout" : "connection closed before a response"),
 		 status);
@@ -918,7 +956,7 @@ static bool response_read_head(struct lb_client *c)
 	if (rc == 0)
 		return false;
 	if (rc < 0 || (h->status == 101 && !c->websocket)) {
-		log_warn("lb: target %s sent a malformed response head; answering 502",
+		request_warn(c->w, "lb: target %s sent a malformed response head; answering 502",
 			 c->target->address);
 		lb_target_report_failure(c->target);
 		client_respond(c, 502, NULL, false);
@@ -986,8 +1024,15 @@ static bool response_read_head(struct lb_client *c)
 		http_chunk_decoder_init(&c->resp_chunks, UINT64_MAX / 2,
 					c->routes->config->limits.max_chunk_ext_bytes,
 					c->routes->config->limits.max_header_bytes);
+	/*
+	 * Reuse only a connection whose exchange is cleanly over: framed
+	 * response, no close, and the whole request sent before the response
+	 * began (a server answering early may not read the rest of the body,
+	 * and leftover body bytes would be taken for the next request).
+	 */
 	c->up_reusable = c->resp_mode != BODY_UNTIL_CLOSE && !h->conn_close &&
-			 (h->version_minor == 1 || h->conn_keep_alive);
+			 (h->version_minor == 1 || h->conn_keep_alive) && c->req_done &&
+			 evbuffer_get_length(bufferevent_get_output(up->bev)) == 0;
 	keep = c->keep_alive && !c->close_after && c->req_done && !c->client_eof;
 	c->resp_chunked_out = false;
 	if (c->resp_mode == BODY_UNTIL_CLOSE || c->resp_mode == BODY_CHUNKED) {
@@ -998,7 +1043,9 @@ static bool response_read_head(struct lb_client *c)
 	}
 	c->close_after = !keep;
 
-	hb_printf(b, "HTTP/1.1 %03d ", h->status);
+	hb_str(b, "HTTP/1.1 ");
+	hb_u64(b, (uint64_t)h->status);	/* 200..999: always three digits */
+	hb_str(b, " ");
 	if (h->reason.len)
 		hb_span(b, p, h->reason);
 	else
@@ -1015,8 +1062,11 @@ static bool response_read_head(struct lb_client *c)
 		hb_str(b, "\r\n");
 	}
 	if (c->resp_mode == BODY_LENGTH ||
-	    (c->resp_mode == BODY_NONE && h->status != 204 && h->content_length >= 0))
-		hb_printf(b, "Content-Length: %" PRId64 "\r\n", h->content_length);
+	    (c->resp_mode == BODY_NONE && h->status != 204 && h->content_length >= 0)) {
+		hb_str(b, "Content-Length: ");
+		hb_u64(b, (uint64_t)h->content_length);
+		hb_str(b, "\r\n");
+	}
 	if (c->resp_chunked_out)
 		hb_str(b, "Transfer-Encoding: chunked\r\n");
 	if (c->close_after)
@@ -1085,8 +1135,8 @@ static void response_body_forward(struct lb_client *c)
 			n = len < LB_CHUNK_FRAMING_WINDOW ? len : LB_CHUNK_FRAMING_WINDOW;
 			rc = http_chunk_decode_framing(dec, (const char *)evbuffer_pullup(in, (ssize_t)n), n);
 			if (rc < 0) {
-				log_warn("lb: target %s sent malformed chunked framing; closing client %s",
-					 c->target->address, c->peer_ip);
+				request_warn(c->w, "lb: target %s sent malformed chunked framing; "
+					     "closing client %s", c->target->address, c->peer_ip);
 				client_abort(c);
 				return;
 			}
@@ -1125,6 +1175,74 @@ static void response_progress(struct lb_client *c)
 	}
 }
 
+/* ---- writing ------------------------------------------------------------ */
+
+/*
+ * Write what is queued at once instead of asking the loop to report the
+ * socket writable first: for a small response that saves two epoll_ctl
+ * calls and a loop iteration per direction.  Whatever the kernel does not
+ * take is left to libevent (EV_WRITE enabled), whose write callback turns
+ * EV_WRITE off again once the buffer is empty.  Plain TCP only: a TLS
+ * bufferevent writes through OpenSSL and keeps EV_WRITE on.
+ */
+static void bev_flush(struct bufferevent *bev)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+
+	if (evbuffer_get_length(out) == 0)
+		return;
+	/* A socket bufferevent's output is frozen at its start; its own write unfreezes it the same way. */
+	evbuffer_unfreeze(out, 1);
+	evbuffer_write(out, bufferevent_getfd(bev));
+	evbuffer_freeze(out, 1);
+	/* On EAGAIN or a real error libevent takes over and reports the error. */
+	if (evbuffer_get_length(out) > 0)
+		bufferevent_enable(bev, EV_WRITE);
+}
+
+/*
+ * The end of every callback: flush both directions, resume a direction that
+ * backpressure stopped if the flush made room, finish a close whose output
+ * is now out, and free the client if it died.
+ */
+static void client_settle(struct lb_client *c)
+{
+	if (!c)
+		return;
+	for (int round = 0; round < 8 && !c->dead; round++) {
+		size_t cap = client_buffer_cap(c);
+		bool again = false;
+
+		if (c->up && c->up->connected)
+			bev_flush(c->up->bev);
+		if (!c->tls)
+			bev_flush(c->bev);
+		if (c->state == CLIENT_CLOSING) {
+			if (!c->flushed &&
+			    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+				client_flushed(c);
+			break;
+		}
+		if (c->resp_blocked && c->up &&
+		    evbuffer_get_length(bufferevent_get_output(c->bev)) <= cap / 2) {
+			c->resp_blocked = false;
+			bufferevent_enable(c->up->bev, EV_READ);
+			response_progress(c);
+			again = true;
+		}
+		if (!c->dead && c->req_blocked && c->up &&
+		    evbuffer_get_length(bufferevent_get_output(c->up->bev)) <= cap / 2) {
+			c->req_blocked = false;
+			bufferevent_enable(c->bev, EV_READ);
+			client_progress(c);
+			again = true;
+		}
+		if (!again)
+			break;
+	}
+	client_release_if_dead(c);
+}
+
 /* ---- upstream callbacks ------------------------------------------------- */
 
 static void up_read_cb(struct bufferevent *bev, void *arg)
@@ -1133,7 +1251,7 @@ static void up_read_cb(struct bufferevent *bev, void *arg)
 	struct lb_client *c = up->client;
 
 	response_progress(c);
-	client_release_if_dead(c);
+	client_settle(c);
 }
 
 static void up_write_cb(struct bufferevent *bev, void *arg)
@@ -1141,13 +1259,15 @@ static void up_write_cb(struct bufferevent *bev, void *arg)
 	struct lb_upstream_conn *up = arg;
 	struct lb_client *c = up->client;
 
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		bufferevent_disable(bev, EV_WRITE);
 	if (c->req_blocked &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) <= client_buffer_cap(c) / 2) {
 		c->req_blocked = false;
 		bufferevent_enable(c->bev, EV_READ);
 		client_progress(c);
 	}
-	client_release_if_dead(c);
+	client_settle(c);
 }
 
 static void up_event_cb(struct bufferevent *bev, short events, void *arg)
@@ -1164,11 +1284,11 @@ static void up_event_cb(struct bufferevent *bev, short events, void *arg)
 		if (c->state == CLIENT_CONNECTING)
 			c->state = CLIENT_PROXYING;
 		client_progress(c);
-		client_release_if_dead(c);
+		client_settle(c);
 		return;
 	}
 	upstream_broken(c, events);
-	client_release_if_dead(c);
+	client_settle(c);
 }
 
 static void client_start_attempt(struct lb_client *c, struct lb_target *exclude, int fail_status)
@@ -1211,7 +1331,8 @@ static void client_start_attempt(struct lb_client *c, struct lb_target *exclude,
 		c->state = CLIENT_CONNECTING;
 	}
 	evbuffer_add(bufferevent_get_output(up->bev), c->up_head.buf, c->up_head.len);
-	bufferevent_enable(up->bev, EV_READ | EV_WRITE);
+	/* A connecting socket writes when connected; a pooled one is flushed by client_settle. */
+	bufferevent_enable(up->bev, up->connected ? EV_READ : EV_READ | EV_WRITE);
 	if (c->state == CLIENT_PROXYING)
 		request_body_forward(c);
 }
@@ -1275,7 +1396,7 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 	struct lb_client *c = arg;
 
 	client_progress(c);
-	client_release_if_dead(c);
+	client_settle(c);
 }
 
 static void client_write_cb(struct bufferevent *bev, void *arg)
@@ -1283,6 +1404,8 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 	struct lb_client *c = arg;
 	size_t out = evbuffer_get_length(bufferevent_get_output(bev));
 
+	if (out == 0 && !c->tls)
+		bufferevent_disable(bev, EV_WRITE);
 	if (c->state == CLIENT_CLOSING) {
 		if (out == 0 && !c->flushed)
 			client_flushed(c);
@@ -1291,13 +1414,15 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 		bufferevent_enable(c->up->bev, EV_READ);
 		response_progress(c);
 	}
-	client_release_if_dead(c);
+	client_settle(c);
 }
 
 static void client_event_cb(struct bufferevent *bev, short events, void *arg)
 {
 	struct lb_client *c = arg;
 
+	if (events == BEV_EVENT_CONNECTED)
+		return;	/* TLS handshake done */
 	if (events & BEV_EVENT_TIMEOUT) {
 		if ((events & BEV_EVENT_READING) && c->state == CLIENT_PROXYING && !c->req_done &&
 		    !c->resp_head_done) {
@@ -1317,7 +1442,7 @@ static void client_event_cb(struct bufferevent *bev, short events, void *arg)
 	} else {
 		client_abort(c);
 	}
-	client_release_if_dead(c);
+	client_settle(c);
 }
 
 static void client_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -1333,7 +1458,7 @@ static void client_timer_cb(evutil_socket_t fd, short what, void *arg)
 	} else {
 		client_abort(c);
 	}
-	client_release_if_dead(c);
+	client_settle(c);
 }
 
 void proxy_client_start(struct lb_worker *w, struct bufferevent *bev, size_t listener_index,
@@ -1345,6 +1470,7 @@ void proxy_client_start(struct lb_worker *w, struct bufferevent *bev, size_t lis
 
 	if (!c) {
 		bufferevent_free(bev);
+		atomic_fetch_sub_explicit(&lb->metrics.active_connections, 1, memory_order_relaxed);
 		return;
 	}
 	c->w = w;
@@ -1361,23 +1487,29 @@ void proxy_client_start(struct lb_worker *w, struct bufferevent *bev, size_t lis
 	else
 		strcpy(c->peer_ip, "unknown");
 	(void)peer_len;
+	c->forwarded_len = (size_t)snprintf(c->forwarded, sizeof(c->forwarded),
+					    "X-Forwarded-Proto: %s\r\nX-Forwarded-Port: %d\r\n",
+					    c->tls ? "https" : "http", c->local_port);
 	c->timer = evtimer_new(w->base, client_timer_cb, c);
 	if (!c->timer) {
 		bufferevent_free(bev);
 		free(c);
+		atomic_fetch_sub_explicit(&lb->metrics.active_connections, 1, memory_order_relaxed);
 		return;
 	}
 	c->state = CLIENT_READ_HEAD;
 	TAILQ_INSERT_TAIL(&w->clients, c, link);
-	w->client_count++;
-	atomic_fetch_add_explicit(&lb->metrics.active_connections, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&lb->metrics.connections_total, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->client_count, 1, memory_order_relaxed);
+	/* active_connections was counted at accept (listener.c). */
 	bufferevent_setcb(bev, client_read_cb, client_write_cb, client_event_cb, c);
 	bufferevent_setwatermark(bev, EV_READ, 0, config->limits.buffer_bytes);
 	bufferevent_setwatermark(bev, EV_WRITE, config->limits.buffer_bytes / 2, 0);
 	set_client_timeouts(c, NULL);
 	arm_timer(c, TIMER_HEADER, config->timeouts.header_read);
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	/* bufferevent_socket_new enables EV_WRITE; plain clients are written directly. */
+	if (!c->tls)
+		bufferevent_disable(bev, EV_WRITE);
+	bufferevent_enable(bev, c->tls ? EV_READ | EV_WRITE : EV_READ);
 }
 
 void proxy_sweep(struct lb_worker *w)
@@ -1396,6 +1528,22 @@ void proxy_sweep(struct lb_worker *w)
 		}
 	}
 	upstream_pool_sweep(w);
+}
+
+void proxy_drain(struct lb_worker *w)
+{
+	struct lb_client *c, *next;
+
+	for (c = TAILQ_FIRST(&w->clients); c; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (c->state == CLIENT_READ_HEAD &&
+		    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) {
+			client_abort(c);
+			client_release_if_dead(c);
+		} else {
+			c->keep_alive = false;
+		}
+	}
 }
 
 void proxy_close_all(struct lb_worker *w)

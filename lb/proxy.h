@@ -21,6 +21,12 @@ void proxy_client_start(struct lb_worker *worker, struct bufferevent *bev, size_
 /* Periodic: abort requests to targets whose deregistration delay ran out. */
 void proxy_sweep(struct lb_worker *worker);
 
+/*
+ * Graceful stop: close connections waiting for a request; the others close
+ * after the response in flight (which says Connection: close if not yet sent).
+ */
+void proxy_drain(struct lb_worker *worker);
+
 /* Close every client of the worker (shutdown, after its loop stopped). */
 void proxy_close_all(struct lb_worker *worker);
 

@@ -59,9 +59,15 @@ struct lb_target *lb_target_acquire(struct lb *lb, const struct lb_group_conf *g
 		lb->registry = t;
 		log_debug("lb: target %s in group \"%s\" registered", t->address, t->group_name);
 	} else {
-		/* The address may resolve differently now; keep the fresh one. */
-		t->addr = conf->addr;
-		t->addr_len = conf->addr_len;
+		/*
+		 * A name may resolve differently now.  Workers read addr without a
+		 * lock, so write only when it changed (rare, and the old and the
+		 * new value are both valid addresses of the target).
+		 */
+		if (t->addr_len != conf->addr_len || memcmp(&t->addr, &conf->addr, conf->addr_len)) {
+			t->addr = conf->addr;
+			t->addr_len = conf->addr_len;
+		}
 	}
 	if (atomic_load(&t->draining)) {
 		log_info("lb: target %s in group \"%s\" is back; draining stopped", t->address,

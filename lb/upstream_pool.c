@@ -71,10 +71,15 @@ struct lb_upstream_conn *upstream_conn_connect(struct lb_worker *worker, struct 
 	up->target = target;
 	lb_target_ref(target);
 	/*
-	 * A refused connect to loopback may be reported at once; libevent then
-	 * still delivers it as an error event, which is where we handle it.
+	 * A refused connect is reported by libevent as a (deferred) error event,
+	 * handled with every other failure.  -1 means no event will come: a
+	 * socket could not even be made (EMFILE, EADDRNOTAVAIL...).
 	 */
-	bufferevent_socket_connect(up->bev, (struct sockaddr *)&target->addr, (int)target->addr_len);
+	if (bufferevent_socket_connect(up->bev, (struct sockaddr *)&target->addr,
+				       (int)target->addr_len) < 0) {
+		upstream_conn_free(up);
+		return NULL;
+	}
 	fd = bufferevent_getfd(up->bev);
 	if (fd >= 0)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -98,7 +103,8 @@ void upstream_pool_put(struct lb_upstream_conn *up, size_t max_idle, double idle
 	struct timeval tv;
 
 	if (slot->idle_count >= max_idle || atomic_load(&up->target->draining) ||
-	    evbuffer_get_length(bufferevent_get_input(up->bev)) != 0) {
+	    evbuffer_get_length(bufferevent_get_input(up->bev)) != 0 ||
+	    evbuffer_get_length(bufferevent_get_output(up->bev)) != 0) {
 		upstream_conn_free(up);
 		return;
 	}
@@ -111,6 +117,7 @@ void upstream_pool_put(struct lb_upstream_conn *up, size_t max_idle, double idle
 	tv.tv_usec = (suseconds_t)((idle_timeout - (double)tv.tv_sec) * 1e6);
 	bufferevent_setcb(up->bev, idle_read_cb, NULL, idle_event_cb, up);
 	bufferevent_set_timeouts(up->bev, &tv, NULL);
+	bufferevent_disable(up->bev, EV_WRITE);
 	bufferevent_enable(up->bev, EV_READ);
 }
 

@@ -173,3 +173,52 @@ def test_smuggled_pipelined_request_never_reaches_backend(proxy):
     time.sleep(0.2)
     assert not any("/smuggled" in r[1] for r in backend.requests)
     normal_request_works(inst)
+
+
+def test_mutated_requests_never_hurt_the_proxy(proxy):
+    """A deterministic mutation fuzz: valid requests with bytes flipped,
+    inserted, deleted or cut; every answer must be a well-formed HTTP
+    response or a close, and the proxy must keep serving."""
+    import random
+    inst, backend = proxy
+    rng = random.Random(5)
+    seeds = [
+        b"GET /a?b=c HTTP/1.1\r\nHost: app.test\r\nX-A: 1\r\n\r\n",
+        b"POST /echo HTTP/1.1\r\nHost: app.test\r\nContent-Length: 5\r\n\r\nhello",
+        b"POST /echo HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        b"GET http://app.test/x HTTP/1.1\r\nHost: app.test\r\nConnection: keep-alive, Upgrade\r\nUpgrade: h2c\r\n\r\n",
+    ]
+    alphabet = b"\r\n\x00 \t:;,-0123456789abcdefABCDEF/\x7f\xff"
+    for i in range(300):
+        data = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 4)):
+            if not data:
+                break
+            op = rng.randrange(4)
+            pos = rng.randrange(len(data))
+            if op == 0:
+                data[pos] = rng.choice(alphabet)
+            elif op == 1:
+                data[pos:pos] = bytes([rng.choice(alphabet)]) * rng.randint(1, 3)
+            elif op == 2:
+                del data[pos:pos + rng.randint(1, 3)]
+            else:
+                data = data[:pos]
+        s = socket.create_connection(("127.0.0.1", inst.port), timeout=3)
+        try:
+            s.sendall(bytes(data))
+            s.shutdown(socket.SHUT_WR)
+            reply = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+        except (ConnectionResetError, socket.timeout):
+            reply = b""
+        finally:
+            s.close()
+        assert reply == b"" or reply.startswith(b"HTTP/1.1 "), (bytes(data), reply[:100])
+        if i % 50 == 0:
+            normal_request_works(inst)
+    normal_request_works(inst)
