@@ -43,6 +43,17 @@ static const struct api_route api_routes[] = {
 	{ "/v1/task-definitions", "GET", api_taskdef_list },
 	{ "/v1/task-definitions/**", "GET", api_taskdef_describe },
 	{ "/v1/task-definitions/**", "DELETE", api_taskdef_deregister },
+	{ "/v1/clusters/*/nodes", "GET", api_node_list },
+	{ "/v1/clusters/*/nodes/*", "GET", api_node_describe },
+	{ "/v1/clusters/*/nodes/*", "PATCH", api_node_update },
+	{ "/v1/clusters/*/nodes/*", "DELETE", api_node_deregister },
+	{ "/v1/clusters/*/tasks", "POST", api_task_run },
+	{ "/v1/clusters/*/tasks", "GET", api_task_list },
+	{ "/v1/clusters/*/tasks/*", "GET", api_task_describe },
+	{ "/v1/clusters/*/tasks/*/stop", "POST", api_task_stop },
+	{ "/v1/agent/register", "POST", api_agent_register },
+	{ "/v1/agent/status", "POST", api_agent_status },
+	{ "/v1/agent/assignments", "GET", api_agent_assignments },
 };
 
 struct path_segments {
@@ -210,7 +221,15 @@ static void dispatch(struct api_context *ctx, struct http_request *req)
 		http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
 		return;
 	}
-	if (!auth_bearer_matches(http_request_header(req, "Authorization"), ctx->admin_token)) {
+	if (strcmp(path, "/v1/agent/ca") == 0) {	/* no auth: agents check its hash */
+		api_agent_ca(req, ctx);
+		return;
+	}
+	if (strncmp(path, "/v1/agent/", 10) == 0) {
+		/* Agents: register checks the join secret itself; the rest a node credential. */
+		if (strcmp(path, "/v1/agent/register") != 0 && !api_agent_authenticate(&ar))
+			return;
+	} else if (!auth_bearer_matches(http_request_header(req, "Authorization"), ctx->admin_token)) {
 		http_reply_error_headers(req, 401, "AccessDeniedException",
 					 "WWW-Authenticate: Bearer realm=\"orch\"\r\n",
 					 "missing or invalid bearer token");

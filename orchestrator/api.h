@@ -28,7 +28,13 @@ struct api_context {
 	struct store *store;
 	struct write_batch *writes;	/* group commit of this loop's writes */
 	char admin_token[AUTH_TOKEN_HEX_LEN + 1];
+	char *ca_pem;			/* the cluster CA (pki.h), for GET /v1/agent/ca */
 	double started_at;
+	/* The cluster control plane (issue 4): see placement.h, desired_state.h. */
+	const char *data_dir;
+	struct placement *placement;
+	struct desired_state *desired;
+	struct node_monitor *nodes;
 };
 
 #define API_MAX_PATH_PARAMS 4
@@ -39,6 +45,7 @@ struct api_request {
 	const char *params[API_MAX_PATH_PARAMS];	/* decoded path parameters */
 	int param_count;
 	struct evkeyvalq query;				/* decoded query parameters */
+	char agent_node_id[40];				/* agent calls: the caller's node */
 };
 
 /* The http_server handlers: every request, and the ones the server refused. */
@@ -73,5 +80,34 @@ void api_taskdef_register(struct api_request *ar);
 void api_taskdef_list(struct api_request *ar);
 void api_taskdef_describe(struct api_request *ar);
 void api_taskdef_deregister(struct api_request *ar);
+/* Nodes (api_node.c), tasks (api_task.c), the agent side (api_agent.c). */
+void api_node_list(struct api_request *ar);
+void api_node_describe(struct api_request *ar);
+void api_node_update(struct api_request *ar);
+void api_node_deregister(struct api_request *ar);
+void api_task_run(struct api_request *ar);
+void api_task_list(struct api_request *ar);
+void api_task_describe(struct api_request *ar);
+void api_task_stop(struct api_request *ar);
+void api_agent_register(struct api_request *ar);
+void api_agent_status(struct api_request *ar);
+void api_agent_assignments(struct api_request *ar);
+/*
+ * Authenticates a node credential (Authorization: Bearer <credential>) for
+ * /v1/agent/ calls other than register and ca; fills ar->agent_node_id.  On
+ * failure the 401 was sent and false is returned.
+ */
+bool api_agent_authenticate(struct api_request *ar);
+/* The long-poll answer: the node's whole desired set (desired_state.h). */
+void api_agent_render_assignments(struct http_request *req, const char *node_id,
+				  uint64_t index, void *arg);
+/* node_monitor.h callback: mark the node LOST and stop its tasks. */
+void api_agent_node_lost(const char *node_id, void *arg);
+/* The node's JSON as DescribeContainerInstances shows it (api_node.c). */
+json_t *api_node_to_json(struct api_context *ctx, const struct store_node *n);
+/* The task's JSON as DescribeTasks shows it (api_task.c); NULL on bad stored JSON. */
+json_t *api_task_to_json(const struct store_task *t);
+/* GET /v1/agent/ca: the cluster CA PEM, no auth (api_pki.c; agent_protocol.h). */
+void api_agent_ca(struct http_request *req, struct api_context *ctx);
 
 #endif

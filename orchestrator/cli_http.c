@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -73,6 +74,18 @@ int cli_conn_resolve(const char *server_opt, const char *token_opt, const char *
 		goto fail;
 	for (size_t len = strlen(out->server); len > 0 && out->server[len - 1] == '/'; len--)
 		out->server[len - 1] = '\0';
+	{
+		const char *ca = getenv("ORCH_CA");
+
+		if (ca && *ca) {
+			out->ca_file = strdup(ca);
+		} else if (asprintf(&out->ca_file, "%s/pki/ca.pem", data) < 0) {
+			out->ca_file = NULL;
+		} else if (access(out->ca_file, R_OK) != 0) {
+			free(out->ca_file);
+			out->ca_file = NULL;
+		}
+	}
 	return 0;
 fail:
 	cli_conn_release(out);
@@ -86,6 +99,8 @@ void cli_conn_release(struct cli_conn *c)
 	c->server = NULL;
 	free(c->token);
 	c->token = NULL;
+	free(c->ca_file);
+	c->ca_file = NULL;
 }
 
 char *cli_escape(const char *s)
@@ -127,6 +142,8 @@ int cli_call(const struct cli_conn *c, const char *method, const char *path,
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)CLI_REQUEST_TIMEOUT_SECONDS);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	if (c->ca_file)
+		curl_easy_setopt(curl, CURLOPT_CAINFO, c->ca_file);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect_body);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &rb);
 	if (body) {

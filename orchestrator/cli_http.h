@@ -5,6 +5,10 @@
  * Discovery order (DESIGN.md §3): --server/--token, then ORCH_SERVER/
  * ORCH_TOKEN, then the local data dir (--data, ORCH_DATA, /var/lib/orch),
  * whose api-address and admin-token files the server wrote.
+ *
+ * TLS trust: ORCH_CA (or --ca FILE, which main.c turns into ORCH_CA), else
+ * the local data dir's pki/ca.pem when it exists (the server on this host:
+ * no flags needed), else the system's CA store.
  */
 #ifndef ORCH_CLI_HTTP_H
 #define ORCH_CLI_HTTP_H
@@ -22,6 +26,7 @@
 struct cli_conn {
 	char *server;	/* base URL without a trailing slash */
 	char *token;
+	char *ca_file;	/* CA bundle to verify https servers with, or NULL: system store */
 };
 
 int cli_conn_resolve(const char *server_opt, const char *token_opt, const char *data_opt,

@@ -20,12 +20,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
 #include <event2/util.h>
+#include <openssl/err.h>
 
 #include "http_parse.h"
 #include "log.h"
@@ -38,8 +42,16 @@
 #define HTTP_SERVER_LISTEN_BACKLOG 1024
 /* Pipelined input read ahead of the request being handled. */
 #define HTTP_SERVER_READ_AHEAD_BYTES (64 * 1024)
+/*
+ * Lingering close (as Apache and nginx): after the last answer of a
+ * connection we close, the write side is shut and input is read and
+ * dropped for up to this long.  Closing with unread input would send a RST,
+ * and a RST can destroy the answer in the client's receive queue before it
+ * was read (413/431 answers to clients still sending).
+ */
+#define HTTP_SERVER_LINGER_MS 2000
 
-enum conn_state { CONN_IDLE, CONN_HEAD, CONN_BODY, CONN_HANDLING, CONN_WRITING };
+enum conn_state { CONN_IDLE, CONN_HEAD, CONN_BODY, CONN_HANDLING, CONN_WRITING, CONN_LINGER };
 
 struct http_request {
 	struct http_conn *conn;		/* NULL once the client went away */
@@ -80,6 +92,7 @@ struct http_server {
 	struct http_conn *conns;
 	size_t conn_count;
 	bool stopping;
+	SSL_CTX *tls;			/* NULL: plain HTTP */
 	struct http_head scratch_head;	/* one parse at a time: one loop thread */
 };
 
@@ -373,6 +386,7 @@ static void conn_process(struct http_conn *conn)
 			return;	/* the handler may have freed conn */
 		case CONN_HANDLING:
 		case CONN_WRITING:
+		case CONN_LINGER:
 			return;
 		}
 	}
@@ -380,6 +394,14 @@ static void conn_process(struct http_conn *conn)
 
 static void on_read(struct bufferevent *bev, void *arg)
 {
+	struct http_conn *conn = arg;
+
+	if (conn->state == CONN_LINGER) {
+		struct evbuffer *in = bufferevent_get_input(bev);
+
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
 	conn_process(arg);
 }
 
@@ -390,7 +412,22 @@ static void on_write_done(struct bufferevent *bev, void *arg)
 	if (conn->state != CONN_WRITING)
 		return;
 	if (conn->close_after_write || conn->srv->stopping) {
-		conn_free(conn);
+		SSL *ssl = conn->srv->tls ? bufferevent_openssl_get_ssl(bev) : NULL;
+
+		if (ssl) {	/* best effort close_notify; the socket is non-blocking */
+			SSL_shutdown(ssl);
+			ERR_clear_error();
+		}
+		if (shutdown(bufferevent_getfd(bev), SHUT_WR) < 0) {
+			conn_free(conn);
+			return;
+		}
+		conn->state = CONN_LINGER;
+		evbuffer_drain(bufferevent_get_input(bev),
+			       evbuffer_get_length(bufferevent_get_input(bev)));
+		bufferevent_setwatermark(bev, EV_READ, 0, 0);
+		bufferevent_enable(bev, EV_READ);
+		conn_arm_timer(conn, HTTP_SERVER_LINGER_MS);
 		return;
 	}
 	conn->state = CONN_IDLE;
@@ -402,6 +439,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct http_conn *conn = arg;
 
+	if (what & BEV_EVENT_CONNECTED)
+		return;		/* the TLS handshake finished */
 	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
 	    (conn->state == CONN_HANDLING || conn->state == CONN_WRITING)) {
 		/* A half-close after a complete request still gets its answer. */
@@ -427,6 +466,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	case CONN_IDLE:
 	case CONN_WRITING:	/* the client does not take its answer */
 	case CONN_HANDLING:
+	case CONN_LINGER:
 		break;
 	}
 	conn_free(conn);
@@ -450,7 +490,24 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd,
 		return;
 	}
 	conn->srv = srv;
-	conn->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	/* TLS writes a head and a body as separate records: without this, Nagle
+	 * holds the second until the client's delayed ACK (40 ms per answer). */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+	if (srv->tls) {
+		SSL *ssl = SSL_new(srv->tls);
+
+		/* With CLOSE_ON_FREE the bufferevent frees ssl and closes fd. */
+		conn->bev = ssl ? bufferevent_openssl_socket_new(srv->base, fd, ssl,
+								 BUFFEREVENT_SSL_ACCEPTING,
+								 BEV_OPT_CLOSE_ON_FREE) : NULL;
+		if (conn->bev)
+			bufferevent_openssl_set_allow_dirty_shutdown(conn->bev, 1);
+		else
+			SSL_free(ssl);	/* libevent 2.1 leaves it to us on failure */
+		ERR_clear_error();
+	} else {
+		conn->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	}
 	conn->timer = evtimer_new(srv->base, on_timer, conn);
 	if (!conn->bev || !conn->timer) {
 		if (conn->bev)
@@ -540,6 +597,14 @@ int http_server_listen(struct http_server *srv, const char *host, unsigned short
 	return 0;
 }
 
+void http_server_set_tls(struct http_server *srv, SSL_CTX *ctx)
+{
+	if (ctx)
+		SSL_CTX_up_ref(ctx);
+	SSL_CTX_free(srv->tls);
+	srv->tls = ctx;
+}
+
 int http_server_listen_fd(struct http_server *srv)
 {
 	return srv->listener ? evconnlistener_get_fd(srv->listener) : -1;
@@ -566,7 +631,7 @@ size_t http_server_busy_connections(struct http_server *srv)
 	size_t busy = 0;
 
 	for (struct http_conn *conn = srv->conns; conn; conn = conn->next)
-		if (conn->state != CONN_IDLE)
+		if (conn->state != CONN_IDLE && conn->state != CONN_LINGER)
 			busy++;
 	return busy;
 }
@@ -579,5 +644,6 @@ void http_server_free(struct http_server *srv)
 		evconnlistener_free(srv->listener);
 	while (srv->conns)
 		conn_free(srv->conns);
+	SSL_CTX_free(srv->tls);
 	free(srv);
 }

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "error.h"
 
@@ -63,6 +64,12 @@ void http_server_free(struct http_server *srv);
 
 int http_server_listen(struct http_server *srv, const char *host, unsigned short port,
 		       orch_error *err);
+/*
+ * Serves TLS on every connection accepted from now on (the handshake must
+ * finish within the request timeout).  The server keeps its own reference
+ * to ctx.  Without it, connections are plain HTTP.
+ */
+void http_server_set_tls(struct http_server *srv, SSL_CTX *ctx);
 /* The bound socket's fd (for getsockname), or -1. */
 int http_server_listen_fd(struct http_server *srv);
 /* Stops accepting and closes idle connections; busy ones finish. */

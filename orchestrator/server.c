@@ -20,6 +20,8 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -27,11 +29,17 @@
 #include <event2/listener.h>
 #include <openssl/crypto.h>
 
+#include "agent_embedded.h"
+#include "agent_protocol.h"
+#include "desired_state.h"
+#include "node_monitor.h"
+#include "placement.h"
 #include "api.h"
 #include "auth.h"
 #include "cleanup.h"
 #include "fs_util.h"
 #include "log.h"
+#include "pki.h"
 #include "store.h"
 
 struct server_options {
@@ -41,6 +49,10 @@ struct server_options {
 	long max_body_bytes;
 	long max_header_bytes;
 	long shutdown_grace_ms;
+	const char *advertise[SERVER_MAX_ADVERTISE];
+	size_t advertise_count;
+	bool no_agent;
+	long node_grace_s;		/* a silent node is LOST after this */
 };
 
 struct server {
@@ -51,6 +63,10 @@ struct server {
 	struct event *drain_timer;
 	double drain_deadline;
 	struct api_context api;
+	SSL_CTX *tls;
+	char join_token[PKI_JOIN_TOKEN_MAX];
+	char api_url[INET6_ADDRSTRLEN + 32];	/* what local clients use */
+	struct agent_child *agent;
 	int lock_fd;
 	bool stopping;
 };
@@ -69,10 +85,19 @@ static void server_usage(FILE *out)
 		"  --max-body-bytes N      largest request body accepted (default %d)\n"
 		"  --max-header-bytes N    largest request header block accepted (default %d)\n"
 		"  --shutdown-grace-ms MS  time in-flight requests get after SIGTERM (default %d)\n"
-		"  --help                  this text\n",
+		"  --advertise ADDR        address (IP or DNS name) agents reach the server at;\n"
+		"                          added to the certificate, used in the join command\n"
+		"                          (repeatable; default: this host's addresses)\n"
+		"  --no-agent              do not run the embedded agent (a control plane only)\n"
+		"  --node-grace SECONDS    a node silent this long is LOST and its tasks stopped\n"
+		"                          (default %d)\n"
+		"  --help                  this text\n"
+		"\n"
+		"The API is HTTPS only, with a CA created in DATA/pki on first start; agents\n"
+		"join with the token in DATA/join-token (the command is printed at start).\n",
 		SERVER_DEFAULT_DATA_DIR, SERVER_DEFAULT_LISTEN, SERVER_DEFAULT_REQUEST_TIMEOUT,
 		SERVER_DEFAULT_MAX_BODY_BYTES, SERVER_DEFAULT_MAX_HEADER_BYTES,
-		SERVER_DEFAULT_SHUTDOWN_GRACE_MS);
+		SERVER_DEFAULT_SHUTDOWN_GRACE_MS, AGENT_DEFAULT_NODE_GRACE_MS / 1000);
 }
 
 static int parse_long_option(const char *name, const char *value, long min, long max, long *out)
@@ -94,7 +119,7 @@ static int parse_long_option(const char *name, const char *value, long min, long
 static int parse_options(int argc, char **argv, struct server_options *opt)
 {
 	enum { OPT_DATA = 1, OPT_LISTEN, OPT_LOG_LEVEL, OPT_REQUEST_TIMEOUT, OPT_MAX_BODY,
-	       OPT_MAX_HEADER, OPT_GRACE, OPT_HELP };
+	       OPT_MAX_HEADER, OPT_GRACE, OPT_HELP, OPT_ADVERTISE, OPT_NO_AGENT, OPT_NODE_GRACE };
 	static const struct option longopts[] = {
 		{ "data", required_argument, NULL, OPT_DATA },
 		{ "listen", required_argument, NULL, OPT_LISTEN },
@@ -104,6 +129,9 @@ static int parse_options(int argc, char **argv, struct server_options *opt)
 		{ "max-header-bytes", required_argument, NULL, OPT_MAX_HEADER },
 		{ "shutdown-grace-ms", required_argument, NULL, OPT_GRACE },
 		{ "help", no_argument, NULL, OPT_HELP },
+		{ "advertise", required_argument, NULL, OPT_ADVERTISE },
+		{ "no-agent", no_argument, NULL, OPT_NO_AGENT },
+		{ "node-grace", required_argument, NULL, OPT_NODE_GRACE },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -115,6 +143,7 @@ static int parse_options(int argc, char **argv, struct server_options *opt)
 	opt->max_body_bytes = SERVER_DEFAULT_MAX_BODY_BYTES;
 	opt->max_header_bytes = SERVER_DEFAULT_MAX_HEADER_BYTES;
 	opt->shutdown_grace_ms = SERVER_DEFAULT_SHUTDOWN_GRACE_MS;
+	opt->node_grace_s = AGENT_DEFAULT_NODE_GRACE_MS / 1000;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		enum log_level level;
@@ -148,6 +177,21 @@ static int parse_options(int argc, char **argv, struct server_options *opt)
 		case OPT_GRACE:
 			if (parse_long_option("shutdown-grace-ms", optarg, 0, 600000, &opt->shutdown_grace_ms) < 0)
 				return -1;
+			break;
+		case OPT_ADVERTISE:
+			if (opt->advertise_count >= SERVER_MAX_ADVERTISE) {
+				fprintf(stderr, "orch server: at most %d --advertise flags\n",
+					SERVER_MAX_ADVERTISE);
+				return -1;
+			}
+			opt->advertise[opt->advertise_count++] = optarg;
+			break;
+		case OPT_NODE_GRACE:
+			if (parse_long_option("node-grace", optarg, 1, 86400, &opt->node_grace_s) < 0)
+				return -1;
+			break;
+		case OPT_NO_AGENT:
+			opt->no_agent = true;
 			break;
 		case OPT_HELP:
 			server_usage(stdout);
@@ -240,7 +284,7 @@ static int write_api_address(struct server *srv, orch_error *err)
 		else
 			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
 		port = ntohs(a->sin6_port);
-		snprintf(url, sizeof(url), "http://[%s]:%u", host, port);
+		snprintf(url, sizeof(url), "https://[%s]:%u", host, port);
 	} else {
 		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
 
@@ -249,13 +293,14 @@ static int write_api_address(struct server *srv, orch_error *err)
 		else
 			inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
 		port = ntohs(a->sin_port);
-		snprintf(url, sizeof(url), "http://%s:%u", host, port);
+		snprintf(url, sizeof(url), "https://%s:%u", host, port);
 	}
 	if (asprintf(&path, "%s/" SERVER_API_ADDRESS_FILE, srv->opt.data_dir) < 0) {
 		path = NULL;
 		return orch_fail_errno(err, ENOMEM, "writing the API address");
 	}
 	log_info("server: API listening on %s (data dir %s)", url, srv->opt.data_dir);
+	snprintf(srv->api_url, sizeof(srv->api_url), "%s", url);
 	return fs_write_file_atomic(path, url, strlen(url), 0644, err);
 }
 
@@ -288,8 +333,140 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	log_info("server: signal %d, no longer accepting; draining for %ld ms", (int)sig,
 		 srv->opt.shutdown_grace_ms);
 	http_server_stop_accepting(srv->http);
+	desired_state_release_waiters(srv->api.desired);	/* long polls answer now */
 	srv->drain_deadline = store_now() + srv->opt.shutdown_grace_ms / 1000.0;
 	on_drain_tick(-1, 0, srv);
+}
+
+/*
+ * The cluster PKI (pki.h): CA and server certificate (names: --advertise,
+ * the listen host, this host's addresses), the TLS context, the join token
+ * and the CA PEM that GET /v1/agent/ca serves.
+ */
+static int server_pki_start(struct server *srv, const char *listen_host, orch_error *err)
+{
+	const char *names[SERVER_MAX_ADVERTISE + 1];
+	cleanup_free char *ca_path = pki_path(srv->opt.data_dir, PKI_CA_CERT_FILE);
+	size_t n = 0;
+
+	for (size_t i = 0; i < srv->opt.advertise_count; i++)
+		names[n++] = srv->opt.advertise[i];
+	names[n++] = listen_host;
+	if (pki_ensure(srv->opt.data_dir, names, n, err) < 0)
+		return -1;
+	srv->tls = pki_server_tls_context(srv->opt.data_dir, err);
+	if (!srv->tls)
+		return -1;
+	if (pki_join_token_load_or_create(srv->opt.data_dir, srv->join_token, err) < 0)
+		return -1;
+	if (!ca_path)
+		return orch_fail_errno(err, ENOMEM, "reading the CA");
+	return fs_read_file(ca_path, PKI_CA_PEM_MAX, &srv->api.ca_pem, NULL, err);
+}
+
+/* The address agents on other hosts should use: --advertise, else a local one. */
+static void server_join_host(struct server *srv, const char *listen_host, char *out,
+			     size_t out_size)
+{
+	struct ifaddrs *ifs = NULL;
+
+	if (srv->opt.advertise_count > 0) {
+		snprintf(out, out_size, "%s", srv->opt.advertise[0]);
+		return;
+	}
+	if (strcmp(listen_host, "0.0.0.0") != 0 && strcmp(listen_host, "::") != 0) {
+		snprintf(out, out_size, "%s", listen_host);
+		return;
+	}
+	snprintf(out, out_size, "127.0.0.1");
+	if (getifaddrs(&ifs) < 0)
+		return;
+	for (struct ifaddrs *i = ifs; i; i = i->ifa_next)
+		if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+		    !(i->ifa_flags & IFF_LOOPBACK) && (i->ifa_flags & IFF_UP)) {
+			inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, out,
+				  (socklen_t)out_size);
+			break;
+		}
+	freeifaddrs(ifs);
+}
+
+static void server_print_join_command(struct server *srv, const char *listen_host,
+				      unsigned short port)
+{
+	char host[256];
+	unsigned short bound = port;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(http_server_listen_fd(srv->http), (struct sockaddr *)&ss, &len) == 0)
+		bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+			      : ((struct sockaddr_in *)&ss)->sin_port);
+	server_join_host(srv, listen_host, host, sizeof(host));
+	log_info("server: join agents with:  orch agent --server https://%s%s%s:%u --token %s",
+		 strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", bound,
+		 srv->join_token);
+}
+
+/* `orch agent` as a child: the local HTTPS address and the join token file. */
+static int server_start_embedded_agent(struct server *srv, orch_error *err)
+{
+	static const char *const level_names[] = { "debug", "info", "warn", "error" };
+	cleanup_free char *agent_dir = NULL, *token_file = NULL;
+	const char *args[AGENT_CHILD_MAX_ARGS];
+	size_t n = 0;
+
+	if (asprintf(&agent_dir, "%s/" SERVER_AGENT_SUBDIR, srv->opt.data_dir) < 0 ||
+	    asprintf(&token_file, "%s/" PKI_JOIN_TOKEN_FILE, srv->opt.data_dir) < 0) {
+		agent_dir = token_file = NULL;
+		return orch_fail_errno(err, ENOMEM, "starting the embedded agent");
+	}
+	args[n++] = "--server";
+	args[n++] = srv->api_url;
+	args[n++] = "--token-file";
+	args[n++] = token_file;
+	args[n++] = "--data";
+	args[n++] = agent_dir;
+	/* Containers and images in the server's data dir: `orch image import`
+	 * and `orch run` there share the image store with the node. */
+	args[n++] = "--runtime-data";
+	args[n++] = srv->opt.data_dir;
+	args[n++] = "--log-level";
+	args[n++] = level_names[log_threshold];
+	if (srv->opt.advertise_count > 0) {
+		args[n++] = "--advertise";
+		args[n++] = srv->opt.advertise[0];
+	}
+	args[n] = NULL;
+	srv->agent = agent_child_start(srv->base, args, err);
+	return srv->agent ? 0 : -1;
+}
+
+static void watch_loaded_node(const struct store_node *n, void *arg)
+{
+	struct server *srv = arg;
+
+	/* Every node gets a whole grace period from the server's start. */
+	if (strcmp(n->status, "LOST") != 0)
+		node_monitor_seen(srv->api.nodes, n->id);
+}
+
+/*
+ * The cluster control plane: desired-state indexes and long polls, the
+ * scheduler rebuilt from the store (placement), LOST detection.
+ */
+static int server_control_plane_start(struct server *srv, orch_error *err)
+{
+	srv->api.data_dir = srv->opt.data_dir;
+	srv->api.desired = desired_state_new(srv->base, srv->api.store,
+					     api_agent_render_assignments, &srv->api);
+	srv->api.placement = srv->api.desired ? placement_new(srv->base, srv->api.store,
+							      srv->api.writes, srv->api.desired) : NULL;
+	srv->api.nodes = node_monitor_new(srv->base, (int)srv->opt.node_grace_s * 1000,
+					  api_agent_node_lost, &srv->api);
+	if (!srv->api.desired || !srv->api.placement || !srv->api.nodes)
+		return orch_fail(err, ORCH_ERR_INTERNAL, "creating the control plane");
+	return placement_load(srv->api.placement, watch_loaded_node, srv, err);
 }
 
 static int server_start(struct server *srv, orch_error *err)
@@ -310,6 +487,8 @@ static int server_start(struct server *srv, orch_error *err)
 		return -1;
 	if (auth_token_load_or_create(token_path, srv->api.admin_token, err) < 0)
 		return -1;
+	if (server_pki_start(srv, host, err) < 0)
+		return -1;
 	srv->api.started_at = store_now();
 
 	limits.max_header_bytes = (size_t)srv->opt.max_header_bytes;
@@ -324,9 +503,15 @@ static int server_start(struct server *srv, orch_error *err)
 						 api_refuse_request, &srv->api) : NULL;
 	if (!srv->http || !srv->drain_timer || !srv->api.writes)
 		return orch_fail(err, ORCH_ERR_INTERNAL, "creating the event loop");
+	if (server_control_plane_start(srv, err) < 0)
+		return -1;
+	http_server_set_tls(srv->http, srv->tls);
 	if (http_server_listen(srv->http, host, port, err) < 0)
 		return orch_error_prefix(err, "--listen '%s'", srv->opt.listen);
 	if (write_api_address(srv, err) < 0)
+		return -1;
+	server_print_join_command(srv, host, port);
+	if (!srv->opt.no_agent && server_start_embedded_agent(srv, err) < 0)
 		return -1;
 
 	srv->sigterm = evsignal_new(srv->base, SIGTERM, on_stop_signal, srv);
@@ -339,14 +524,27 @@ static int server_start(struct server *srv, orch_error *err)
 
 static void server_release(struct server *srv)
 {
+	agent_child_stop(srv->agent);
+	srv->agent = NULL;
+	SSL_CTX_free(srv->tls);
+	srv->tls = NULL;
+	free(srv->api.ca_pem);
+	srv->api.ca_pem = NULL;
+	OPENSSL_cleanse(srv->join_token, sizeof(srv->join_token));
 	if (srv->sigterm)
 		event_free(srv->sigterm);
 	if (srv->sigint)
 		event_free(srv->sigint);
 	if (srv->drain_timer)
 		event_free(srv->drain_timer);
+	desired_state_free(srv->api.desired);
+	srv->api.desired = NULL;
+	node_monitor_free(srv->api.nodes);
+	srv->api.nodes = NULL;
 	write_batch_free(srv->api.writes);
 	srv->api.writes = NULL;
+	placement_free(srv->api.placement);
+	srv->api.placement = NULL;
 	http_server_free(srv->http);
 	if (srv->base)
 		event_base_free(srv->base);

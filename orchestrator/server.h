@@ -3,13 +3,20 @@
  *
  * Owns the data directory (an exclusive lock on <data>/server.lock), the
  * SQLite store, the admin token and the REST API listener, all driven by one
- * libevent loop on the calling thread.
+ * libevent loop on the calling thread.  The API is served over HTTPS with
+ * the cluster PKI (pki.h, <data>/pki/), and unless --no-agent the server
+ * runs an embedded agent as a child `orch agent` (agent_embedded.h) so one
+ * machine is a one-node cluster.
  */
 #ifndef ORCH_SERVER_H
 #define ORCH_SERVER_H
 
 #define SERVER_DEFAULT_DATA_DIR "/var/lib/orch"
-#define SERVER_DEFAULT_LISTEN "127.0.0.1:7070"
+/* All interfaces: the API is HTTPS only and every call needs a token. */
+#define SERVER_DEFAULT_LISTEN "0.0.0.0:7070"
+#define SERVER_MAX_ADVERTISE 8
+/* The embedded agent's own files, below the server's data dir. */
+#define SERVER_AGENT_SUBDIR "agent"
 #define SERVER_DEFAULT_PORT 7070
 /* A request (headers and body) must arrive within this many seconds. */
 #define SERVER_DEFAULT_REQUEST_TIMEOUT 10

@@ -153,4 +153,120 @@ void store_taskdef_list_free(char **families, int64_t *revisions, int count);
 int store_taskdef_counts(struct store *s, int64_t *definitions, int64_t *families,
 			 orch_error *err);
 
+/* ---- nodes: ECS container instances (store_node.c) -------------------- */
+
+#define STORE_ID_HEX_LEN 32	/* node and task IDs: 32 lower-case hex digits */
+
+struct store_node {
+	char *id;
+	char *cluster;
+	char *name;
+	char *status;			/* ACTIVE, DRAINING, LOST, INACTIVE */
+	char *status_before_lost;	/* NULL unless LOST */
+	char *advertise_address;
+	char *attributes;		/* JSON object text */
+	int64_t cpu, memory;		/* registered: CPU units, MiB */
+	double registered_at, updated_at, last_seen_at;
+	int64_t version;
+	int64_t running_tasks, pending_tasks;	/* filled by get and list */
+};
+
+void store_node_release(struct store_node *n);
+void store_node_list_free(struct store_node *list, int count);
+
+/*
+ * Registers nodeName, or re-registers it: a known name keeps its ID (also
+ * after deregistration) and gets the new credential hash, which revokes the
+ * old one.  new_id is used only for a new name.  *created says which.
+ */
+int store_node_register(struct store *s, const struct store_node *in,
+			const char *credential_sha256, const char *new_id, bool *created,
+			struct store_node *out, orch_error *err);
+/* ORCH_ERR_NOT_FOUND if unknown or in another cluster (cluster NULL: any). */
+int store_node_get(struct store *s, enum store_conn conn, const char *cluster, const char *id,
+		   struct store_node *out, orch_error *err);
+/* The node a credential hash belongs to (committed state); NOT_FOUND if none. */
+int store_node_by_credential(struct store *s, const char *credential_sha256,
+			     char *id_out, size_t id_size, orch_error *err);
+/* Sets status (and status_before_lost when going LOST; cleared otherwise). */
+int store_node_set_status(struct store *s, const char *id, const char *status,
+			  const char *status_before_lost, orch_error *err);
+/* INACTIVE and credential revoked. */
+int store_node_deregister(struct store *s, const char *id, orch_error *err);
+int store_node_touch(struct store *s, const char *id, double now, orch_error *err);
+
+struct store_node_query {
+	const char *cluster;		/* NULL: every cluster */
+	const char *status;		/* NULL: all but INACTIVE */
+	const char *after_id;		/* page cursor */
+	int limit;
+};
+int store_node_list(struct store *s, enum store_conn conn, const struct store_node_query *q,
+		    struct store_node **out, int *count, bool *more, orch_error *err);
+
+/* ---- tasks (store_task.c) ---------------------------------------------- */
+
+struct store_task {
+	char *id;
+	char *cluster;
+	char *family;
+	int64_t revision;
+	char *node_id;			/* NULL until placed */
+	char *last_status, *desired_status, *agent_status;
+	char *pending_reason, *stop_code, *stopped_reason, *health_status;
+	int64_t cpu, memory;
+	double created_at, started_at, stopping_at, stopped_at;	/* 0: not yet */
+	char *overrides;		/* JSON texts */
+	char *containers;
+	char *placement;
+	char *group;
+	char *started_by;
+	char *service_name;
+	int64_t version;
+	int64_t seq;			/* creation order (rowid) */
+};
+
+void store_task_release(struct store_task *t);
+void store_task_list_free(struct store_task *list, int count);
+
+/* Lifecycle order; -1 for an unknown name.  Status never moves backwards. */
+int store_task_status_rank(const char *status);
+
+/* Inserts a new task (id, cluster, family, revision, ... as given). */
+int store_task_insert(struct store *s, const struct store_task *t, orch_error *err);
+/* ORCH_ERR_NOT_FOUND if unknown or in another cluster (cluster NULL: any). */
+int store_task_get(struct store *s, enum store_conn conn, const char *cluster, const char *id,
+		   struct store_task *out, orch_error *err);
+/* Placed: node set, lastStatus PENDING, pending_reason cleared. */
+int store_task_set_node(struct store *s, const char *id, const char *node_id, orch_error *err);
+int store_task_set_pending_reason(struct store *s, const char *id, const char *reason,
+				  orch_error *err);
+/*
+ * Writes every mutable field of t (statuses, reasons, times, containers,
+ * health) and bumps version.  The caller read t in the same transaction.
+ */
+int store_task_update(struct store *s, struct store_task *t, orch_error *err);
+
+struct store_task_query {
+	const char *cluster;
+	const char *family;
+	const char *desired_status;
+	const char *node_id;
+	const char *started_by;
+	const char *service_name;
+	int64_t after_seq;		/* page cursor; 0 for the first page */
+	int limit;
+};
+int store_task_list(struct store *s, const struct store_task_query *q,
+		    struct store_task **out, int *count, bool *more, orch_error *err);
+/* A node's desired set: its tasks whose agent has not reported them STOPPED. */
+int store_task_list_desired(struct store *s, enum store_conn conn, const char *node_id,
+			    struct store_task **out, int *count, orch_error *err);
+/* Tasks not STOPPED on a node (node_id) or everywhere (NULL), on the writer. */
+int store_task_list_active(struct store *s, const char *node_id, struct store_task **out,
+			   int *count, orch_error *err);
+/* Unplaced (PROVISIONING) tasks, oldest first, on the writer. */
+int store_task_list_unplaced(struct store *s, int limit, struct store_task **out, int *count,
+			     orch_error *err);
+
 #endif

@@ -66,6 +66,12 @@ struct container_config {
 	struct cgroup_limits limits;
 	char *cgroup_parent;
 	bool auto_remove;		/* --rm: the shim removes everything at exit */
+	/*
+	 * NULL, or the ID of a running container whose network namespace this
+	 * one joins instead of making its own (the containers of one task share
+	 * it, as in a pod); network is then ignored.
+	 */
+	char *network_from;
 };
 
 void container_config_release(struct container_config *c);

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,7 +52,7 @@ __attribute__((noreturn)) static void init_fail(int sync_fd, int code, const orc
  * of this process, the host's).  Returns the errno of the most telling
  * failure: EACCES over ENOENT, as a shell does.
  */
-static int exec_in_path(char *const argv[], char *const envp[], const char *path_env)
+int container_init_exec_in_path(char *const argv[], char *const envp[], const char *path_env)
 {
 	char candidate[4096];
 	int best = ENOENT;
@@ -149,7 +150,17 @@ __attribute__((noreturn)) void container_init_run(const struct container_init_ar
 	if (read(a->sync_fd, &go, 1) != 1 || go != CONTAINER_INIT_GO)
 		_exit(CONTAINER_EXIT_RUNTIME_ERROR);
 
-	if (linux_ns_unshare(cfg->network, &err) < 0 || linux_ns_unshare_cgroup(&err) < 0 ||
+	if (a->netns_fd >= 0) {
+		/* Another container's network namespace (container.h, network_from). */
+		if (setns(a->netns_fd, CLONE_NEWNET) < 0) {
+			orch_fail_errno(&err, errno, "joining the network namespace of '%s'",
+					cfg->network_from);
+			init_fail(a->sync_fd, CONTAINER_EXIT_RUNTIME_ERROR, &err);
+		}
+		close(a->netns_fd);
+	}
+	if (linux_ns_unshare(a->netns_fd >= 0 ? LINUX_NETWORK_HOST : cfg->network, &err) < 0 ||
+	    linux_ns_unshare_cgroup(&err) < 0 ||
 	    linux_mounts_make_private(&err) < 0)
 		init_fail(a->sync_fd, CONTAINER_EXIT_RUNTIME_ERROR, &err);
 
@@ -177,7 +188,8 @@ __attribute__((noreturn)) void container_init_run(const struct container_init_ar
 		init_fail(a->sync_fd, CONTAINER_EXIT_RUNTIME_ERROR, &err);
 	/* The UTS namespace is the container's own in every network mode. */
 	if (linux_ns_set_hostname(cfg->hostname, &err) < 0 ||
-	    (cfg->network != LINUX_NETWORK_HOST && linux_ns_loopback_up(&err) < 0))
+	    (cfg->network != LINUX_NETWORK_HOST && a->netns_fd < 0 &&
+	     linux_ns_loopback_up(&err) < 0))
 		init_fail(a->sync_fd, CONTAINER_EXIT_RUNTIME_ERROR, &err);
 
 	{
@@ -210,7 +222,7 @@ __attribute__((noreturn)) void container_init_run(const struct container_init_ar
 		init_fail(a->sync_fd, CONTAINER_EXIT_RUNTIME_ERROR, &err);
 	}
 
-	exec_errno = exec_in_path(proc->argv, proc->env, spec_env_get(proc, "PATH"));
+	exec_errno = container_init_exec_in_path(proc->argv, proc->env, spec_env_get(proc, "PATH"));
 	if (exec_errno == ENOENT) {
 		orch_fail(&err, ORCH_ERR_NOT_FOUND, "exec: '%s': executable file not found in $PATH",
 			  proc->argv[0]);

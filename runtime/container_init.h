@@ -30,8 +30,16 @@ struct container_init_args {
 	const char *dir;	/* DIR/containers/ID */
 	int sync_fd;
 	int stdout_fd, stderr_fd;	/* write ends of the shim's pipes */
+	int netns_fd;		/* -1, or the network namespace to join (network_from) */
 };
 
 __attribute__((noreturn)) void container_init_run(const struct container_init_args *a);
+
+/*
+ * execve argv[0] searched in path_env (the container's PATH, not this
+ * process's); returns the most telling errno (EACCES over ENOENT).  Also
+ * used by container_exec.h.
+ */
+int container_init_exec_in_path(char *const argv[], char *const envp[], const char *path_env);
 
 #endif

@@ -185,6 +185,9 @@ int container_config_write(const char *dir, const char *id, const struct contain
 			 "pidsMax", (json_int_t)cfg->limits.pids_max,
 			 "cgroupParent", cfg->cgroup_parent ? cfg->cgroup_parent : CGROUP_DEFAULT_PARENT,
 			 "autoRemove", cfg->auto_remove, "createdNs", (json_int_t)created_ns);
+	if (json && cfg->network_from &&
+	    json_object_set_new(json, "networkFrom", json_string(cfg->network_from)) < 0)
+		json_decref(take_ptr(&json));
 	if (!json)
 		return orch_fail(err, ORCH_ERR_INTERNAL, "encoding the config of '%s'", id);
 	text = json_dumps(json, JSON_INDENT(2));
@@ -249,6 +252,11 @@ int container_config_read(const char *dir, struct container_config *cfg, int64_t
 	}
 	if (linux_network_mode_parse(network, &cfg->network) < 0)
 		goto invalid;
+	if (json_is_string(json_object_get(json, "networkFrom"))) {
+		cfg->network_from = strdup(json_string_value(json_object_get(json, "networkFrom")));
+		if (!cfg->network_from)
+			goto nomem;
+	}
 	cfg->limits = (struct cgroup_limits){ mem, res, cpu, units, pids };
 	cfg->auto_remove = auto_remove;
 	if (created_ns)
@@ -276,6 +284,7 @@ void container_config_release(struct container_config *c)
 	spec_process_release(&c->process);
 	free(c->hostname);
 	free(c->cgroup_parent);
+	free(c->network_from);
 	memset(c, 0, sizeof(*c));
 }
 

@@ -419,6 +419,7 @@ static int launch(struct shim *s)
 	int out_pipe[2], err_pipe[2], sync[2];
 	char report[ORCH_ERROR_MESSAGE_MAX + 32];
 	char go = CONTAINER_INIT_GO;
+	int netns_fd = -1;
 	ssize_t n;
 
 	if (cgroup_init(&s->cg, s->cfg.cgroup_parent, s->id, &err) < 0 ||
@@ -427,6 +428,20 @@ static int launch(struct shim *s)
 	if (pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0 ||
 	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0)
 		return fail_start(s, CONTAINER_EXIT_RUNTIME_ERROR, strerror(errno));
+	if (s->cfg.network_from) {
+		struct container_state peer;
+		char ns_path[64];
+
+		if (container_state_get(s->data_dir, s->cfg.network_from, &peer, &err) < 0)
+			return fail_start(s, CONTAINER_EXIT_RUNTIME_ERROR, err.message);
+		if (peer.status != CONTAINER_RUNNING)
+			return fail_start(s, CONTAINER_EXIT_RUNTIME_ERROR,
+					  "the container whose network it joins is not running");
+		snprintf(ns_path, sizeof(ns_path), "/proc/%d/ns/net", (int)peer.pid);
+		netns_fd = open(ns_path, O_RDONLY | O_CLOEXEC);
+		if (netns_fd < 0)
+			return fail_start(s, CONTAINER_EXIT_RUNTIME_ERROR, strerror(errno));
+	}
 	/* This process stays in the host PID namespace; its one child is PID 1. */
 	if (unshare(CLONE_NEWPID) < 0)
 		return fail_start(s, CONTAINER_EXIT_RUNTIME_ERROR, strerror(errno));
@@ -437,6 +452,7 @@ static int launch(struct shim *s)
 		struct container_init_args args = {
 			.config = &s->cfg, .dir = s->dir, .sync_fd = sync[1],
 			.stdout_fd = out_pipe[1], .stderr_fd = err_pipe[1],
+			.netns_fd = netns_fd,
 		};
 
 		close(sync[0]);
@@ -449,6 +465,8 @@ static int launch(struct shim *s)
 	close(sync[1]);
 	close(out_pipe[1]);
 	close(err_pipe[1]);
+	if (netns_fd >= 0)
+		close(netns_fd);
 	s->stream_fd[0] = out_pipe[0];
 	s->stream_fd[1] = err_pipe[0];
 	fcntl(out_pipe[0], F_SETFL, O_NONBLOCK);

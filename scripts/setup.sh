@@ -33,6 +33,8 @@ APT_PACKAGES=(
   wrk haproxy nginx
   # runtime tests: offline images, a local registry, and a peer runtime
   busybox-static skopeo umoci docker-registry runc zstd apache2-utils hyperfine
+  # cluster tests: network namespaces, veth, a bridge, nsenter, certificates
+  iproute2 util-linux openssl
 )
 
 build_static=1

@@ -237,13 +237,14 @@ def test_taskdef_errors_exit_non_zero(run, td_file, family):
 
 def test_server_found_from_flags(server):
     p = ok(cli("cluster", "show", "default", "--json", "--server",
-               server.url, "--token", server.token))
+               server.url, "--token", server.token, "--ca", server.ca_path))
     assert json.loads(p.stdout)["cluster"]["clusterName"] == "default"
 
 
 def test_server_found_from_environment(server):
     p = ok(cli("cluster", "show", "default", "--json",
-               env={"ORCH_SERVER": server.url, "ORCH_TOKEN": server.token}))
+               env={"ORCH_SERVER": server.url, "ORCH_TOKEN": server.token,
+                    "ORCH_CA": server.ca_path}))
     assert json.loads(p.stdout)["cluster"]["clusterName"] == "default"
 
 
@@ -260,7 +261,7 @@ def test_server_found_from_data_flag(server):
 def test_flags_win_over_environment(server):
     ok(cli("cluster", "ls", "--server", server.url, "--token", server.token,
            env={"ORCH_SERVER": "http://127.0.0.1:1",
-                "ORCH_TOKEN": "wrong"}))
+                "ORCH_TOKEN": "wrong", "ORCH_CA": server.ca_path}))
 
 
 def test_environment_wins_over_the_data_dir(server, tmp_path):
@@ -270,12 +271,13 @@ def test_environment_wins_over_the_data_dir(server, tmp_path):
     (other / "admin-token").write_text("wrong\n")
     ok(cli("cluster", "ls", env={"ORCH_DATA": str(other),
                                  "ORCH_SERVER": server.url,
-                                 "ORCH_TOKEN": server.token}))
+                                 "ORCH_TOKEN": server.token,
+                                 "ORCH_CA": server.ca_path}))
 
 
 def test_wrong_token_fails_with_a_clear_error(server):
     p = failed(cli("cluster", "ls", "--server", server.url, "--token",
-                   "wrong"))
+                   "wrong", env={"ORCH_CA": server.ca_path}))
     assert re.search(r"401|denied|token|auth", p.stderr, re.I), p.stderr
 
 

@@ -220,7 +220,7 @@ def test_sigterm_answers_requests_already_in_flight(fresh_server):
     srv = fresh_server
     conns = []
     for _ in range(20):
-        s = socket.create_connection(("127.0.0.1", srv.port), timeout=15)
+        s = util.connect(srv.port, timeout=15)
         # One answered request first: the connection is surely accepted.
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         assert util._parse_status(_read_response(s)) == 200

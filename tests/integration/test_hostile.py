@@ -340,7 +340,7 @@ def test_truncated_body_then_reset_leaves_the_server_running(hostile_server):
                                    token=hostile_server.token,
                                    content_length=False,
                                    extra_headers=["Content-Length: 100"])
-    s = socket.create_connection(("127.0.0.1", hostile_server.port))
+    s = util.connect(hostile_server.port)
     s.sendall(head + b'{"family":')
     # SO_LINGER 0: close() sends RST.
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
@@ -395,7 +395,7 @@ def test_stalled_client_is_disconnected_after_the_request_timeout(
         hostile_server, partial):
     # (A connection that sends nothing at all is idle, not a request: the
     # server's idle timeout, not --request-timeout, ends it.)
-    s = socket.create_connection(("127.0.0.1", hostile_server.port))
+    s = util.connect(hostile_server.port)
     try:
         s.sendall(partial)
         # The server keeps serving others while this client stalls.
@@ -418,7 +418,7 @@ def test_many_stalled_clients_do_not_starve_others(hostile_server):
     socks = []
     try:
         for _ in range(100):
-            s = socket.create_connection(("127.0.0.1", hostile_server.port))
+            s = util.connect(hostile_server.port)
             s.sendall(b"POST /v1/task-definitions HTTP/1.1\r\nHost: x\r\n")
             socks.append(s)
         start = time.monotonic()
@@ -435,7 +435,7 @@ def test_many_stalled_clients_do_not_starve_others(hostile_server):
 def test_slow_trickle_cannot_hold_a_connection_forever(hostile_server):
     """One header byte every half second: the connection must not live
     much beyond a few request timeouts (slowloris)."""
-    s = socket.create_connection(("127.0.0.1", hostile_server.port))
+    s = util.connect(hostile_server.port)
     s.settimeout(0.5)
     start = time.monotonic()
     closed_after = None
@@ -468,7 +468,7 @@ def test_slow_trickle_cannot_hold_a_connection_forever(hostile_server):
 def test_pipelined_requests_are_each_answered(hostile_server):
     one = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
     last = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    s = socket.create_connection(("127.0.0.1", hostile_server.port),
+    s = util.connect(hostile_server.port,
                                  timeout=10)
     try:
         s.sendall(one * 3 + last)
@@ -502,7 +502,7 @@ def test_expect_100_continue_is_honoured(hostile_server):
                                    extra_headers=["Content-Length: %d"
                                                   % len(body),
                                                   "Expect: 100-continue"])
-    s = socket.create_connection(("127.0.0.1", hostile_server.port),
+    s = util.connect(hostile_server.port,
                                  timeout=10)
     try:
         s.sendall(head)
@@ -537,7 +537,7 @@ def test_a_get_body_is_never_read_as_a_second_request(hostile_server):
     first = (b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
              b"\r\n%s" % (len(inner), inner))
     last = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    s = socket.create_connection(("127.0.0.1", hostile_server.port),
+    s = util.connect(hostile_server.port,
                                  timeout=10)
     try:
         s.sendall(first + last)
@@ -560,7 +560,7 @@ def test_a_flood_of_pipelined_requests_never_read_does_not_hurt(
     one = (b"GET /v1/clusters/default HTTP/1.1\r\nHost: x\r\n"
            b"Authorization: Bearer " + hostile_server.token.encode() +
            b"\r\n\r\n")
-    s = socket.create_connection(("127.0.0.1", hostile_server.port),
+    s = util.connect(hostile_server.port,
                                  timeout=10)
     try:
         s.settimeout(5)
@@ -579,8 +579,7 @@ def test_a_flood_of_pipelined_requests_never_read_does_not_hurt(
 
 def test_keep_alive_connection_serves_many_requests(hostile_server):
     import http.client
-    conn = http.client.HTTPConnection("127.0.0.1", hostile_server.port,
-                                      timeout=10)
+    conn = util.http_connection(hostile_server.port, timeout=10)
     try:
         for i in range(200):
             conn.request("GET", "/v1/clusters/default", headers={

@@ -34,6 +34,7 @@ def test_database_from_a_newer_orch_is_refused_and_left_untouched(fresh_server):
     r = fresh_server.client.register(util.minimal_taskdef("keep"))
     assert r.status == 201
     assert fresh_server.terminate() == 0
+    version = util.sqlite(fresh_server.db_path(), "PRAGMA user_version")[0]["user_version"]
     util.sqlite(fresh_server.db_path(), "PRAGMA user_version = 999")
     before = _digest(fresh_server.data_dir)
 
@@ -46,7 +47,7 @@ def test_database_from_a_newer_orch_is_refused_and_left_untouched(fresh_server):
     assert _digest(fresh_server.data_dir) == before
 
     # Put the version back: the data is all there.
-    util.sqlite(fresh_server.db_path(), "PRAGMA user_version = 1")
+    util.sqlite(fresh_server.db_path(), "PRAGMA user_version = %d" % version)
     fresh_server.start()
     assert fresh_server.client.describe_taskdef("keep:1").status == 200
 

@@ -6,11 +6,16 @@ python3 and pytest.  Three things live here:
 - OrchServer: starts `orch server` on a data directory and a free loopback
   port, waits for GET /healthz, and stops it (SIGTERM, SIGKILL) again.  Its
   stderr and stdout go to a log file that the fixtures print when a test fails.
-- Client: one HTTP request per call over http.client, with the bearer token
+- Client: one HTTPS request per call over http.client, with the bearer token
   added unless the test says otherwise; answers are Response objects with the
   status, headers, raw body and the parsed JSON.
-- raw_exchange: sends arbitrary bytes over a plain socket and reads what comes
-  back, for the malformed-HTTP tests that http.client refuses to produce.
+- raw_exchange: sends arbitrary bytes over TLS and reads what comes back, for
+  the malformed-HTTP tests that http.client refuses to produce; connect() and
+  http_connection() give tests a TLS socket or an HTTPSConnection.
+
+The API is HTTPS only.  The one place that knows how to trust a server is
+tls_context(port): the CA of the server started on that port (its
+<data>/pki/ca.pem, registered by OrchServer.start), hostname checked.
 """
 
 import http.client
@@ -18,8 +23,8 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
-import threading
 import time
 import urllib.parse
 
@@ -30,6 +35,55 @@ ARN_PREFIX = "arn:orch:ecs:local:000000000000:"
 
 def orch_bin():
     return os.environ.get("ORCH_BIN", DEFAULT_BIN)
+
+
+# --- TLS: the one place that knows which CA a server's port is trusted with --
+
+_ca_by_port = {}
+_context_cache = {}
+
+
+def register_ca(port, ca_path):
+    """Trust ca_path for the server on 127.0.0.1:port (OrchServer does it)."""
+    _ca_by_port[port] = ca_path
+
+
+def tls_context(port):
+    """An SSL context that verifies the server on port with its data dir's
+    CA; unverified only for a port no OrchServer registered."""
+    ca = _ca_by_port.get(port)
+    if ca is None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    try:
+        mtime = os.stat(ca).st_mtime_ns
+    except OSError:
+        mtime = None
+    cached = _context_cache.get(ca)
+    if cached and cached[0] == mtime:
+        return cached[1]
+    ctx = ssl.create_default_context(cafile=ca)
+    _context_cache[ca] = (mtime, ctx)
+    return ctx
+
+
+def connect(port, timeout=None, host="127.0.0.1"):
+    """A TLS socket to the server on port (handshake done); use it like a
+    plain blocking socket from one thread."""
+    raw = socket.create_connection((host, port), timeout=timeout)
+    try:
+        return tls_context(port).wrap_socket(raw, server_hostname=host)
+    except BaseException:
+        raw.close()
+        raise
+
+
+def http_connection(port, timeout=30, host="127.0.0.1"):
+    """An http.client connection to the server on port, over TLS."""
+    return http.client.HTTPSConnection(host, port, timeout=timeout,
+                                       context=tls_context(port))
 
 
 def free_port():
@@ -103,8 +157,8 @@ class Client:
             hdrs["Content-Type"] = "application/json"
         if headers:
             hdrs.update(headers)
-        conn = http.client.HTTPConnection(self.host, self.port,
-                                          timeout=self.timeout)
+        conn = http_connection(self.port, timeout=self.timeout,
+                               host=self.host)
         try:
             conn.request(method, path, body=data, headers=hdrs)
             r = conn.getresponse()
@@ -219,8 +273,10 @@ def web_taskdef(family="web", note="0"):
 class OrchServer:
     """One `orch server` process on a data directory and a loopback port."""
 
-    def __init__(self, data_dir, log_path, extra_args=(), port=None):
+    def __init__(self, data_dir, log_path, extra_args=(), port=None,
+                 embedded_agent=False):
         self.data_dir = str(data_dir)
+        self.embedded_agent = embedded_agent
         self.log_path = str(log_path)
         self.extra_args = list(extra_args)
         self.port = port or free_port()
@@ -231,7 +287,12 @@ class OrchServer:
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "https://127.0.0.1:%d" % self.port
+
+    @property
+    def ca_path(self):
+        """The cluster CA the CLI and clients verify this server with."""
+        return os.path.join(self.data_dir, "pki", "ca.pem")
 
     def start(self, new_port=False):
         if self.proc is not None and self.proc.poll() is None:
@@ -246,6 +307,10 @@ class OrchServer:
         args = [orch_bin(), "server", "--data", self.data_dir,
                 "--listen", "127.0.0.1:%d" % self.port,
                 "--log-level", "debug"] + self.extra_args
+        if not self.embedded_agent and "--no-agent" not in self.extra_args:
+            # API tests need no node; cluster tests start agents themselves.
+            args.append("--no-agent")
+        register_ca(self.port, self.ca_path)
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                      stdout=self._log, stderr=self._log)
         self._wait_ready()
@@ -377,62 +442,118 @@ def _response_complete(data):
 
 def raw_exchange(port, payload=b"", timeout=10.0, shutdown_write=False,
                  chunks=None, pause=0.0):
-    """Send payload (or the list chunks, pausing between them) and read.
+    """Send payload (or the list chunks, pausing between them) over TLS and
+    read.
 
-    Sending runs on its own thread while this one reads, so an early answer
-    (413 before the body is all sent) is read before the server's close can
-    turn into a reset that loses it.  Returns a RawResult whose status is
-    the HTTP status of the first answer, CLOSED if the server closed (or
-    reset) without answering, or TIMEOUT.  Reading stops at the first
-    complete response, at EOF, or at timeout.
+    One thread drives a plain socket and an ssl.SSLObject over memory BIOs
+    (an SSLSocket must not be read and written from two threads), reading
+    whenever the server sends, so an early answer (413 before the body is
+    all sent) is read before the server's close can turn into a reset that
+    loses it.  shutdown_write half-closes the TCP connection after the last
+    byte (no close_notify).  Returns a RawResult whose status is the HTTP
+    status of the first answer, CLOSED if the server closed (or reset)
+    without answering, or TIMEOUT.  Reading stops at the first complete
+    response, at EOF, or at timeout.
     """
+    return _raw_exchange_tls(port, payload, timeout, shutdown_write, chunks,
+                             pause)
+
+
+def _raw_exchange_tls(port, payload, timeout, shutdown_write, chunks, pause):
+    import select
     start = time.monotonic()
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    data = b""
+    deadline = start + timeout
     errors = []
-
-    def send():
-        try:
-            for i, piece in enumerate(chunks if chunks is not None
-                                      else [payload]):
-                if i and pause:
-                    time.sleep(pause)
-                s.sendall(piece)
-            if shutdown_write:
-                s.shutdown(socket.SHUT_WR)
-        except OSError as e:  # the server may answer and close mid-send
-            errors.append("send: %s" % e)
-
-    sender = threading.Thread(target=send, daemon=True)
-    sender.start()
+    data = b""
     status = None
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    sock.setblocking(False)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = tls_context(port).wrap_bio(incoming, outgoing,
+                                     server_hostname="127.0.0.1")
+    pieces = list(chunks if chunks is not None else [payload])
+    wire_out = b""
+    handshaken = False
+    next_piece_at = 0.0
+    sending = True
+    eof = False
     try:
-        deadline = start + timeout
         while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
+            now = time.monotonic()
+            if now >= deadline:
                 status = _parse_status(data) if data else TIMEOUT
                 break
-            s.settimeout(left)
+            if not handshaken:
+                try:
+                    tls.do_handshake()
+                    handshaken = True
+                    next_piece_at = time.monotonic()
+                except ssl.SSLWantReadError:
+                    pass
+            if handshaken and sending and pieces and now >= next_piece_at:
+                piece = pieces.pop(0)
+                if piece:
+                    tls.write(piece)
+                next_piece_at = now + pause
+            wire_out += outgoing.read()
+            if wire_out and sending:
+                try:
+                    n = sock.send(wire_out)
+                    wire_out = wire_out[n:]
+                except BlockingIOError:
+                    pass
+                except OSError as e:  # the server may answer and close
+                    errors.append("send: %s" % e)
+                    sending = False
+                    wire_out = b""
+            if handshaken and sending and not pieces and not wire_out:
+                sending = False
+                if shutdown_write:
+                    try:
+                        sock.shutdown(socket.SHUT_WR)
+                    except OSError as e:
+                        errors.append("send: %s" % e)
+            wait = deadline - time.monotonic()
+            if handshaken and sending and pieces:
+                wait = min(wait, max(0.0, next_piece_at - time.monotonic()))
+            wlist = [sock] if (wire_out and sending) else []
+            r, _, _ = select.select([sock], wlist, [], max(0.0, wait))
+            if not r:
+                continue
             try:
-                chunk = s.recv(65536)
-            except socket.timeout:
+                chunk = sock.recv(65536)
+            except BlockingIOError:
                 continue
             except OSError as e:
                 errors.append("recv: %s" % e)
                 break
             if not chunk:
+                eof = True
+                incoming.write_eof()
+            else:
+                incoming.write(chunk)
+            while handshaken:
+                try:
+                    plain = tls.read(65536)
+                except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+                    break
+                except ssl.SSLError as e:
+                    errors.append("tls: %s" % e)
+                    eof = True
+                    break
+                if not plain:
+                    break
+                data += plain
+            if _response_complete(data) or eof:
                 break
-            data += chunk
-            if _response_complete(data):
-                break
+    except ssl.SSLError as e:
+        errors.append("tls: %s" % e)
     finally:
         try:
-            s.shutdown(socket.SHUT_RDWR)
+            sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-        s.close()
-        sender.join(timeout=5)
+        sock.close()
     if status is None:
         status = _parse_status(data) if data else CLOSED
     return RawResult(status, data, "; ".join(errors) or None,

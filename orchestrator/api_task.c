@@ -1,0 +1,756 @@
+/*
+ * api_task.c - RunTask, StopTask, DescribeTasks and ListTasks under
+ * /v1/clusters/{c}/tasks.
+ *
+ * RunTask creates `count` (1-10) tasks in one write and answers after the
+ * commit.  Each is placed at once if a node fits (lastStatus PENDING, the
+ * node's agent is told after the commit) or stored PROVISIONING with the
+ * scheduler's reason in "pendingReason" (an orch field) and placed as soon
+ * as capacity frees; such tasks are in "tasks", not in "failures" (ECS's
+ * capacity-provider behaviour).  "failures" lists only what was not created.
+ *
+ * Resources a task reserves: the task-level cpu/memory (overrides first,
+ * then the definition), else the sum over its containers (container
+ * overrides first; memory falls back to memoryReservation).  Host ports:
+ * every portMapping's hostPort in host mode, the static (non-zero) ones in
+ * bridge mode, none in awsvpc and none.
+ *
+ * ListTasks follows ECS: without desiredStatus it lists tasks desired
+ * RUNNING; desiredStatus=STOPPED lists stopped ones (orch adds ALL).
+ * Pages are in creation order.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "api.h"
+#include "cleanup.h"
+#include "desired_state.h"
+#include "ecs_names.h"
+#include "http_response.h"
+#include "log.h"
+#include "placement.h"
+
+/* Room for any ARN built here: prefix, two names and an ID. */
+#define API_ARN_BUF (sizeof(ECS_ARN_PREFIX) + 3 * ECS_NAME_MAX + 128)
+
+#define RUNTASK_MAX_COUNT 10
+#define TASK_PAGE_DEFAULT 100
+#define TASK_PAGE_MAX 100
+#define TASK_STARTED_BY_MAX 128
+#define TASK_GROUP_MAX 255
+#define TASK_REASON_MAX 1024
+#define TASK_MAX_CONSTRAINTS 10
+#define TASK_MAX_STRATEGIES 5
+#define TASK_DEFAULT_STOP_REASON "Task stopped by user"
+
+/* RunTask fields orch accepts without acting on them (AWS-side). */
+static const char *const runtask_ignored_fields[] = {
+	"launchType", "platformVersion", "networkConfiguration", "tags", "propagateTags",
+	"enableECSManagedTags", "enableExecuteCommand", "referenceId", "capacityProviderStrategy",
+	"clientToken", "volumeConfigurations",
+};
+static const char *const runtask_fields[] = {
+	"taskDefinition", "count", "overrides", "startedBy", "group", "placementConstraints",
+	"placementStrategy", "cluster",
+};
+
+static bool in_list(const char *key, const char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(key, list[i]) == 0)
+			return true;
+	return false;
+}
+
+static void task_arn(char *out, size_t size, const char *cluster, const char *id)
+{
+	snprintf(out, size, ECS_ARN_PREFIX "task/%s/%s", cluster, id);
+}
+
+static json_t *json_or(const char *text, json_t *fallback)
+{
+	json_t *v = text ? json_loads(text, 0, NULL) : NULL;
+
+	if (!v)
+		return fallback;
+	json_decref(fallback);
+	return v;
+}
+
+static void set_time(json_t *obj, const char *key, double t)
+{
+	if (t > 0)
+		json_object_set_new(obj, key, json_real(t));
+}
+
+static void set_string(json_t *obj, const char *key, const char *v)
+{
+	if (v)
+		json_object_set_new(obj, key, json_string(v));
+}
+
+json_t *api_task_to_json(const struct store_task *t)
+{
+	char arn[API_ARN_BUF];
+	char cluster_arn[API_ARN_BUF];
+	char td_arn[API_ARN_BUF];
+	char cpu[32], memory[32];
+	json_t *obj;
+
+	task_arn(arn, sizeof(arn), t->cluster, t->id);
+	snprintf(cluster_arn, sizeof(cluster_arn), ECS_ARN_PREFIX "cluster/%s", t->cluster);
+	snprintf(td_arn, sizeof(td_arn), ECS_ARN_PREFIX "task-definition/%s:%lld", t->family,
+		 (long long)t->revision);
+	snprintf(cpu, sizeof(cpu), "%lld", (long long)t->cpu);
+	snprintf(memory, sizeof(memory), "%lld", (long long)t->memory);
+	obj = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:f, s:s, s:I, s:s, s:s}",
+			"taskArn", arn, "taskId", t->id, "clusterArn", cluster_arn,
+			"taskDefinitionArn", td_arn,
+			"lastStatus", t->last_status, "desiredStatus", t->desired_status,
+			"cpu", cpu, "memory", memory,
+			"containers", json_or(t->containers, json_array()),
+			"overrides", json_or(t->overrides, json_object()),
+			"createdAt", t->created_at,
+			"group", t->group,
+			"version", (json_int_t)t->version,
+			"launchType", "EC2",
+			"healthStatus", t->health_status ? t->health_status : "UNKNOWN");
+	if (!obj)
+		return NULL;
+	if (t->node_id) {
+		char ci[API_ARN_BUF];
+
+		snprintf(ci, sizeof(ci), ECS_ARN_PREFIX "container-instance/%s/%s", t->cluster,
+			 t->node_id);
+		json_object_set_new(obj, "containerInstanceArn", json_string(ci));
+	}
+	set_time(obj, "startedAt", t->started_at);
+	set_time(obj, "stoppingAt", t->stopping_at);
+	set_time(obj, "stoppedAt", t->stopped_at);
+	set_time(obj, "executionStoppedAt", t->stopped_at);
+	set_string(obj, "stopCode", t->stop_code);
+	set_string(obj, "stoppedReason", t->stopped_reason);
+	set_string(obj, "pendingReason", t->pending_reason);
+	set_string(obj, "startedBy", t->started_by);
+	set_string(obj, "serviceName", t->service_name);
+	return obj;
+}
+
+static bool cluster_checked(struct api_request *ar)
+{
+	orch_error err = ORCH_ERROR_INIT;
+	struct store_cluster c = { 0 };
+
+	if (!ecs_name_valid(ar->params[0])) {
+		http_reply_error(ar->req, 400, "ClientException",
+				 "cluster: must be 1 to %d letters, digits, '-' or '_'", ECS_NAME_MAX);
+		return false;
+	}
+	if (store_cluster_get(ar->ctx->store, ar->params[0], &c, &err) < 0) {
+		if (err.kind == ORCH_ERR_NOT_FOUND)
+			http_reply_error(ar->req, 404, "ClusterNotFoundException", "%s", err.message);
+		else
+			http_reply_orch_error(ar->req, &err);
+		return false;
+	}
+	store_cluster_release(&c);
+	return true;
+}
+
+/* A task ID or task ARN; copies the ID. */
+static bool task_id_checked(struct api_request *ar, const char *ref, char *out, size_t size)
+{
+	const char *id = ref, *slash = strrchr(ref, '/');
+	size_t n = 0;
+
+	if (strncmp(ref, "arn:", 4) == 0 && slash)
+		id = slash + 1;
+	for (; id[n]; n++)
+		if (!((id[n] >= '0' && id[n] <= '9') || (id[n] >= 'a' && id[n] <= 'f')))
+			break;
+	if (n != STORE_ID_HEX_LEN || id[n]) {
+		http_reply_error(ar->req, 400, "ClientException",
+				 "task: '%.100s' is not a task ID (%d hex digits) or ARN", ref,
+				 STORE_ID_HEX_LEN);
+		return false;
+	}
+	snprintf(out, size, "%s", id);
+	return true;
+}
+
+/* ---- RunTask ------------------------------------------------------------- */
+
+static int64_t json_int_or_string(json_t *v, bool *ok)
+{
+	char *end;
+	long long n;
+
+	*ok = true;
+	if (!v || json_is_null(v))
+		return -1;
+	if (json_is_integer(v))
+		return json_integer_value(v);
+	if (json_is_string(v)) {
+		n = strtoll(json_string_value(v), &end, 10);
+		if (end != json_string_value(v) && *end == '\0')
+			return n;
+	}
+	*ok = false;
+	return -1;
+}
+
+static json_t *find_container(json_t *list, const char *name)
+{
+	json_t *c;
+	size_t i;
+
+	json_array_foreach(list, i, c)
+		if (json_is_string(json_object_get(c, "name")) &&
+		    strcmp(json_string_value(json_object_get(c, "name")), name) == 0)
+			return c;
+	return NULL;
+}
+
+static int check_string_array(json_t *v, const char *path, orch_error *err)
+{
+	json_t *e;
+	size_t i;
+
+	if (!json_is_array(v))
+		return orch_fail(err, ORCH_ERR_INVALID, "%s: must be an array of strings", path);
+	json_array_foreach(v, i, e)
+		if (!json_is_string(e))
+			return orch_fail(err, ORCH_ERR_INVALID, "%s[%zu]: must be a string", path, i);
+	return 0;
+}
+
+/* Validates overrides against the definition's containers. */
+static int overrides_check(json_t *ov, json_t *containers, orch_error *err)
+{
+	json_t *co, *v;
+	const char *key;
+	size_t i, j;
+	bool ok;
+
+	if (!json_is_object(ov))
+		return orch_fail(err, ORCH_ERR_INVALID, "overrides: must be an object");
+	json_object_foreach(ov, key, v) {
+		if (strcmp(key, "containerOverrides") == 0 || strcmp(key, "cpu") == 0 ||
+		    strcmp(key, "memory") == 0)
+			continue;
+		if (strcmp(key, "taskRoleArn") == 0 || strcmp(key, "executionRoleArn") == 0 ||
+		    strcmp(key, "ephemeralStorage") == 0 || strcmp(key, "inferenceAcceleratorOverrides") == 0)
+			continue;	/* AWS-side; accepted and not acted on */
+		return orch_fail(err, ORCH_ERR_INVALID, "overrides.%.200s: unknown field", key);
+	}
+	v = json_object_get(ov, "cpu");
+	if (v && (json_int_or_string(v, &ok) < 1 || !ok))
+		return orch_fail(err, ORCH_ERR_INVALID, "overrides.cpu: must be a positive integer");
+	v = json_object_get(ov, "memory");
+	if (v && (json_int_or_string(v, &ok) < 1 || !ok))
+		return orch_fail(err, ORCH_ERR_INVALID, "overrides.memory: must be a positive integer (MiB)");
+	co = json_object_get(ov, "containerOverrides");
+	if (co && !json_is_array(co))
+		return orch_fail(err, ORCH_ERR_INVALID, "overrides.containerOverrides: must be an array");
+	json_array_foreach(co, i, v) {
+		json_t *name = json_object_get(v, "name"), *f, *env;
+		char path[96];
+
+		if (!json_is_object(v))
+			return orch_fail(err, ORCH_ERR_INVALID, "overrides.containerOverrides[%zu]: must be an object", i);
+		if (!json_is_string(name))
+			return orch_fail(err, ORCH_ERR_INVALID, "overrides.containerOverrides[%zu].name: required", i);
+		if (!find_container(containers, json_string_value(name)))
+			return orch_fail(err, ORCH_ERR_INVALID,
+					 "overrides.containerOverrides[%zu].name: no container '%.200s' in the task definition",
+					 i, json_string_value(name));
+		json_object_foreach(v, key, f) {
+			if (strcmp(key, "name") == 0)
+				continue;
+			snprintf(path, sizeof(path), "overrides.containerOverrides[%zu].%s", i, key);
+			if (strcmp(key, "command") == 0) {
+				if (check_string_array(f, path, err) < 0)
+					return -1;
+			} else if (strcmp(key, "environment") == 0) {
+				if (!json_is_array(f))
+					return orch_fail(err, ORCH_ERR_INVALID, "%s: must be an array", path);
+				json_array_foreach(f, j, env)
+					if (!json_is_object(env) || !json_is_string(json_object_get(env, "name")) ||
+					    !json_is_string(json_object_get(env, "value")))
+						return orch_fail(err, ORCH_ERR_INVALID,
+								 "%s[%zu]: must be {\"name\": string, \"value\": string}", path, j);
+			} else if (strcmp(key, "cpu") == 0) {
+				if (!json_is_integer(f) || json_integer_value(f) < 0)
+					return orch_fail(err, ORCH_ERR_INVALID, "%s: must be a non-negative integer", path);
+			} else if (strcmp(key, "memory") == 0 || strcmp(key, "memoryReservation") == 0) {
+				if (!json_is_integer(f) || json_integer_value(f) < 1)
+					return orch_fail(err, ORCH_ERR_INVALID, "%s: must be a positive integer (MiB)", path);
+			} else {
+				return orch_fail(err, ORCH_ERR_UNSUPPORTED, "%s: not supported by orch", path);
+			}
+		}
+	}
+	return 0;
+}
+
+static int64_t container_value(json_t *c, json_t *co, const char *key, const char *fallback)
+{
+	json_t *v = co ? json_object_get(co, key) : NULL;
+
+	if (!json_is_integer(v))
+		v = json_object_get(c, key);
+	if (!json_is_integer(v) && fallback)
+		return container_value(c, co, fallback, NULL);
+	return json_is_integer(v) ? json_integer_value(v) : 0;
+}
+
+/*
+ * The scheduler request of a task of td with overrides: cpu, memory, host
+ * ports, group, constraints, strategy (the tasks.placement_json shape).
+ */
+static json_t *placement_request_build(json_t *td, json_t *ov, const char *group,
+				       json_t *constraints, json_t *strategy)
+{
+	json_t *containers = json_object_get(td, "containerDefinitions"), *c, *pm;
+	json_t *co_list = json_object_get(ov, "containerOverrides"), *ports = json_array();
+	const char *mode = json_string_value(json_object_get(td, "networkMode"));
+	int64_t cpu = 0, memory = 0, task_cpu, task_mem;
+	bool ok;
+	size_t i, j;
+
+	json_array_foreach(containers, i, c) {
+		const char *name = json_string_value(json_object_get(c, "name"));
+		json_t *co = name ? find_container(co_list, name) : NULL;
+
+		cpu += container_value(c, co, "cpu", NULL);
+		memory += container_value(c, co, "memory", "memoryReservation");
+		if (mode && (strcmp(mode, "awsvpc") == 0 || strcmp(mode, "none") == 0))
+			continue;
+		json_array_foreach(json_object_get(c, "portMappings"), j, pm) {
+			json_t *hp = json_object_get(pm, "hostPort");
+			const char *proto = json_string_value(json_object_get(pm, "protocol"));
+
+			if (!json_is_integer(hp) || json_integer_value(hp) == 0)
+				continue;	/* dynamic host port (bridge) */
+			json_array_append_new(ports, json_pack("{s:I, s:s}", "port",
+							       (json_int_t)json_integer_value(hp),
+							       "protocol", proto ? proto : "tcp"));
+		}
+	}
+	task_cpu = json_int_or_string(json_object_get(ov, "cpu"), &ok);
+	if (task_cpu < 0)
+		task_cpu = json_int_or_string(json_object_get(td, "cpu"), &ok);
+	task_mem = json_int_or_string(json_object_get(ov, "memory"), &ok);
+	if (task_mem < 0)
+		task_mem = json_int_or_string(json_object_get(td, "memory"), &ok);
+	if (task_cpu > 0)
+		cpu = task_cpu;
+	if (task_mem > 0)
+		memory = task_mem;
+	return json_pack("{s:I, s:I, s:o, s:s, s:O?, s:O?}", "cpu", (json_int_t)cpu,
+			 "memory", (json_int_t)memory, "ports", ports, "group", group,
+			 "placementConstraints", constraints, "placementStrategy", strategy);
+}
+
+static json_t *containers_initial(json_t *td, const char *cluster, const char *task_id)
+{
+	json_t *list = json_array(), *c;
+	size_t i;
+
+	json_array_foreach(json_object_get(td, "containerDefinitions"), i, c) {
+		const char *name = json_string_value(json_object_get(c, "name"));
+		char arn[API_ARN_BUF], tarn[API_ARN_BUF];
+
+		snprintf(arn, sizeof(arn), ECS_ARN_PREFIX "container/%s/%s/%s", cluster, task_id,
+			 name ? name : "");
+		task_arn(tarn, sizeof(tarn), cluster, task_id);
+		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:O?, s:s, s:s, s:b}",
+						       "containerArn", arn, "taskArn", tarn,
+						       "name", name ? name : "",
+						       "image", json_object_get(c, "image"),
+						       "lastStatus", "PENDING", "healthStatus", "UNKNOWN",
+						       "essential", !json_is_false(json_object_get(c, "essential"))));
+	}
+	return list;
+}
+
+struct runtask_args {
+	char family[ECS_NAME_MAX + 1];
+	int64_t revision;
+	int64_t count;
+	json_t *overrides;	/* borrowed */
+	const char *started_by;
+	const char *group;
+	json_t *constraints, *strategy;	/* borrowed or NULL */
+};
+
+static int runtask_parse(json_t *body, struct runtask_args *a, json_t *ignored, orch_error *err)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(body, key, v) {
+		if (in_list(key, runtask_fields, sizeof(runtask_fields) / sizeof(char *)))
+			continue;
+		if (in_list(key, runtask_ignored_fields, sizeof(runtask_ignored_fields) / sizeof(char *))) {
+			json_array_append_new(ignored, json_string(key));
+			continue;
+		}
+		return orch_fail(err, ORCH_ERR_INVALID, "%.200s: unknown field", key);
+	}
+	v = json_object_get(body, "taskDefinition");
+	if (!json_is_string(v))
+		return orch_fail(err, ORCH_ERR_INVALID, "taskDefinition: required string (FAMILY[:REVISION] or ARN)");
+	if (ecs_taskdef_ref_parse(json_string_value(v), a->family, &a->revision, err) < 0)
+		return orch_error_prefix(err, "taskDefinition");
+	v = json_object_get(body, "count");
+	a->count = 1;
+	if (v && (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		  json_integer_value(v) > RUNTASK_MAX_COUNT))
+		return orch_fail(err, ORCH_ERR_INVALID, "count: must be an integer between 1 and %d",
+				 RUNTASK_MAX_COUNT);
+	if (v)
+		a->count = json_integer_value(v);
+	v = json_object_get(body, "startedBy");
+	if (v && (!json_is_string(v) || strlen(json_string_value(v)) > TASK_STARTED_BY_MAX))
+		return orch_fail(err, ORCH_ERR_INVALID, "startedBy: must be a string of at most %d characters",
+				 TASK_STARTED_BY_MAX);
+	a->started_by = json_string_value(v);
+	v = json_object_get(body, "group");
+	if (v && (!json_is_string(v) || strlen(json_string_value(v)) == 0 ||
+		  strlen(json_string_value(v)) > TASK_GROUP_MAX))
+		return orch_fail(err, ORCH_ERR_INVALID, "group: must be a string of 1 to %d characters",
+				 TASK_GROUP_MAX);
+	a->group = json_string_value(v);
+	v = json_object_get(body, "cluster");
+	if (v && !json_is_string(v))
+		return orch_fail(err, ORCH_ERR_INVALID, "cluster: must be a string");
+	a->overrides = json_object_get(body, "overrides");
+	a->constraints = json_object_get(body, "placementConstraints");
+	if (a->constraints && !json_is_null(a->constraints) &&
+	    (!json_is_array(a->constraints) || json_array_size(a->constraints) > TASK_MAX_CONSTRAINTS))
+		return orch_fail(err, ORCH_ERR_INVALID, "placementConstraints: must be an array of at most %d",
+				 TASK_MAX_CONSTRAINTS);
+	a->strategy = json_object_get(body, "placementStrategy");
+	if (a->strategy && !json_is_null(a->strategy) &&
+	    (!json_is_array(a->strategy) || json_array_size(a->strategy) > TASK_MAX_STRATEGIES))
+		return orch_fail(err, ORCH_ERR_INVALID, "placementStrategy: must be an array of at most %d",
+				 TASK_MAX_STRATEGIES);
+	if (json_is_null(a->constraints))
+		a->constraints = NULL;
+	if (json_is_null(a->strategy))
+		a->strategy = NULL;
+	return 0;
+}
+
+static void random_task_id(char out[STORE_ID_HEX_LEN + 1])
+{
+	unsigned char buf[STORE_ID_HEX_LEN / 2];
+
+	if (RAND_bytes(buf, sizeof(buf)) != 1)
+		abort();
+	for (size_t i = 0; i < sizeof(buf); i++)
+		snprintf(out + 2 * i, 3, "%02x", buf[i]);
+}
+
+void api_task_run(struct api_request *ar)
+{
+	orch_error err = ORCH_ERROR_INIT;
+	struct runtask_args a = { 0 };
+	struct store_taskdef td = { 0 };
+	json_t *body = NULL, *ignored = json_array(), *def = NULL, *request = NULL, *tasks = NULL;
+	cleanup_free char *group_default = NULL, *overrides_text = NULL, *request_text = NULL;
+	char ids[RUNTASK_MAX_COUNT][STORE_ID_HEX_LEN + 1];
+	int bound = 0;
+	const char *cluster = ar->params[0];
+
+	if (!cluster_checked(ar))
+		goto out;
+	body = api_read_json_object(ar);
+	if (!body)
+		goto out;
+	if (runtask_parse(body, &a, ignored, &err) < 0) {
+		http_reply_orch_error(ar->req, &err);
+		goto out;
+	}
+	if (store_taskdef_get(ar->ctx->store, a.family, a.revision, &td, &err) < 0) {
+		if (err.kind == ORCH_ERR_NOT_FOUND)
+			http_reply_error(ar->req, 400, "ClientException", "taskDefinition: %s", err.message);
+		else
+			http_reply_orch_error(ar->req, &err);
+		goto out;
+	}
+	if (!td.active) {
+		http_reply_error(ar->req, 400, "ClientException",
+				 "taskDefinition: %s:%lld is INACTIVE; register a new revision", td.family,
+				 (long long)td.revision);
+		goto out;
+	}
+	def = json_loads(td.body, 0, NULL);
+	if (!json_is_object(def)) {
+		orch_fail(&err, ORCH_ERR_INTERNAL, "stored task definition %s:%lld is not JSON",
+			  td.family, (long long)td.revision);
+		http_reply_orch_error(ar->req, &err);
+		goto out;
+	}
+	if (a.overrides && !json_is_null(a.overrides) &&
+	    overrides_check(a.overrides, json_object_get(def, "containerDefinitions"), &err) < 0) {
+		http_reply_orch_error(ar->req, &err);
+		goto out;
+	}
+	if (!a.group) {
+		if (asprintf(&group_default, "family:%s", td.family) < 0) {
+			group_default = NULL;
+			goto oom;
+		}
+		a.group = group_default;
+	}
+	overrides_text = a.overrides && !json_is_null(a.overrides)
+		? json_dumps(a.overrides, JSON_COMPACT) : strdup("{}");
+	request = placement_request_build(def, a.overrides, a.group, a.constraints, a.strategy);
+	request_text = request ? json_dumps(request, JSON_COMPACT) : NULL;
+	if (!overrides_text || !request_text)
+		goto oom;
+	if (placement_request_check(request, cluster, &err) < 0) {
+		http_reply_orch_error(ar->req, &err);
+		goto out;
+	}
+	if (write_batch_begin(ar->ctx->writes, &err) < 0) {
+		http_reply_orch_error(ar->req, &err);
+		goto out;
+	}
+	tasks = json_array();
+	for (int64_t i = 0; i < a.count; i++) {
+		struct store_task t = { 0 };
+		char node[PLACEMENT_NODE_ID_SIZE] = "", reason[PLACEMENT_REASON_SIZE] = "";
+		cleanup_free char *containers = NULL;
+		json_t *cj;
+		int rc;
+
+		random_task_id(ids[i]);
+		cj = containers_initial(def, cluster, ids[i]);
+		containers = cj ? json_dumps(cj, JSON_COMPACT) : NULL;
+		json_decref(cj);
+		if (!containers) {
+			orch_fail(&err, ORCH_ERR_INTERNAL, "out of memory");
+			goto fail;
+		}
+		rc = placement_place(ar->ctx->placement, ids[i], cluster, request, node, sizeof(node),
+				     reason, sizeof(reason), &err);
+		if (rc < 0)
+			goto fail;
+		if (rc == 0)
+			bound = (int)i + 1;
+		t.id = ids[i];
+		t.cluster = (char *)cluster;
+		t.family = td.family;
+		t.revision = td.revision;
+		t.node_id = rc == 0 ? node : NULL;
+		t.last_status = rc == 0 ? "PENDING" : "PROVISIONING";
+		t.desired_status = "RUNNING";
+		t.pending_reason = rc == 0 ? NULL : reason;
+		t.cpu = json_integer_value(json_object_get(request, "cpu"));
+		t.memory = json_integer_value(json_object_get(request, "memory"));
+		t.created_at = store_now();
+		t.overrides = overrides_text;
+		t.containers = containers;
+		t.placement = request_text;
+		t.group = (char *)a.group;
+		t.started_by = (char *)a.started_by;
+		t.version = 1;
+		if (store_task_insert(ar->ctx->store, &t, &err) < 0) {
+			if (rc == 0)
+				placement_unbind(ar->ctx->placement, ids[i]);
+			goto fail;
+		}
+		if (rc == 0)
+			desired_state_changed(ar->ctx->desired, node);
+		json_array_append_new(tasks, api_task_to_json(&t));
+		if (rc != 0)
+			log_info("task %s (%s:%lld) waits for capacity: %s", ids[i], td.family,
+				 (long long)td.revision, reason);
+	}
+	write_batch_reply(ar->ctx->writes, ar->req, 200,
+			  json_pack("{s:o, s:[], s:O}", "tasks", tasks, "failures",
+				    "ignoredFields", ignored));
+	tasks = NULL;
+	goto out;
+fail:
+	write_batch_abort(ar->ctx->writes);
+	for (int i = 0; i < bound; i++)
+		placement_unbind(ar->ctx->placement, ids[i]);
+	http_reply_orch_error(ar->req, &err);
+	goto out;
+oom:
+	orch_fail(&err, ORCH_ERR_INTERNAL, "out of memory");
+	http_reply_orch_error(ar->req, &err);
+out:
+	json_decref(tasks);
+	json_decref(request);
+	json_decref(def);
+	json_decref(ignored);
+	json_decref(body);
+	store_taskdef_release(&td);
+}
+
+/* ---- StopTask, DescribeTasks, ListTasks ---------------------------------- */
+
+void api_task_stop(struct api_request *ar)
+{
+	orch_error err = ORCH_ERROR_INIT;
+	char id[STORE_ID_HEX_LEN + 1];
+	struct store_task t = { 0 };
+	const char *reason = TASK_DEFAULT_STOP_REASON;
+	json_t *body = NULL, *v;
+	const char *key;
+	size_t len = 0;
+
+	if (!cluster_checked(ar) || !task_id_checked(ar, ar->params[1], id, sizeof(id)))
+		return;
+	http_request_body(ar->req, &len);
+	if (len > 0) {
+		body = api_read_json_object(ar);
+		if (!body)
+			return;
+		json_object_foreach(body, key, v)
+			if (strcmp(key, "reason") != 0 && strcmp(key, "task") != 0 &&
+			    strcmp(key, "cluster") != 0) {
+				http_reply_error(ar->req, 400, "ClientException", "%.200s: unknown field", key);
+				goto out;
+			}
+		v = json_object_get(body, "reason");
+		if (v && (!json_is_string(v) || strlen(json_string_value(v)) > TASK_REASON_MAX)) {
+			http_reply_error(ar->req, 400, "ClientException",
+					 "reason: must be a string of at most %d characters", TASK_REASON_MAX);
+			goto out;
+		}
+		if (v && *json_string_value(v))
+			reason = json_string_value(v);
+	}
+	if (write_batch_begin(ar->ctx->writes, &err) < 0) {
+		http_reply_orch_error(ar->req, &err);
+		goto out;
+	}
+	if (store_task_get(ar->ctx->store, STORE_WRITER, ar->params[0], id, &t, &err) < 0 ||
+	    placement_stop_task(ar->ctx->placement, &t, "UserInitiated", reason, &err) < 0) {
+		write_batch_abort(ar->ctx->writes);
+		http_reply_orch_error(ar->req, &err);
+		goto out;
+	}
+	write_batch_reply(ar->ctx->writes, ar->req, 200, json_pack("{s:o}", "task", api_task_to_json(&t)));
+out:
+	store_task_release(&t);
+	json_decref(body);
+}
+
+void api_task_describe(struct api_request *ar)
+{
+	orch_error err = ORCH_ERROR_INIT;
+	char id[STORE_ID_HEX_LEN + 1];
+	struct store_task t = { 0 };
+	json_t *obj;
+
+	if (!cluster_checked(ar) || !task_id_checked(ar, ar->params[1], id, sizeof(id)))
+		return;
+	if (store_task_get(ar->ctx->store, STORE_READER, ar->params[0], id, &t, &err) < 0) {
+		http_reply_orch_error(ar->req, &err);
+		return;
+	}
+	obj = api_task_to_json(&t);
+	store_task_release(&t);
+	if (!obj) {
+		orch_fail(&err, ORCH_ERR_INTERNAL, "task '%s': stored state is malformed", id);
+		http_reply_orch_error(ar->req, &err);
+		return;
+	}
+	http_reply_json(ar->req, 200, json_pack("{s:o, s:[]}", "task", obj, "failures"));
+}
+
+void api_task_list(struct api_request *ar)
+{
+	orch_error err = ORCH_ERROR_INIT;
+	const char *token = evhttp_find_header(&ar->query, "nextToken");
+	const char *desired = evhttp_find_header(&ar->query, "desiredStatus");
+	const char *node = evhttp_find_header(&ar->query, "node");
+	cleanup_free char *after = NULL;
+	char node_id[STORE_ID_HEX_LEN + 1];
+	struct store_task_query q = { 0 };
+	struct store_task *list = NULL;
+	int64_t limit = TASK_PAGE_DEFAULT;
+	json_t *arns, *tasks, *reply;
+	bool more = false;
+	int count = 0;
+
+	if (!cluster_checked(ar))
+		return;
+	if (api_query_int(ar, "maxResults", 1, TASK_PAGE_MAX, &limit) < 0)
+		return;
+	if (!desired) {
+		q.desired_status = "RUNNING";
+	} else if (strcmp(desired, "RUNNING") == 0 || strcmp(desired, "STOPPED") == 0) {
+		q.desired_status = desired;
+	} else if (strcmp(desired, "PENDING") == 0) {
+		q.desired_status = "RUNNING";	/* ECS: PENDING tasks are desired RUNNING */
+	} else if (strcmp(desired, "ALL") != 0) {
+		http_reply_error(ar->req, 400, "ClientException",
+				 "desiredStatus: must be RUNNING, PENDING, STOPPED or ALL");
+		return;
+	}
+	if (node) {
+		const char *slash = strrchr(node, '/');
+		const char *id = strncmp(node, "arn:", 4) == 0 && slash ? slash + 1 : node;
+		size_t n = strspn(id, "0123456789abcdef");
+
+		if (n != STORE_ID_HEX_LEN || id[n]) {
+			http_reply_error(ar->req, 400, "ClientException",
+					 "node: must be a node ID (%d hex digits) or containerInstanceArn",
+					 STORE_ID_HEX_LEN);
+			return;
+		}
+		snprintf(node_id, sizeof(node_id), "%s", id);
+		q.node_id = node_id;
+	}
+	q.family = evhttp_find_header(&ar->query, "family");
+	q.started_by = evhttp_find_header(&ar->query, "startedBy");
+	q.service_name = evhttp_find_header(&ar->query, "serviceName");
+	if (token) {
+		char *end;
+
+		if (!(after = api_page_token_decode(ar, token)))
+			return;
+		q.after_seq = strtoll(after, &end, 10);
+		if (*end || q.after_seq < 0) {
+			http_reply_error(ar->req, 400, "ClientException", "nextToken: invalid page token");
+			return;
+		}
+	}
+	q.cluster = ar->params[0];
+	q.limit = (int)limit;
+	if (store_task_list(ar->ctx->store, &q, &list, &count, &more, &err) < 0) {
+		http_reply_orch_error(ar->req, &err);
+		return;
+	}
+	arns = json_array();
+	tasks = json_array();
+	for (int i = 0; i < count; i++) {
+		json_t *t = api_task_to_json(&list[i]);
+
+		if (!t)
+			continue;
+		json_array_append(arns, json_object_get(t, "taskArn"));
+		json_array_append_new(tasks, t);
+	}
+	reply = json_pack("{s:o, s:o}", "taskArns", arns, "tasks", tasks);
+	if (more && count > 0) {
+		char key[32];
+		cleanup_free char *next = NULL;
+
+		snprintf(key, sizeof(key), "%lld", (long long)list[count - 1].seq);
+		next = api_page_token_encode(key);
+		json_object_set_new(reply, "nextToken", next ? json_string(next) : NULL);
+	}
+	store_task_list_free(list, count);
+	http_reply_json(ar->req, 200, reply);
+}

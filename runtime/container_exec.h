@@ -1,0 +1,37 @@
+/*
+ * container_exec.h - another process in a running container: health checks
+ * now, `orch task exec` later.
+ *
+ * The process joins the container's cgroup and its cgroup, IPC, UTS, net,
+ * PID and mount namespaces (setns on the container's PID 1), so it sees the
+ * container's root, then takes the container's user (from the container's
+ * own /etc/passwd), environment and working directory, Docker's default
+ * capabilities and no_new_privs, as the container's command did
+ * (container_init.h).  Nothing of the host is reachable once it execs.
+ *
+ * Shape: the caller forks a helper that enters the namespaces and forks the
+ * process itself (a PID namespace is entered by children only); the helper
+ * waits for it and exits with its status (128+N for signal N).  The helper
+ * leads its own process group, so killing -pid ends both.
+ */
+#ifndef ORCH_RUNTIME_CONTAINER_EXEC_H
+#define ORCH_RUNTIME_CONTAINER_EXEC_H
+
+#include <sys/types.h>
+
+#include "error.h"
+
+struct container_exec_options {
+	char *const *argv;		/* NULL-terminated, argv[0] found in the container's PATH */
+	int stdin_fd, stdout_fd, stderr_fd;	/* -1: /dev/null */
+};
+
+/*
+ * Starts argv in container id of data_dir; returns the helper's pid (a
+ * child of the caller: waitpid it) or -1.  Failures inside (user, exec)
+ * show as exit codes CONTAINER_EXIT_* and a message on the stderr fd.
+ */
+pid_t container_exec_start(const char *data_dir, const char *id,
+			   const struct container_exec_options *o, orch_error *err);
+
+#endif

@@ -1,0 +1,263 @@
+"""A fake `orch agent` for the control-plane tests, and their fixtures.
+
+FakeAgent speaks the server side of orchestrator/agent_protocol.h over the
+API (registration with the join secret, the long-polled desired set, status
+reports) without running anything, so the control plane is tested without
+the real agent, containers or root.  HTTPS, the CA and the scheme live in
+tests/integration/util.py (util.Client): this module never builds a URL.
+
+Fixtures (import them into a test module: `from fake_agent import ...`):
+  cp_server   one `orch server --no-agent --node-grace 2` per module
+  cp          the server's admin client (restarts the server if a test stopped it)
+  fresh_cp    a server of the test's own (for kill -9 and restarts)
+  agents      a factory: agents("w1", cpu=..., memory=...) registered FakeAgents
+"""
+
+import itertools
+import os
+import sys
+import threading
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
+
+import util  # noqa: E402
+
+NODE_GRACE_S = 2
+SERVER_ARGS = ["--no-agent", "--node-grace", str(NODE_GRACE_S)]
+_family_counter = itertools.count(1)
+
+
+def join_secret(server):
+    """The secret half of <data>/join-token (K10<cahash>::<secret>)."""
+    with open(os.path.join(server.data_dir, "join-token")) as f:
+        token = f.read().strip()
+    assert "::" in token, token
+    return token.split("::", 1)[1]
+
+
+def unique_family(prefix="f"):
+    return "%s%d_%d" % (prefix, os.getpid(), next(_family_counter))
+
+
+def register_taskdef(client, family, memory=128, cpu=None, host_port=None,
+                     containers=None, network_mode="host"):
+    """Registers a one-container definition (or the given containers)."""
+    if containers is None:
+        c = {"name": "app", "image": "busybox", "memory": memory,
+             "command": ["sleep", "3600"]}
+        if cpu is not None:
+            c["cpu"] = cpu
+        if host_port is not None:
+            c["portMappings"] = [{"containerPort": host_port,
+                                  "hostPort": host_port}]
+        containers = [c]
+    r = client.post("/v1/task-definitions", {
+        "family": family, "networkMode": network_mode,
+        "containerDefinitions": containers})
+    assert r.status == 201, r
+    return r.json["taskDefinition"]
+
+
+def run_task(client, family, count=1, cluster="default", **extra):
+    body = dict(taskDefinition=family, count=count, **extra)
+    return client.post("/v1/clusters/%s/tasks" % cluster, body)
+
+
+def describe_task(client, task_id, cluster="default"):
+    r = client.get("/v1/clusters/%s/tasks/%s" % (cluster, task_id))
+    assert r.status == 200, r
+    return r.json["task"]
+
+
+def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %ss waiting for %s"
+                                 % (timeout, what))
+        time.sleep(interval)
+
+
+class FakeAgent:
+    """One registered node that does what the test tells it to."""
+
+    def __init__(self, server, name, cpu=2048, memory=4096, attributes=None,
+                 cluster=None):
+        self.server = server
+        self.name = name
+        self.cpu = cpu
+        self.memory = memory
+        self.attributes = attributes if attributes is not None else {
+            "os": "linux", "arch": "amd64"}
+        self.cluster = cluster
+        self.node_id = None
+        self.credential = None
+        self.index = 0
+        self._beat = None
+        self._stop = threading.Event()
+
+    # -- protocol ----------------------------------------------------------
+
+    def register_body(self):
+        body = {"nodeName": self.name,
+                "resources": {"cpu": self.cpu, "memory": self.memory},
+                "attributes": self.attributes,
+                "advertiseAddress": "127.0.0.1"}
+        if self.cluster:
+            body["cluster"] = self.cluster
+        return body
+
+    def register(self, secret=None, body=None):
+        """POST /v1/agent/register with the join secret (or the given one)."""
+        secret = join_secret(self.server) if secret is None else secret
+        r = util.Client(self.server.port, secret).post(
+            "/v1/agent/register", body or self.register_body())
+        if r.status in (200, 201):
+            self.node_id = r.json["node"]["nodeId"]
+            self.credential = r.json["credential"]
+            self.index = 0
+        return r
+
+    @property
+    def client(self):
+        return util.Client(self.server.port, self.credential, timeout=60)
+
+    def poll(self, wait=0, index=None, timeout=None):
+        """GET /v1/agent/assignments; remembers the index it answered."""
+        idx = self.index if index is None else index
+        c = util.Client(self.server.port, self.credential,
+                        timeout=timeout or wait + 10)
+        r = c.get("/v1/agent/assignments?index=%d&wait=%d" % (idx, wait))
+        if r.status == 200:
+            self.index = r.json["index"]
+        return r
+
+    def desired(self):
+        """The current desired set as {taskId: entry} (answers at once)."""
+        r = self.poll(wait=0, index=0)
+        assert r.status == 200, r
+        return {t["taskId"]: t for t in r.json["tasks"]}
+
+    def report(self, tasks=(), **extra):
+        """POST /v1/agent/status with the given task reports."""
+        body = {"tasks": list(tasks),
+                "resources": {"cpu": self.cpu, "memory": self.memory}}
+        body.update(extra)
+        return self.client.post("/v1/agent/status", body)
+
+    def report_status(self, task_id, status, containers=None, **fields):
+        entry = {"taskId": task_id, "lastStatus": status}
+        if status == "RUNNING":
+            entry.setdefault("startedAt", time.time())
+        if status == "STOPPED":
+            entry.setdefault("stoppedAt", time.time())
+        if containers is not None:
+            entry["containers"] = containers
+        entry.update(fields)
+        r = self.report([entry])
+        assert r.status == 200, r
+        return r
+
+    # -- heartbeats ----------------------------------------------------------
+
+    def start_heartbeats(self, interval=0.3):
+        """Reports (with no task changes) every interval until stopped."""
+        self._stop.clear()
+
+        def beat():
+            while not self._stop.wait(interval):
+                try:
+                    self.report()
+                except OSError:
+                    pass
+
+        self._beat = threading.Thread(target=beat, daemon=True)
+        self._beat.start()
+
+    def stop_heartbeats(self):
+        self._stop.set()
+        if self._beat:
+            self._beat.join(timeout=5)
+            self._beat = None
+
+
+# --- fixtures -------------------------------------------------------------------
+
+_live = []
+
+
+def _make_server(tmp_dir):
+    srv = util.OrchServer(os.path.join(str(tmp_dir), "data"),
+                          os.path.join(str(tmp_dir), "server.log"),
+                          extra_args=SERVER_ARGS)
+    _live.append(srv)
+    return srv
+
+
+def _release(srv):
+    try:
+        srv.stop()
+    finally:
+        if srv in _live:
+            _live.remove(srv)
+
+
+def live_server_logs():
+    return [(s.log_path, s.log_tail(8000)) for s in list(_live)]
+
+
+@pytest.fixture(scope="module")
+def cp_server(tmp_path_factory):
+    srv = _make_server(tmp_path_factory.mktemp("cp"))
+    srv.start()
+    yield srv
+    _release(srv)
+
+
+@pytest.fixture
+def cp(cp_server):
+    if not cp_server.alive():
+        cp_server.start()
+    return cp_server.client
+
+
+@pytest.fixture
+def fresh_cp(tmp_path):
+    srv = _make_server(tmp_path)
+    srv.start()
+    yield srv
+    _release(srv)
+
+
+@pytest.fixture
+def agents(request):
+    """agents(server, name, **kw) -> a registered FakeAgent (heartbeats on)."""
+    made = []
+
+    def make(server, name=None, heartbeat=True, **kw):
+        a = FakeAgent(server, name or unique_family("node"), **kw)
+        r = a.register()
+        assert r.status == 201, r
+        if heartbeat:
+            a.start_heartbeats()
+        made.append(a)
+        return a
+
+    yield make
+    for a in made:
+        a.stop_heartbeats()
+
+
+def new_cluster(client, prefix="c"):
+    """A cluster of the test's own, so nodes of other tests do not interfere."""
+    name = unique_family(prefix)
+    r = client.post("/v1/clusters", {"clusterName": name})
+    assert r.status == 201, r
+    return name

@@ -1,0 +1,71 @@
+"""Images a node does not have are pulled (the task is PENDING meanwhile);
+a pull that fails stops the task with TaskFailedToStart and the error.
+A local docker-registry on the test bridge serves the offline busybox."""
+
+import os
+import shutil
+import sys
+
+import pytest
+
+from conftest import ROOT, destroy_cluster, cluster_leftovers, make_cluster, \
+    sleeper_td, wait_for
+import netns
+
+sys.path.insert(0, os.path.join(ROOT, "tests", "runtime"))
+
+
+@pytest.fixture(scope="module")
+def pull_cluster(tmp_path_factory, busybox_layout):
+    if not shutil.which("docker-registry") or not shutil.which("skopeo"):
+        pytest.skip("docker-registry and skopeo are needed")
+    from registry import LocalRegistry
+    workdir = tmp_path_factory.mktemp("pull-cluster")
+    reg = LocalRegistry(str(workdir / "registry"))
+    reg.address = "%s:%d" % (netns.BRIDGE_ADDR, reg.port)
+    os.makedirs(reg.workdir, exist_ok=True)
+
+    def start_registry(cl):
+        reg.start()
+        reg.push(busybox_layout, "pulled")
+        for a in cl.agents:
+            a.env = {"ORCH_INSECURE_REGISTRIES": reg.address}
+
+    cl = make_cluster(workdir, busybox_layout, count=1,
+                      before_agents=start_registry)
+    cl.registry = reg
+    try:
+        yield cl
+    finally:
+        destroy_cluster(cl)
+        reg.stop()
+        left = cluster_leftovers(str(workdir), cl.agents)
+        cl.net.teardown()
+        assert not left, left
+
+
+def test_missing_image_is_pulled_then_runs(pull_cluster, family):
+    cl = pull_cluster
+    image = "%s/pulled:latest" % cl.registry.address
+    td = sleeper_td(family)
+    td["containerDefinitions"][0]["image"] = image
+    cl.register(td)
+    t = cl.run_task(family)[0]
+    t = cl.wait_task(t["taskId"], "RUNNING", timeout=60)
+    agent = cl.agents[0]
+    assert any(c["image"] == image for c in agent.containers())
+    cl.stop_task(t["taskId"])
+    cl.wait_task(t["taskId"], "STOPPED", timeout=15)
+
+
+def test_failed_pull_stops_the_task_with_the_error(pull_cluster, family):
+    cl = pull_cluster
+    td = sleeper_td(family)
+    td["containerDefinitions"][0]["image"] = "%s/nothere:latest" % cl.registry.address
+    cl.register(td)
+    t = cl.run_task(family)[0]
+    t = cl.wait_task(t["taskId"], "STOPPED", timeout=60)
+    assert t["stopCode"] == "TaskFailedToStart", t
+    assert "CannotPullContainerError" in t["stoppedReason"], t
+    assert "nothere" in t["stoppedReason"] or "not found" in \
+        t["stoppedReason"].lower() or "unknown" in t["stoppedReason"].lower(), t
