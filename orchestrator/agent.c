@@ -16,6 +16,7 @@
  * the join secret (same node name: the server keeps the node's identity).
  */
 #include "agent.h"
+#include "agent_stream.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -443,6 +444,9 @@ static int agent_register(struct agent *a, orch_error *err)
 			log_info("agent: registered node '%s' (%s) in cluster '%s' with %ld CPU units, "
 				 "%ld MiB", a->node_name, a->node_id, a->opt.cluster, a->cpu, a->memory);
 			agent_client_set_bearer(&a->client, a->credential);
+			if (a->client.ca_pem)	/* log streams use the new credential */
+				agent_streams_start(a->opt.server, a->client.ca_pem, a->credential,
+						    a->opt.runtime_dir, err);
 			return state_save(a, err);
 		}
 		if (rc == 0 && status == 401) {
@@ -672,6 +676,8 @@ static int agent_run(struct agent *a, orch_error *err)
 	} else if (agent_register(a, err) < 0) {
 		return -1;
 	}
+	if (agent_streams_start(a->opt.server, ca_pem, a->credential, a->opt.runtime_dir, err) < 0)
+		return -1;
 	a->tasks.changed = true;
 	return agent_loop(a, err);
 }

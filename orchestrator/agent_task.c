@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent_stream.h"
 #include "cleanup.h"
 #include "container_exec.h"
 #include "container_image.h"
@@ -850,6 +851,7 @@ static void task_remove_containers(struct agent_tasks *t, struct agent_task *tas
 
 		if (!c->runtime_id[0])
 			continue;
+		agent_stream_archive_log(t->runtime_dir, c->runtime_id);	/* orch task logs */
 		if (container_remove(t->runtime_dir, c->runtime_id, true, &err) < 0 &&
 		    err.kind != ORCH_ERR_NOT_FOUND)
 			log_warn("agent: removing container %s: %s", c->runtime_id, err.message);

@@ -15,6 +15,7 @@
 #include "http_response.h"
 #include "log.h"
 #include "taskdef_validate.h"
+#include "task_stream.h"
 #include "version.h"
 
 /* Segments of a request path we look at; longer paths match no route. */
@@ -51,9 +52,12 @@ static const struct api_route api_routes[] = {
 	{ "/v1/clusters/*/tasks", "GET", api_task_list },
 	{ "/v1/clusters/*/tasks/*", "GET", api_task_describe },
 	{ "/v1/clusters/*/tasks/*/stop", "POST", api_task_stop },
+	{ "/v1/clusters/*/tasks/*/logs", "GET", api_task_logs },
 	{ "/v1/agent/register", "POST", api_agent_register },
 	{ "/v1/agent/status", "POST", api_agent_status },
 	{ "/v1/agent/assignments", "GET", api_agent_assignments },
+	{ "/v1/agent/streams", "GET", api_agent_streams_poll },
+	{ "/v1/agent/streams/*", "POST", api_agent_stream_upload },
 };
 
 struct path_segments {

@@ -35,6 +35,7 @@ struct api_context {
 	struct placement *placement;
 	struct desired_state *desired;
 	struct node_monitor *nodes;
+	struct task_streams *streams;	/* task logs piped from agents (task_stream.h) */
 };
 
 #define API_MAX_PATH_PARAMS 4

@@ -25,11 +25,11 @@ static json_t *cluster_to_json(const struct store_cluster *c, const char *status
 	char arn[sizeof(ECS_ARN_PREFIX) + 16 + ECS_NAME_MAX];
 
 	snprintf(arn, sizeof(arn), ECS_ARN_PREFIX "cluster/%s", c->name);
-	return json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:f}",
+	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:f}",
 			 "clusterArn", arn,
 			 "clusterName", c->name,
 			 "status", status,
-			 "registeredContainerInstancesCount", 0,
+			 "registeredContainerInstancesCount", (json_int_t)c->node_count,
 			 "runningTasksCount", (json_int_t)c->running_task_count,
 			 "pendingTasksCount", (json_int_t)c->pending_task_count,
 			 "activeServicesCount", (json_int_t)c->service_count,

@@ -141,21 +141,19 @@ json_t *api_task_to_json(const struct store_task *t)
 static bool cluster_checked(struct api_request *ar)
 {
 	orch_error err = ORCH_ERROR_INIT;
-	struct store_cluster c = { 0 };
 
 	if (!ecs_name_valid(ar->params[0])) {
 		http_reply_error(ar->req, 400, "ClientException",
 				 "cluster: must be 1 to %d letters, digits, '-' or '_'", ECS_NAME_MAX);
 		return false;
 	}
-	if (store_cluster_get(ar->ctx->store, ar->params[0], &c, &err) < 0) {
+	if (store_cluster_exists(ar->ctx->store, ar->params[0], &err) < 0) {
 		if (err.kind == ORCH_ERR_NOT_FOUND)
 			http_reply_error(ar->req, 404, "ClusterNotFoundException", "%s", err.message);
 		else
 			http_reply_orch_error(ar->req, &err);
 		return false;
 	}
-	store_cluster_release(&c);
 	return true;
 }
 

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "cleanup.h"
+#include "cli_task_logs.h"
 
 #define TASK_MAX_LIST_ARGS 16
 
@@ -120,6 +121,8 @@ struct task_options {
 	long count;
 	const char *started_by, *group, *container, *command, *reason;
 	const char *family, *desired_status, *node;
+	bool follow;		/* logs */
+	long tail;
 	const char *constraints[TASK_MAX_LIST_ARGS];
 	int constraint_count;
 	const char *strategies[TASK_MAX_LIST_ARGS];
@@ -146,7 +149,7 @@ static int parse_task_options(int argc, char **argv, struct task_options *o)
 {
 	enum { O_SERVER = 1, O_TOKEN, O_DATA, O_JSON, O_CLUSTER, O_COUNT, O_STARTED_BY, O_GROUP,
 	       O_CONSTRAINT, O_STRATEGY, O_ENV, O_COMMAND, O_CONTAINER, O_REASON, O_FAMILY,
-	       O_DESIRED, O_NODE, O_HELP };
+	       O_DESIRED, O_NODE, O_HELP, O_TAIL };
 	static const struct option longopts[] = {
 		{ "server", required_argument, NULL, O_SERVER },
 		{ "token", required_argument, NULL, O_TOKEN },
@@ -166,6 +169,8 @@ static int parse_task_options(int argc, char **argv, struct task_options *o)
 		{ "desired-status", required_argument, NULL, O_DESIRED },
 		{ "node", required_argument, NULL, O_NODE },
 		{ "help", no_argument, NULL, O_HELP },
+		{ "follow", no_argument, NULL, 'f' },
+		{ "tail", required_argument, NULL, O_TAIL },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, dashdash = argc;
@@ -180,8 +185,9 @@ static int parse_task_options(int argc, char **argv, struct task_options *o)
 	o->cmd_argv = argv + dashdash + 1;
 	o->cluster = "default";
 	o->count = 1;
+	o->tail = -1;
 	optind = 1;
-	while ((c = getopt_long(dashdash, argv, "", longopts, NULL)) != -1) {
+	while ((c = getopt_long(dashdash, argv, "fc:", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_SERVER: o->server = optarg; break;
 		case O_TOKEN: o->token = optarg; break;
@@ -215,7 +221,17 @@ static int parse_task_options(int argc, char **argv, struct task_options *o)
 				return -1;
 			break;
 		case O_COMMAND: o->command = optarg; break;
+		case 'c':
 		case O_CONTAINER: o->container = optarg; break;
+		case 'f': o->follow = true; break;
+		case O_TAIL:
+			errno = 0;
+			o->tail = strtol(optarg, &end, 10);
+			if (errno || *end || o->tail < 0) {
+				fprintf(stderr, "orch task: --tail: must be a number of lines\n");
+				return -1;
+			}
+			break;
 		case O_REASON: o->reason = optarg; break;
 		case O_FAMILY: o->family = optarg; break;
 		case O_DESIRED: o->desired_status = optarg; break;
@@ -537,6 +553,28 @@ static int task_stop(struct cli_conn *conn, const struct task_options *o, orch_e
 
 /* ---- dispatch ------------------------------------------------------------ */
 
+/* ---- task logs, exec ---------------------------------------------------- */
+
+static int task_logs(struct cli_conn *conn, const struct task_options *o, orch_error *err)
+{
+	cleanup_free char *path = NULL, *container = o->container ? cli_escape(o->container) : NULL;
+	char query[512];
+
+	snprintf(query, sizeof(query), "/logs?format=text%s%s%s", o->follow ? "&follow=1" : "",
+		 container ? "&container=" : "", container ? container : "");
+	if (o->tail >= 0)
+		snprintf(query + strlen(query), sizeof(query) - strlen(query), "&tail=%ld", o->tail);
+	if (task_path(o, query, &path, err) < 0)
+		return -1;
+	return cli_task_logs_stream(conn, path, err);
+}
+
+static int task_exec(struct cli_conn *conn, const struct task_options *o, orch_error *err)
+{
+	return orch_fail(err, ORCH_ERR_INVALID,
+			 "task exec is not available yet in this build (issue 4)");
+}
+
 struct task_verb {
 	const char *verb;
 	const char *usage;
@@ -554,6 +592,10 @@ static const struct task_verb task_verbs[] = {
 	  0, 0, task_ls },
 	{ "show", "orch task show ID|ARN [--cluster C]", 1, 1, task_show },
 	{ "stop", "orch task stop ID|ARN [--reason R] [--cluster C]", 1, 1, task_stop },
+	{ "logs", "orch task logs ID|ARN [-f|--follow] [--tail N] [-c|--container NAME] [--cluster C]",
+	  1, 1, task_logs },
+	{ "exec", "orch task exec ID|ARN [-c|--container NAME] -- CMD ARGS... (not available yet)",
+	  1, 1, task_exec },
 };
 
 static void task_usage(FILE *out)
@@ -590,7 +632,7 @@ int cli_task_main(int argc, char **argv)
 		return 0;
 	}
 	if (rc < 0 || o.argc < verb->min_args || o.argc > verb->max_args ||
-	    (o.cmd_argc > 0 && verb->run != task_run)) {
+	    (o.cmd_argc > 0 && verb->run != task_run && verb->run != task_exec)) {
 		fprintf(stderr, "usage: %s\n", verb->usage);
 		return 2;
 	}

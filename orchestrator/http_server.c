@@ -51,7 +51,8 @@
  */
 #define HTTP_SERVER_LINGER_MS 2000
 
-enum conn_state { CONN_IDLE, CONN_HEAD, CONN_BODY, CONN_HANDLING, CONN_WRITING, CONN_LINGER };
+enum conn_state { CONN_IDLE, CONN_HEAD, CONN_BODY, CONN_HANDLING, CONN_STREAMING, CONN_WRITING,
+		  CONN_LINGER };
 
 struct http_request {
 	struct http_conn *conn;		/* NULL once the client went away */
@@ -66,6 +67,14 @@ struct http_request {
 	struct evbuffer *body;
 	void (*abandon_cb)(struct http_request *req, void *arg);
 	void *abandon_arg;
+	/* Streaming request body (http_server_set_stream_body). */
+	http_body_data_fn *body_data_cb;
+	http_body_end_fn *body_end_cb;
+	void *body_arg;
+	bool body_paused;
+	/* Streaming answer: the client took what was written. */
+	void (*drain_cb)(struct http_request *req, void *arg);
+	void *drain_arg;
 };
 
 struct http_conn {
@@ -78,6 +87,8 @@ struct http_conn {
 	bool chunked;
 	struct http_chunk_decoder chunks;
 	bool close_after_write;
+	bool body_streaming;		/* the handler takes the body as it arrives */
+	bool body_done;
 	struct http_conn *prev, *next;
 };
 
@@ -94,6 +105,7 @@ struct http_server {
 	bool stopping;
 	SSL_CTX *tls;			/* NULL: plain HTTP */
 	struct http_head scratch_head;	/* one parse at a time: one loop thread */
+	bool (*stream_body)(const struct http_request *req, void *arg);
 };
 
 static void conn_process(struct http_conn *conn);
@@ -216,7 +228,8 @@ static void conn_free(struct http_conn *conn)
 
 	if (conn->req) {
 		/* A handler still holding it forgets it in its abandon callback. */
-		if (conn->state == CONN_HANDLING && conn->req->abandon_cb)
+		if ((conn->state == CONN_HANDLING || conn->state == CONN_STREAMING) &&
+		    conn->req->abandon_cb)
 			conn->req->abandon_cb(conn->req, conn->req->abandon_arg);
 		request_free(conn->req);
 		conn->req = NULL;
@@ -300,14 +313,17 @@ static bool conn_read_head(struct http_conn *conn, struct evbuffer *in)
 		conn_refuse(conn, 500, "out of memory");
 		return false;
 	}
+	conn->body_streaming = srv->stream_body && srv->stream_body(conn->req, srv->arg);
+	conn->body_done = false;
 	if (head->chunked) {
 		conn->chunked = true;
-		http_chunk_decoder_init(&conn->chunks, srv->limits.max_body_bytes,
+		http_chunk_decoder_init(&conn->chunks, conn->body_streaming ? UINT64_MAX
+					: srv->limits.max_body_bytes,
 					HTTP_SERVER_MAX_CHUNK_EXT_BYTES, HTTP_SERVER_MAX_TRAILER_BYTES);
 	} else {
 		int64_t len = head->content_length > 0 ? head->content_length : 0;
 
-		if ((uint64_t)len > srv->limits.max_body_bytes) {
+		if (!conn->body_streaming && (uint64_t)len > srv->limits.max_body_bytes) {
 			evbuffer_drain(in, (size_t)rc);
 			conn_refuse(conn, 413, "the request body is larger than the server's limit");
 			return false;
@@ -318,6 +334,11 @@ static bool conn_read_head(struct http_conn *conn, struct evbuffer *in)
 	if (head->expect_continue && (conn->chunked || conn->body_remaining > 0))
 		evbuffer_add(bufferevent_get_output(conn->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
 	evbuffer_drain(in, (size_t)rc);
+	if (conn->body_streaming) {
+		/* The handler sees the head now and the body as it arrives. */
+		conn_dispatch(conn);
+		return false;
+	}
 	conn->state = CONN_BODY;
 	return true;
 }
@@ -362,6 +383,71 @@ static bool conn_read_body(struct http_conn *conn, struct evbuffer *in)
 	return true;
 }
 
+/*
+ * Hands buffered body bytes of a streaming request to its data callback
+ * until the input is empty, the owner pauses or answers, or the body ends.
+ */
+#define HTTP_SERVER_STREAM_PIECE_BYTES (16 * 1024)
+
+static void conn_stream_body(struct http_conn *conn)
+{
+	struct evbuffer *in = bufferevent_get_input(conn->bev);
+	struct http_request *req = conn->req;
+
+	while (conn->req == req && req && req->body_data_cb && !req->body_paused &&
+	       !conn->body_done) {
+		size_t avail = evbuffer_get_length(in), n;
+		const char *buf;
+
+		if (conn->chunked && conn->chunks.state == CHUNK_DONE) {
+			conn->body_done = true;
+			break;
+		}
+		if (!conn->chunked && conn->body_remaining == 0) {
+			conn->body_done = true;
+			break;
+		}
+		if (avail == 0)
+			return;
+		if (conn->chunked && conn->chunks.state != CHUNK_DATA) {
+			int rc;
+
+			n = avail < 4096 ? avail : 4096;
+			buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
+			rc = http_chunk_decode_framing(&conn->chunks, buf, n);
+			if (rc < 0) {
+				/* The owner learns of it as an abandon. */
+				conn_free(conn);
+				return;
+			}
+			evbuffer_drain(in, (size_t)rc);
+			if (rc == 0)
+				return;
+			continue;
+		}
+		n = conn->chunked ? (size_t)(avail < conn->chunks.remaining ? avail
+					     : conn->chunks.remaining)
+			: (size_t)(avail < conn->body_remaining ? avail : conn->body_remaining);
+		if (n > HTTP_SERVER_STREAM_PIECE_BYTES)
+			n = HTTP_SERVER_STREAM_PIECE_BYTES;
+		buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
+		if (conn->chunked)
+			http_chunk_data_consumed(&conn->chunks, n);
+		else
+			conn->body_remaining -= n;
+		req->body_data_cb(req, buf, n, req->body_arg);
+		if (conn->req == req)	/* still ours: the bytes were taken */
+			evbuffer_drain(in, n);
+	}
+	if (conn->req == req && req && conn->body_done && req->body_end_cb) {
+		http_body_end_fn *end = req->body_end_cb;
+
+		req->body_end_cb = NULL;
+		req->body_data_cb = NULL;
+		end(req, req->body_arg);
+	}
+}
+
 /* Parses as far as the buffered input allows. */
 static void conn_process(struct http_conn *conn)
 {
@@ -385,6 +471,10 @@ static void conn_process(struct http_conn *conn)
 			conn_dispatch(conn);
 			return;	/* the handler may have freed conn */
 		case CONN_HANDLING:
+		case CONN_STREAMING:
+			if (conn->body_streaming && conn->req)
+				conn_stream_body(conn);
+			return;
 		case CONN_WRITING:
 		case CONN_LINGER:
 			return;
@@ -409,6 +499,10 @@ static void on_write_done(struct bufferevent *bev, void *arg)
 {
 	struct http_conn *conn = arg;
 
+	if (conn->state == CONN_STREAMING && conn->req && conn->req->drain_cb) {
+		conn->req->drain_cb(conn->req, conn->req->drain_arg);
+		return;
+	}
 	if (conn->state != CONN_WRITING)
 		return;
 	if (conn->close_after_write || conn->srv->stopping) {
@@ -441,7 +535,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_CONNECTED)
 		return;		/* the TLS handshake finished */
-	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && !conn->body_streaming &&
 	    (conn->state == CONN_HANDLING || conn->state == CONN_WRITING)) {
 		/* A half-close after a complete request still gets its answer. */
 		conn->close_after_write = true;
@@ -466,6 +560,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	case CONN_IDLE:
 	case CONN_WRITING:	/* the client does not take its answer */
 	case CONN_HANDLING:
+	case CONN_STREAMING:
 	case CONN_LINGER:
 		break;
 	}
@@ -540,14 +635,104 @@ void http_respond(struct http_request *req, int status, const char *content_type
 	struct evbuffer *out;
 
 	out = bufferevent_get_output(conn->bev);
-	if (!req->keep_alive || conn->srv->stopping)
-		conn->close_after_write = true;
+	if (!req->keep_alive || conn->srv->stopping || (conn->body_streaming && !conn->body_done))
+		conn->close_after_write = true;	/* an unread body ends the connection */
+	if (conn->body_streaming && !conn->body_done)
+		bufferevent_enable(conn->bev, EV_READ);	/* maybe paused: linger reads */
+	conn->body_streaming = false;
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
 			    status, http_status_reason(status), content_type, body_len,
 			    conn->close_after_write ? "Connection: close\r\n" : "",
 			    extra_headers ? extra_headers : "");
 	if (!req->is_head && body_len)
 		evbuffer_add(out, body, body_len);
+	request_free(req);
+	conn->req = NULL;
+	conn->state = CONN_WRITING;
+	conn_arm_timer(conn, conn->srv->limits.request_timeout_ms);
+}
+
+/* ---- streaming ---------------------------------------------------------- */
+
+void http_server_set_stream_body(struct http_server *srv,
+				 bool (*want)(const struct http_request *req, void *arg))
+{
+	srv->stream_body = want;
+}
+
+void http_request_set_body_cb(struct http_request *req, http_body_data_fn *data,
+			      http_body_end_fn *end, void *arg)
+{
+	req->body_data_cb = data;
+	req->body_end_cb = end;
+	req->body_arg = arg;
+	if (req->conn)	/* bytes may already wait in the input buffer */
+		bufferevent_trigger(req->conn->bev, EV_READ,
+				    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+void http_request_pause_body(struct http_request *req, bool paused)
+{
+	struct http_conn *conn = req->conn;
+
+	if (req->body_paused == paused || !conn)
+		return;
+	req->body_paused = paused;
+	if (paused) {
+		bufferevent_disable(conn->bev, EV_READ);
+		return;
+	}
+	bufferevent_enable(conn->bev, EV_READ);
+	bufferevent_trigger(conn->bev, EV_READ,
+			    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+void http_stream_start(struct http_request *req, int status, const char *content_type,
+		       const char *extra_headers)
+{
+	struct http_conn *conn = req->conn;
+
+	if (!req->keep_alive || conn->srv->stopping)
+		conn->close_after_write = true;
+	evbuffer_add_printf(bufferevent_get_output(conn->bev),
+			    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n"
+			    "Cache-Control: no-store\r\n%s%s\r\n",
+			    status, http_status_reason(status), content_type,
+			    conn->close_after_write ? "Connection: close\r\n" : "",
+			    extra_headers ? extra_headers : "");
+	conn->state = CONN_STREAMING;
+	evtimer_del(conn->timer);
+}
+
+void http_stream_write(struct http_request *req, const void *data, size_t len)
+{
+	struct evbuffer *out;
+
+	if (!req->conn || req->conn->state != CONN_STREAMING || len == 0)
+		return;
+	out = bufferevent_get_output(req->conn->bev);
+	evbuffer_add_printf(out, "%zx\r\n", len);
+	evbuffer_add(out, data, len);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+size_t http_stream_pending(const struct http_request *req)
+{
+	return req->conn ? evbuffer_get_length(bufferevent_get_output(req->conn->bev)) : 0;
+}
+
+void http_request_set_drain_cb(struct http_request *req,
+			       void (*cb)(struct http_request *req, void *arg), void *arg)
+{
+	req->drain_cb = cb;
+	req->drain_arg = arg;
+}
+
+void http_stream_end(struct http_request *req)
+{
+	struct http_conn *conn = req->conn;
+
+	evbuffer_add(bufferevent_get_output(conn->bev), "0\r\n\r\n", 5);
 	request_free(req);
 	conn->req = NULL;
 	conn->state = CONN_WRITING;

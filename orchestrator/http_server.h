@@ -98,4 +98,40 @@ void http_respond(struct http_request *req, int status, const char *content_type
 void http_request_set_abandon_cb(struct http_request *req,
 				 void (*cb)(struct http_request *req, void *arg), void *arg);
 
+/* ---- streaming (task logs: task_stream.h) ------------------------------ */
+
+/*
+ * Streaming request bodies: for a request want() accepts (asked right after
+ * its head was parsed), the handler runs at once and the body is not
+ * buffered or limited by max_body_bytes; the handler takes it through
+ * http_request_set_body_cb.  No request timeout applies to such a request:
+ * its owner bounds it (and must set an abandon callback).  Answering before
+ * the body ended closes the connection after the answer.
+ */
+void http_server_set_stream_body(struct http_server *srv,
+				 bool (*want)(const struct http_request *req, void *arg));
+typedef void http_body_data_fn(struct http_request *req, const char *data, size_t len,
+			       void *arg);
+/* The body ended; the owner must http_respond. */
+typedef void http_body_end_fn(struct http_request *req, void *arg);
+void http_request_set_body_cb(struct http_request *req, http_body_data_fn *data,
+			      http_body_end_fn *end, void *arg);
+/* Stops (true) or resumes reading the body: backpressure. */
+void http_request_pause_body(struct http_request *req, bool paused);
+
+/*
+ * Streaming answers (Transfer-Encoding: chunked): start, write any number
+ * of times, end (which releases the request as http_respond does).  Until
+ * the end the abandon callback may run (the client went away).  The drain
+ * callback runs whenever everything written so far was sent.
+ */
+void http_stream_start(struct http_request *req, int status, const char *content_type,
+		       const char *extra_headers);
+void http_stream_write(struct http_request *req, const void *data, size_t len);
+void http_stream_end(struct http_request *req);
+/* Bytes written but not yet sent. */
+size_t http_stream_pending(const struct http_request *req);
+void http_request_set_drain_cb(struct http_request *req,
+			       void (*cb)(struct http_request *req, void *arg), void *arg);
+
 #endif

@@ -41,6 +41,7 @@
 #include "log.h"
 #include "pki.h"
 #include "store.h"
+#include "task_stream.h"
 
 struct server_options {
 	const char *data_dir;
@@ -464,8 +465,10 @@ static int server_control_plane_start(struct server *srv, orch_error *err)
 							      srv->api.writes, srv->api.desired) : NULL;
 	srv->api.nodes = node_monitor_new(srv->base, (int)srv->opt.node_grace_s * 1000,
 					  api_agent_node_lost, &srv->api);
-	if (!srv->api.desired || !srv->api.placement || !srv->api.nodes)
+	srv->api.streams = task_streams_new(srv->base);
+	if (!srv->api.desired || !srv->api.placement || !srv->api.nodes || !srv->api.streams)
 		return orch_fail(err, ORCH_ERR_INTERNAL, "creating the control plane");
+	http_server_set_stream_body(srv->http, task_stream_wants_body);
 	return placement_load(srv->api.placement, watch_loaded_node, srv, err);
 }
 
@@ -537,6 +540,8 @@ static void server_release(struct server *srv)
 		event_free(srv->sigint);
 	if (srv->drain_timer)
 		event_free(srv->drain_timer);
+	task_streams_free(srv->api.streams);
+	srv->api.streams = NULL;
 	desired_state_free(srv->api.desired);
 	srv->api.desired = NULL;
 	node_monitor_free(srv->api.nodes);

@@ -76,6 +76,7 @@ struct store_cluster {
 	int64_t pending_task_count;
 	int64_t running_task_count;
 	int64_t service_count;
+	int64_t node_count;		/* registered, not INACTIVE */
 };
 
 void store_cluster_release(struct store_cluster *c);
@@ -88,6 +89,11 @@ int store_cluster_create(struct store *s, const char *name, bool *created,
 			 struct store_cluster *out, orch_error *err);
 /* ORCH_ERR_NOT_FOUND if there is no such cluster. */
 int store_cluster_get(struct store *s, const char *name, struct store_cluster *out, orch_error *err);
+/*
+ * 0 if the cluster exists, else -1 (ORCH_ERR_NOT_FOUND if it does not).
+ * Unlike store_cluster_get it counts nothing: the check on every task call.
+ */
+int store_cluster_exists(struct store *s, const char *name, orch_error *err);
 /*
  * Lists up to limit clusters ordered by name, after the name `after` (NULL
  * for the start).  *out is a new array of *count entries; free with

@@ -5,20 +5,36 @@
 
 #include "store.h"
 
+/*
+ * ECS's counts: runningTasksCount is lastStatus RUNNING, pendingTasksCount
+ * every task on its way there (PROVISIONING, PENDING, ACTIVATING), and
+ * registeredContainerInstancesCount every node that is not deregistered.
+ * They are computed when asked (index scans of the cluster's rows); the
+ * task calls check existence only (store_cluster_exists).
+ */
+#define CLUSTER_STATUS_COUNTS \
+	" (SELECT count(*) FROM tasks t WHERE t.cluster = c.name AND t.last_status = 'RUNNING')," \
+	" (SELECT count(*) FROM tasks t WHERE t.cluster = c.name" \
+	"  AND t.last_status IN ('PROVISIONING', 'PENDING', 'ACTIVATING'))," \
+	" (SELECT count(*) FROM nodes n WHERE n.cluster = c.name AND n.status != 'INACTIVE')"
+
 static const char sql_cluster_insert[] =
 	"INSERT OR IGNORE INTO clusters(name, created_at) VALUES (?1, ?2)";
 static const char sql_cluster_select[] =
 	"SELECT name, created_at,"
 	" (SELECT count(*) FROM tasks t WHERE t.cluster = c.name),"
-	" (SELECT count(*) FROM services v WHERE v.cluster = c.name)"
+	" (SELECT count(*) FROM services v WHERE v.cluster = c.name),"
+	CLUSTER_STATUS_COUNTS
 	" FROM clusters c WHERE name = ?1";
 static const char sql_cluster_page[] =
 	"SELECT name, created_at,"
 	" (SELECT count(*) FROM tasks t WHERE t.cluster = c.name),"
-	" (SELECT count(*) FROM services v WHERE v.cluster = c.name)"
+	" (SELECT count(*) FROM services v WHERE v.cluster = c.name),"
+	CLUSTER_STATUS_COUNTS
 	" FROM clusters c WHERE ?1 IS NULL OR name > ?1 ORDER BY name LIMIT ?2";
 static const char sql_cluster_delete[] = "DELETE FROM clusters WHERE name = ?1";
 static const char sql_cluster_count[] = "SELECT count(*) FROM clusters";
+static const char sql_cluster_exists[] = "SELECT 1 FROM clusters WHERE name = ?1";
 
 void store_cluster_release(struct store_cluster *c)
 {
@@ -42,6 +58,9 @@ static int cluster_from_row(sqlite3_stmt *stmt, struct store_cluster *out, orch_
 	out->created_at = sqlite3_column_double(stmt, 1);
 	out->task_count = sqlite3_column_int64(stmt, 2);
 	out->service_count = sqlite3_column_int64(stmt, 3);
+	out->running_task_count = sqlite3_column_int64(stmt, 4);
+	out->pending_task_count = sqlite3_column_int64(stmt, 5);
+	out->node_count = sqlite3_column_int64(stmt, 6);
 	return 0;
 }
 
@@ -85,6 +104,26 @@ int store_cluster_create(struct store *s, const char *name, bool *created,
 int store_cluster_get(struct store *s, const char *name, struct store_cluster *out, orch_error *err)
 {
 	return cluster_select(s, STORE_READER, name, out, err);
+}
+
+int store_cluster_exists(struct store *s, const char *name, orch_error *err)
+{
+	sqlite3_stmt *stmt = store_prepare(s, STORE_READER, sql_cluster_exists, err);
+	int rc;
+
+	if (!stmt)
+		return -1;
+	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		store_fail_stmt(stmt, err, "reading a cluster");
+		sqlite3_reset(stmt);
+		return -1;
+	}
+	sqlite3_reset(stmt);
+	if (rc == SQLITE_DONE)
+		return orch_fail(err, ORCH_ERR_NOT_FOUND, "cluster '%s' not found", name);
+	return 0;
 }
 
 int store_cluster_list(struct store *s, const char *after, int limit,

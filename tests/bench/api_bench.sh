@@ -55,14 +55,16 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-base="http://127.0.0.1:$port"
+base="https://127.0.0.1:$port"
 
-"$ORCH_BIN" server --data "$work/data" --listen "127.0.0.1:$port" \
+"$ORCH_BIN" server --data "$work/data" --listen "127.0.0.1:$port" --no-agent \
 	--log-level warn >"$work/server.log" 2>&1 &
 server_pid=$!
 
 tries=0
-until curl -fsS "$base/healthz" >/dev/null 2>&1; do
+# The API is HTTPS with the cluster CA the server creates on first start.
+ca="$work/data/pki/ca.pem"
+until [ -f "$ca" ] && curl -fsS --cacert "$ca" "$base/healthz" >/dev/null 2>&1; do
 	tries=$((tries + 1))
 	if [ $tries -gt 300 ] || ! kill -0 "$server_pid" 2>/dev/null; then
 		echo "api_bench: server did not become ready; log:" >&2
@@ -80,7 +82,7 @@ sed 's/"family": *"web"/"family": "bench"/' "$repo/examples/web.json" \
 	>"$work/bench.json"
 export ORCH_BENCH_BODY="$work/bench.json"
 
-status=$(curl -sS -o "$work/web.out" -w '%{http_code}' \
+status=$(curl -sS --cacert "$ca" -o "$work/web.out" -w '%{http_code}' \
 	-H "Authorization: Bearer $ORCH_TOKEN" \
 	-H 'Content-Type: application/json' \
 	--data-binary @"$repo/examples/web.json" "$base/v1/task-definitions")
@@ -122,7 +124,7 @@ median() {
 			else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-registered=$(curl -fsS -H "Authorization: Bearer $ORCH_TOKEN" "$base/v1/info" |
+registered=$(curl -fsS --cacert "$ca" -H "Authorization: Bearer $ORCH_TOKEN" "$base/v1/info" |
 	python3 -c 'import json,sys; print(json.load(sys.stdin)["counts"]["taskDefinitions"])')
 
 echo
