@@ -16,6 +16,7 @@
 
 #include "cleanup.h"
 #include "cli_http.h"
+#include "cli_task.h"
 #include "error.h"
 #include "fs_util.h"
 
@@ -41,64 +42,7 @@ struct cli_verb {
 	int (*run)(struct cli_conn *conn, const struct cli_options *opt, orch_error *err);
 };
 
-/* ---- output ------------------------------------------------------------ */
-
-#define TABLE_MAX_COLUMNS 8
-
-struct table {
-	int columns;
-	size_t width[TABLE_MAX_COLUMNS];
-	char **cells;		/* rows * columns strings */
-	int rows;
-};
-
-static void table_add_row(struct table *t, const char *const *values)
-{
-	char **grown = realloc(t->cells, sizeof(char *) * (size_t)(t->rows + 1) * (size_t)t->columns);
-
-	if (!grown)
-		return;
-	t->cells = grown;
-	for (int c = 0; c < t->columns; c++) {
-		char *v = strdup(values[c] ? values[c] : "-");
-		size_t len = v ? strlen(v) : 0;
-
-		t->cells[t->rows * t->columns + c] = v;
-		if (len > t->width[c])
-			t->width[c] = len;
-	}
-	t->rows++;
-}
-
-static void table_print_release(struct table *t)
-{
-	for (int r = 0; r < t->rows; r++) {
-		for (int c = 0; c < t->columns; c++) {
-			const char *v = t->cells[r * t->columns + c];
-
-			if (c == t->columns - 1)
-				printf("%s\n", v ? v : "");
-			else
-				printf("%-*s  ", (int)t->width[c], v ? v : "");
-		}
-	}
-	for (int i = 0; i < t->rows * t->columns; i++)
-		free(t->cells[i]);
-	free(t->cells);
-	t->cells = NULL;
-	t->rows = 0;
-}
-
-static void print_json(json_t *value)
-{
-	json_dumpf(value, stdout, JSON_INDENT(2));
-	putchar('\n');
-}
-
-static const char *str_or_dash(json_t *v)
-{
-	return json_is_string(v) ? json_string_value(v) : "-";
-}
+/* ---- output (tables: cli_task.h) ----------------------------------------- */
 
 static void format_int(char *buf, size_t size, json_t *v)
 {
@@ -169,57 +113,25 @@ static int taskdef_register(struct cli_conn *conn, const struct cli_options *opt
 	if (cli_call(conn, "POST", "/v1/task-definitions", body, len, &reply, err) < 0)
 		return orch_error_prefix(err, "registering '%s'", opt->argv[0]);
 	if (opt->json) {
-		print_json(reply);
+		cli_print_json(reply);
 	} else {
 		td = json_object_get(reply, "taskDefinition");
-		printf("registered %s:%lld\n", str_or_dash(json_object_get(td, "family")),
+		printf("registered %s:%lld\n", cli_str(json_object_get(td, "family")),
 		       (long long)json_integer_value(json_object_get(td, "revision")));
-		printf("arn        %s\n", str_or_dash(json_object_get(td, "taskDefinitionArn")));
+		printf("arn        %s\n", cli_str(json_object_get(td, "taskDefinitionArn")));
 	}
 	ignored = json_object_get(reply, "ignoredFields");
 	json_array_foreach(ignored, i, field)
 		fprintf(stderr, "note: %s is accepted but not acted on by orch\n",
-			str_or_dash(field));
+			cli_str(field));
 	json_decref(reply);
 	return 0;
-}
-
-/* Fetches every page of path?query, appending `key` arrays into *all. */
-static int list_all(struct cli_conn *conn, const char *path, const char *query,
-		    const char *key, json_t **all, orch_error *err)
-{
-	cleanup_free char *token = NULL;
-
-	*all = json_array();
-	for (;;) {
-		cleanup_free char *url = NULL;
-		json_t *reply = NULL;
-		const char *next;
-
-		if (asprintf(&url, "%s?maxResults=100%s%s%s%s", path, query ? "&" : "",
-			     query ? query : "", token ? "&nextToken=" : "", token ? token : "") < 0) {
-			url = NULL;
-			return orch_fail_errno(err, ENOMEM, "listing");
-		}
-		if (cli_call(conn, "GET", url, NULL, 0, &reply, err) < 0) {
-			json_decref(*all);
-			*all = NULL;
-			return -1;
-		}
-		json_array_extend(*all, json_object_get(reply, key));
-		next = json_string_value(json_object_get(reply, "nextToken"));
-		free(token);
-		token = next ? cli_escape(next) : NULL;
-		json_decref(reply);
-		if (!token)
-			return 0;
-	}
 }
 
 static int taskdef_ls(struct cli_conn *conn, const struct cli_options *opt, orch_error *err)
 {
 	cleanup_free char *query = NULL, *prefix = NULL, *status = NULL;
-	struct table t = { .columns = 3 };
+	struct cli_table t = { .columns = 3 };
 	json_t *arns = NULL, *arn;
 	size_t i;
 
@@ -230,43 +142,43 @@ static int taskdef_ls(struct cli_conn *conn, const struct cli_options *opt, orch
 		query = NULL;
 		return orch_fail_errno(err, ENOMEM, "listing");
 	}
-	if (list_all(conn, "/v1/task-definitions", *query ? query : NULL, "taskDefinitionArns",
+	if (cli_list_all(conn, "/v1/task-definitions", *query ? query : NULL, "taskDefinitionArns",
 		     &arns, err) < 0)
 		return -1;
 	if (opt->json) {
 		json_t *out = json_pack("{s:o}", "taskDefinitionArns", arns);
 
-		print_json(out);
+		cli_print_json(out);
 		json_decref(out);
 		return 0;
 	}
-	table_add_row(&t, (const char *[]){ "FAMILY", "REVISION", "ARN" });
+	cli_table_row(&t, (const char *[]){ "FAMILY", "REVISION", "ARN" });
 	json_array_foreach(arns, i, arn) {
 		const char *s = json_string_value(arn);
 		const char *slash = s ? strrchr(s, '/') : NULL;
 		const char *colon = slash ? strrchr(slash, ':') : NULL;
 		cleanup_free char *family = slash && colon ? strndup(slash + 1, (size_t)(colon - slash - 1)) : NULL;
 
-		table_add_row(&t, (const char *[]){ family, colon ? colon + 1 : NULL, s });
+		cli_table_row(&t, (const char *[]){ family, colon ? colon + 1 : NULL, s });
 	}
-	table_print_release(&t);
+	cli_table_print_release(&t);
 	json_decref(arns);
 	return 0;
 }
 
 static void print_taskdef(json_t *td)
 {
-	struct table t = { .columns = 6 };
+	struct cli_table t = { .columns = 6 };
 	json_t *containers = json_object_get(td, "containerDefinitions");
 	json_t *c;
 	size_t i;
 
-	printf("arn          %s\n", str_or_dash(json_object_get(td, "taskDefinitionArn")));
-	printf("status       %s\n", str_or_dash(json_object_get(td, "status")));
-	printf("network mode %s\n", str_or_dash(json_object_get(td, "networkMode")));
-	printf("cpu          %s\n", str_or_dash(json_object_get(td, "cpu")));
-	printf("memory       %s\n\n", str_or_dash(json_object_get(td, "memory")));
-	table_add_row(&t, (const char *[]){ "CONTAINER", "IMAGE", "CPU", "MEMORY", "ESSENTIAL", "PORTS" });
+	printf("arn          %s\n", cli_str(json_object_get(td, "taskDefinitionArn")));
+	printf("status       %s\n", cli_str(json_object_get(td, "status")));
+	printf("network mode %s\n", cli_str(json_object_get(td, "networkMode")));
+	printf("cpu          %s\n", cli_str(json_object_get(td, "cpu")));
+	printf("memory       %s\n\n", cli_str(json_object_get(td, "memory")));
+	cli_table_row(&t, (const char *[]){ "CONTAINER", "IMAGE", "CPU", "MEMORY", "ESSENTIAL", "PORTS" });
 	json_array_foreach(containers, i, c) {
 		char cpu[32], mem[32], ports[256] = "";
 		json_t *pm;
@@ -282,12 +194,12 @@ static void print_taskdef(json_t *td)
 				 json_is_string(json_object_get(pm, "protocol"))
 				 ? json_string_value(json_object_get(pm, "protocol")) : "tcp");
 		}
-		table_add_row(&t, (const char *[]){
-			str_or_dash(json_object_get(c, "name")), str_or_dash(json_object_get(c, "image")),
+		cli_table_row(&t, (const char *[]){
+			cli_str(json_object_get(c, "name")), cli_str(json_object_get(c, "image")),
 			cpu, mem, json_is_false(json_object_get(c, "essential")) ? "false" : "true",
 			*ports ? ports : "-" });
 	}
-	table_print_release(&t);
+	cli_table_print_release(&t);
 }
 
 static int taskdef_show_or_rm(struct cli_conn *conn, const struct cli_options *opt,
@@ -303,7 +215,7 @@ static int taskdef_show_or_rm(struct cli_conn *conn, const struct cli_options *o
 	if (cli_call(conn, method, path, NULL, 0, &reply, err) < 0)
 		return orch_error_prefix(err, "task definition '%s'", opt->argv[0]);
 	if (opt->json)
-		print_json(reply);
+		cli_print_json(reply);
 	else if (strcmp(method, "DELETE") == 0)
 		printf("deregistered %s\n", opt->argv[0]);
 	else
@@ -327,27 +239,27 @@ static int taskdef_rm(struct cli_conn *conn, const struct cli_options *opt, orch
 
 /* ---- cluster ----------------------------------------------------------- */
 
-static void cluster_row(struct table *t, json_t *c)
+static void cluster_row(struct cli_table *t, json_t *c)
 {
 	char running[32], pending[32], services[32];
 
 	format_int(running, sizeof(running), json_object_get(c, "runningTasksCount"));
 	format_int(pending, sizeof(pending), json_object_get(c, "pendingTasksCount"));
 	format_int(services, sizeof(services), json_object_get(c, "activeServicesCount"));
-	table_add_row(t, (const char *[]){ str_or_dash(json_object_get(c, "clusterName")),
-		str_or_dash(json_object_get(c, "status")), running, pending, services });
+	cli_table_row(t, (const char *[]){ cli_str(json_object_get(c, "clusterName")),
+		cli_str(json_object_get(c, "status")), running, pending, services });
 }
 
 static void print_clusters(json_t *clusters)
 {
-	struct table t = { .columns = 5 };
+	struct cli_table t = { .columns = 5 };
 	json_t *c;
 	size_t i;
 
-	table_add_row(&t, (const char *[]){ "NAME", "STATUS", "RUNNING", "PENDING", "SERVICES" });
+	cli_table_row(&t, (const char *[]){ "NAME", "STATUS", "RUNNING", "PENDING", "SERVICES" });
 	json_array_foreach(clusters, i, c)
 		cluster_row(&t, c);
-	table_print_release(&t);
+	cli_table_print_release(&t);
 }
 
 static int cluster_create(struct cli_conn *conn, const struct cli_options *opt, orch_error *err)
@@ -362,7 +274,7 @@ static int cluster_create(struct cli_conn *conn, const struct cli_options *opt, 
 	if (cli_call(conn, "POST", "/v1/clusters", text, strlen(text), &reply, err) < 0)
 		return orch_error_prefix(err, "creating cluster '%s'", opt->argv[0]);
 	if (opt->json)
-		print_json(reply);
+		cli_print_json(reply);
 	else
 		printf("cluster %s is ACTIVE\n", opt->argv[0]);
 	json_decref(reply);
@@ -373,7 +285,7 @@ static int cluster_ls(struct cli_conn *conn, const struct cli_options *opt, orch
 {
 	json_t *clusters = NULL;
 
-	if (list_all(conn, "/v1/clusters", NULL, "clusters", &clusters, err) < 0)
+	if (cli_list_all(conn, "/v1/clusters", NULL, "clusters", &clusters, err) < 0)
 		return -1;
 	if (opt->json) {
 		json_t *arns = json_array(), *c;
@@ -384,7 +296,7 @@ static int cluster_ls(struct cli_conn *conn, const struct cli_options *opt, orch
 			json_array_append(arns, json_object_get(c, "clusterArn"));
 		out = json_pack("{s:o, s:o}", "clusterArns", arns, "clusters", clusters);
 
-		print_json(out);
+		cli_print_json(out);
 		json_decref(out);
 		return 0;
 	}
@@ -406,7 +318,7 @@ static int cluster_show_or_rm(struct cli_conn *conn, const struct cli_options *o
 	if (cli_call(conn, method, path, NULL, 0, &reply, err) < 0)
 		return orch_error_prefix(err, "cluster '%s'", opt->argv[0]);
 	if (opt->json) {
-		print_json(reply);
+		cli_print_json(reply);
 	} else if (strcmp(method, "DELETE") == 0) {
 		printf("deleted cluster %s\n", opt->argv[0]);
 	} else {
