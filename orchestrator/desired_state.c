@@ -11,6 +11,7 @@
 
 #include "http_server.h"
 #include "log.h"
+#include "str_hash.h"
 
 #define DESIRED_STATE_BUCKETS 1024
 /* If the publish event finds the transaction still open, it retries after this. */
@@ -61,11 +62,7 @@ static uint64_t now_ms(void)
 
 static unsigned hash_id(const char *id)
 {
-	unsigned h = 2166136261u;
-
-	for (; *id; id++)
-		h = (h ^ (unsigned char)*id) * 16777619u;
-	return h % DESIRED_STATE_BUCKETS;
+	return str_hash(id) % DESIRED_STATE_BUCKETS;
 }
 
 static struct ds_node *node_lookup(struct desired_state *ds, const char *id, bool create)

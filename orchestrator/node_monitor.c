@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "store.h"
+#include "str_hash.h"
 
 #define NODE_MONITOR_BUCKETS 1024
 
@@ -39,11 +40,7 @@ static int64_t mono_ms(void)
 
 static unsigned hash_id(const char *id)
 {
-	unsigned h = 2166136261u;
-
-	for (; *id; id++)
-		h = (h ^ (unsigned char)*id) * 16777619u;
-	return h % NODE_MONITOR_BUCKETS;
+	return str_hash(id) % NODE_MONITOR_BUCKETS;
 }
 
 static struct nm_node *lookup(struct node_monitor *nm, const char *id, bool create)
