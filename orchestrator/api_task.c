@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "api.h"
@@ -44,16 +45,18 @@
 #define TASK_MAX_CONSTRAINTS 10
 #define TASK_MAX_STRATEGIES 5
 #define TASK_DEFAULT_STOP_REASON "Task stopped by user"
+/* ECS: up to 64 ASCII characters 33-126, remembered for 24 hours. */
+#define RUNTASK_CLIENT_TOKEN_MAX 64
 
 /* RunTask fields orch accepts without acting on them (AWS-side). */
 static const char *const runtask_ignored_fields[] = {
 	"launchType", "platformVersion", "networkConfiguration", "tags", "propagateTags",
 	"enableECSManagedTags", "enableExecuteCommand", "referenceId", "capacityProviderStrategy",
-	"clientToken", "volumeConfigurations",
+	"volumeConfigurations",
 };
 static const char *const runtask_fields[] = {
 	"taskDefinition", "count", "overrides", "startedBy", "group", "placementConstraints",
-	"placementStrategy", "cluster",
+	"placementStrategy", "cluster", "clientToken",
 };
 
 static bool in_list(const char *key, const char *const *list, size_t n)
@@ -91,7 +94,11 @@ static void set_string(json_t *obj, const char *key, const char *v)
 		json_object_set_new(obj, key, json_string(v));
 }
 
-json_t *api_task_to_json(const struct store_task *t)
+/*
+ * The task object with its containers and overrides given already parsed
+ * (references stolen; NULL: parse the row's text).
+ */
+static json_t *task_json_with(const struct store_task *t, json_t *containers, json_t *overrides)
 {
 	char arn[API_ARN_BUF];
 	char cluster_arn[API_ARN_BUF];
@@ -110,8 +117,8 @@ json_t *api_task_to_json(const struct store_task *t)
 			"taskDefinitionArn", td_arn,
 			"lastStatus", t->last_status, "desiredStatus", t->desired_status,
 			"cpu", cpu, "memory", memory,
-			"containers", json_or(t->containers, json_array()),
-			"overrides", json_or(t->overrides, json_object()),
+			"containers", containers ? containers : json_or(t->containers, json_array()),
+			"overrides", overrides ? overrides : json_or(t->overrides, json_object()),
 			"createdAt", t->created_at,
 			"group", t->group,
 			"version", (json_int_t)t->version,
@@ -136,6 +143,11 @@ json_t *api_task_to_json(const struct store_task *t)
 	set_string(obj, "startedBy", t->started_by);
 	set_string(obj, "serviceName", t->service_name);
 	return obj;
+}
+
+json_t *api_task_to_json(const struct store_task *t)
+{
+	return task_json_with(t, NULL, NULL);
 }
 
 static bool cluster_checked(struct api_request *ar)
@@ -382,7 +394,45 @@ struct runtask_args {
 	const char *started_by;
 	const char *group;
 	json_t *constraints, *strategy;	/* borrowed or NULL */
+	char client_token[RUNTASK_CLIENT_TOKEN_MAX + 1];	/* "" if none */
+	char request_sha256[65];	/* of the request without the token */
 };
+
+/*
+ * RunTask's clientToken: checked, copied, and taken out of body; the
+ * request's fingerprint is the SHA-256 of what remains (keys sorted).
+ */
+static int client_token_parse(json_t *body, struct runtask_args *a, orch_error *err)
+{
+	json_t *v = json_object_get(body, "clientToken");
+	unsigned char md[32];
+	unsigned int md_len = 0;
+	char *text;
+	const char *s;
+
+	if (!v)
+		return 0;
+	s = json_string_value(v);
+	if (!s || !*s || strlen(s) > RUNTASK_CLIENT_TOKEN_MAX)
+		return orch_fail(err, ORCH_ERR_INVALID,
+				 "clientToken: must be a string of 1 to %d characters",
+				 RUNTASK_CLIENT_TOKEN_MAX);
+	for (const char *c = s; *c; c++)
+		if (*c < 33 || *c > 126)
+			return orch_fail(err, ORCH_ERR_INVALID,
+					 "clientToken: only ASCII characters 33 to 126 are allowed");
+	snprintf(a->client_token, sizeof(a->client_token), "%s", s);
+	json_object_del(body, "clientToken");
+	text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!text || EVP_Digest(text, strlen(text), md, &md_len, EVP_sha256(), NULL) != 1) {
+		free(text);
+		return orch_fail(err, ORCH_ERR_INTERNAL, "out of memory");
+	}
+	free(text);
+	for (unsigned i = 0; i < md_len; i++)
+		snprintf(a->request_sha256 + 2 * i, 3, "%02x", md[i]);
+	return 0;
+}
 
 static int runtask_parse(json_t *body, struct runtask_args *a, json_t *ignored, orch_error *err)
 {
@@ -440,17 +490,106 @@ static int runtask_parse(json_t *body, struct runtask_args *a, json_t *ignored, 
 		a->constraints = NULL;
 	if (json_is_null(a->strategy))
 		a->strategy = NULL;
-	return 0;
+	return client_token_parse(body, a, err);
 }
 
-static void random_task_id(char out[STORE_ID_HEX_LEN + 1])
+/* RunTask's overrides for each task's answer (one object, shared). */
+static json_t *overrides_shared(json_t *overrides)
 {
-	unsigned char buf[STORE_ID_HEX_LEN / 2];
+	return json_is_object(overrides) ? json_incref(overrides) : json_object();
+}
+
+/*
+ * A new task ID: 12 hex digits of milliseconds since the epoch, then 20
+ * random ones (80 bits).  IDs of new tasks sort after older ones, so
+ * inserting them appends to the primary-key index instead of touching a
+ * random page of it per task (fewer pages written per commit).
+ */
+static void new_task_id(char out[STORE_ID_HEX_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char buf[(STORE_ID_HEX_LEN - 12) / 2];
+	uint64_t ms = (uint64_t)(store_now() * 1000.0);
 
 	if (RAND_bytes(buf, sizeof(buf)) != 1)
-		abort();
-	for (size_t i = 0; i < sizeof(buf); i++)
-		snprintf(out + 2 * i, 3, "%02x", buf[i]);
+		abort();	/* no randomness: never hand out guessable IDs */
+	for (int i = 11; i >= 0; i--, ms >>= 4)
+		out[i] = hex[ms & 0xf];
+	for (size_t i = 0; i < sizeof(buf); i++) {
+		out[12 + 2 * i] = hex[buf[i] >> 4];
+		out[13 + 2 * i] = hex[buf[i] & 0xf];
+	}
+	out[STORE_ID_HEX_LEN] = '\0';
+}
+
+/*
+ * A RunTask whose clientToken was seen in this cluster: the tasks it
+ * created (as they are now), or 409 if the parameters differ.  Answered
+ * through the write batch, so a retry never hears of tasks before the
+ * original request's commit.  Returns 0 if the token is new (nothing
+ * sent), 1 if answered.
+ */
+static int runtask_replay(struct api_request *ar, struct runtask_args *a, json_t *ignored)
+{
+	orch_error err = ORCH_ERROR_INIT;
+	cleanup_free char *sha = NULL, *ids = NULL;
+	const char *cluster = ar->params[0];
+	json_t *tasks, *failures;
+	char *save = NULL;
+	int rc;
+
+	if (write_batch_begin(ar->ctx->writes, &err) < 0) {
+		http_reply_orch_error(ar->req, &err);
+		return 1;
+	}
+	rc = store_run_token_get(ar->ctx->store, cluster, a->client_token, &sha, &ids, &err);
+	if (rc <= 0) {
+		write_batch_abort(ar->ctx->writes);
+		if (rc < 0)
+			http_reply_orch_error(ar->req, &err);
+		return rc < 0;
+	}
+	if (strcmp(sha, a->request_sha256) != 0) {
+		write_batch_abort(ar->ctx->writes);
+		http_reply_error(ar->req, 409, "ConflictException",
+				 "clientToken: '%s' was already used by a RunTask with other parameters",
+				 a->client_token);
+		return 1;
+	}
+	tasks = json_array();
+	failures = json_array();
+	for (char *id = strtok_r(ids, " ", &save); id; id = strtok_r(NULL, " ", &save)) {
+		struct store_task t = { 0 };
+		char arn[API_ARN_BUF];
+
+		if (store_task_get(ar->ctx->store, STORE_WRITER, cluster, id, &t, &err) == 0) {
+			json_array_append_new(tasks, api_task_to_json(&t));
+			store_task_release(&t);
+			continue;
+		}
+		/* Pruned since (stopped longer than the retention). */
+		task_arn(arn, sizeof(arn), cluster, id);
+		json_array_append_new(failures, json_pack("{s:s, s:s, s:s}", "arn", arn,
+							  "reason", "MISSING", "detail",
+							  "the task was stopped and pruned"));
+	}
+	write_batch_reply(ar->ctx->writes, ar->req, 200,
+			  json_pack("{s:o, s:o, s:O}", "tasks", tasks, "failures", failures,
+				    "ignoredFields", ignored));
+	return 1;
+}
+
+/* Records the token of a RunTask that created tasks ids (in its transaction). */
+static int runtask_remember(struct api_request *ar, const struct runtask_args *a,
+			    char ids[][STORE_ID_HEX_LEN + 1], orch_error *err)
+{
+	char list[RUNTASK_MAX_COUNT * (STORE_ID_HEX_LEN + 1)];
+	size_t off = 0;
+
+	for (int64_t i = 0; i < a->count; i++)
+		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", i ? " " : "", ids[i]);
+	return store_run_token_put(ar->ctx->store, ar->params[0], a->client_token,
+				   a->request_sha256, list, err);
 }
 
 void api_task_run(struct api_request *ar)
@@ -473,6 +612,8 @@ void api_task_run(struct api_request *ar)
 		http_reply_orch_error(ar->req, &err);
 		goto out;
 	}
+	if (a.client_token[0] && runtask_replay(ar, &a, ignored) != 0)
+		goto out;
 	if (store_taskdef_get(ar->ctx->store, a.family, a.revision, &td, &err) < 0) {
 		if (err.kind == ORCH_ERR_NOT_FOUND)
 			http_reply_error(ar->req, 400, "ClientException", "taskDefinition: %s", err.message);
@@ -527,18 +668,20 @@ void api_task_run(struct api_request *ar)
 		json_t *cj;
 		int rc;
 
-		random_task_id(ids[i]);
+		new_task_id(ids[i]);
 		cj = containers_initial(def, cluster, ids[i]);
 		containers = cj ? json_dumps(cj, JSON_COMPACT) : NULL;
-		json_decref(cj);
 		if (!containers) {
+			json_decref(cj);
 			orch_fail(&err, ORCH_ERR_INTERNAL, "out of memory");
 			goto fail;
 		}
 		rc = placement_place(ar->ctx->placement, ids[i], cluster, request, node, sizeof(node),
 				     reason, sizeof(reason), &err);
-		if (rc < 0)
+		if (rc < 0) {
+			json_decref(cj);
 			goto fail;
+		}
 		if (rc == 0)
 			bound = (int)i + 1;
 		t.id = ids[i];
@@ -559,17 +702,20 @@ void api_task_run(struct api_request *ar)
 		t.started_by = (char *)a.started_by;
 		t.version = 1;
 		if (store_task_insert(ar->ctx->store, &t, &err) < 0) {
+			json_decref(cj);
 			if (rc == 0)
 				placement_unbind(ar->ctx->placement, ids[i]);
 			goto fail;
 		}
 		if (rc == 0)
 			desired_state_changed(ar->ctx->desired, node);
-		json_array_append_new(tasks, api_task_to_json(&t));
+		json_array_append_new(tasks, task_json_with(&t, cj, overrides_shared(a.overrides)));
 		if (rc != 0)
 			log_info("task %s (%s:%lld) waits for capacity: %s", ids[i], td.family,
 				 (long long)td.revision, reason);
 	}
+	if (a.client_token[0] && runtask_remember(ar, &a, ids, &err) < 0)
+		goto fail;
 	write_batch_reply(ar->ctx->writes, ar->req, 200,
 			  json_pack("{s:o, s:[], s:O}", "tasks", tasks, "failures",
 				    "ignoredFields", ignored));

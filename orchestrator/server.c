@@ -38,6 +38,7 @@
 #include "auth.h"
 #include "cleanup.h"
 #include "fs_util.h"
+#include "history.h"
 #include "log.h"
 #include "pki.h"
 #include "store.h"
@@ -54,6 +55,7 @@ struct server_options {
 	size_t advertise_count;
 	bool no_agent;
 	long node_grace_s;		/* a silent node is LOST after this */
+	long task_retention_s;		/* stopped tasks are pruned after this */
 };
 
 struct server {
@@ -68,6 +70,7 @@ struct server {
 	char join_token[PKI_JOIN_TOKEN_MAX];
 	char api_url[INET6_ADDRSTRLEN + 32];	/* what local clients use */
 	struct agent_child *agent;
+	struct history *history;
 	int lock_fd;
 	bool stopping;
 };
@@ -92,13 +95,17 @@ static void server_usage(FILE *out)
 		"  --no-agent              do not run the embedded agent (a control plane only)\n"
 		"  --node-grace SECONDS    a node silent this long is LOST and its tasks stopped\n"
 		"                          (default %d)\n"
+		"  --task-retention TIME   how long stopped tasks stay visible before they are\n"
+		"                          deleted: seconds, or a number with s, m, h or d\n"
+		"                          (default %ds)\n"
 		"  --help                  this text\n"
 		"\n"
 		"The API is HTTPS only, with a CA created in DATA/pki on first start; agents\n"
 		"join with the token in DATA/join-token (the command is printed at start).\n",
 		SERVER_DEFAULT_DATA_DIR, SERVER_DEFAULT_LISTEN, SERVER_DEFAULT_REQUEST_TIMEOUT,
 		SERVER_DEFAULT_MAX_BODY_BYTES, SERVER_DEFAULT_MAX_HEADER_BYTES,
-		SERVER_DEFAULT_SHUTDOWN_GRACE_MS, AGENT_DEFAULT_NODE_GRACE_MS / 1000);
+		SERVER_DEFAULT_SHUTDOWN_GRACE_MS, AGENT_DEFAULT_NODE_GRACE_MS / 1000,
+		HISTORY_DEFAULT_TASK_RETENTION_S);
 }
 
 static int parse_long_option(const char *name, const char *value, long min, long max, long *out)
@@ -117,10 +124,38 @@ static int parse_long_option(const char *name, const char *value, long min, long
 	return 0;
 }
 
+/* A duration: seconds, or a number with s, m, h or d, in [min_s, max_s]. */
+static int parse_duration_option(const char *name, const char *value, long min_s, long max_s,
+				 long *out)
+{
+	char *end;
+	long v, unit = 1;
+
+	errno = 0;
+	v = strtol(value, &end, 10);
+	if (*end && !end[1]) {
+		switch (*end) {
+		case 's': unit = 1; end++; break;
+		case 'm': unit = 60; end++; break;
+		case 'h': unit = 3600; end++; break;
+		case 'd': unit = 86400; end++; break;
+		default: break;
+		}
+	}
+	if (errno || end == value || *end || v < 0 || v > max_s / unit || v * unit < min_s) {
+		fprintf(stderr, "orch server: --%s: must be a duration between %lds and %lds "
+			"(seconds, or a number with s, m, h or d)\n", name, min_s, max_s);
+		return -1;
+	}
+	*out = v * unit;
+	return 0;
+}
+
 static int parse_options(int argc, char **argv, struct server_options *opt)
 {
 	enum { OPT_DATA = 1, OPT_LISTEN, OPT_LOG_LEVEL, OPT_REQUEST_TIMEOUT, OPT_MAX_BODY,
-	       OPT_MAX_HEADER, OPT_GRACE, OPT_HELP, OPT_ADVERTISE, OPT_NO_AGENT, OPT_NODE_GRACE };
+	       OPT_MAX_HEADER, OPT_GRACE, OPT_HELP, OPT_ADVERTISE, OPT_NO_AGENT, OPT_NODE_GRACE,
+	       OPT_TASK_RETENTION };
 	static const struct option longopts[] = {
 		{ "data", required_argument, NULL, OPT_DATA },
 		{ "listen", required_argument, NULL, OPT_LISTEN },
@@ -133,6 +168,7 @@ static int parse_options(int argc, char **argv, struct server_options *opt)
 		{ "advertise", required_argument, NULL, OPT_ADVERTISE },
 		{ "no-agent", no_argument, NULL, OPT_NO_AGENT },
 		{ "node-grace", required_argument, NULL, OPT_NODE_GRACE },
+		{ "task-retention", required_argument, NULL, OPT_TASK_RETENTION },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -145,6 +181,7 @@ static int parse_options(int argc, char **argv, struct server_options *opt)
 	opt->max_header_bytes = SERVER_DEFAULT_MAX_HEADER_BYTES;
 	opt->shutdown_grace_ms = SERVER_DEFAULT_SHUTDOWN_GRACE_MS;
 	opt->node_grace_s = AGENT_DEFAULT_NODE_GRACE_MS / 1000;
+	opt->task_retention_s = HISTORY_DEFAULT_TASK_RETENTION_S;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		enum log_level level;
@@ -189,6 +226,11 @@ static int parse_options(int argc, char **argv, struct server_options *opt)
 			break;
 		case OPT_NODE_GRACE:
 			if (parse_long_option("node-grace", optarg, 1, 86400, &opt->node_grace_s) < 0)
+				return -1;
+			break;
+		case OPT_TASK_RETENTION:
+			if (parse_duration_option("task-retention", optarg, 1,
+						  HISTORY_MAX_TASK_RETENTION_S, &opt->task_retention_s) < 0)
 				return -1;
 			break;
 		case OPT_NO_AGENT:
@@ -466,7 +508,10 @@ static int server_control_plane_start(struct server *srv, orch_error *err)
 	srv->api.nodes = node_monitor_new(srv->base, (int)srv->opt.node_grace_s * 1000,
 					  api_agent_node_lost, &srv->api);
 	srv->api.streams = task_streams_new(srv->base);
-	if (!srv->api.desired || !srv->api.placement || !srv->api.nodes || !srv->api.streams)
+	srv->history = history_new(srv->base, srv->api.store, srv->api.writes,
+				   srv->opt.task_retention_s);
+	if (!srv->api.desired || !srv->api.placement || !srv->api.nodes || !srv->api.streams ||
+	    !srv->history)
 		return orch_fail(err, ORCH_ERR_INTERNAL, "creating the control plane");
 	http_server_set_stream_body(srv->http, task_stream_wants_body);
 	return placement_load(srv->api.placement, watch_loaded_node, srv, err);
@@ -542,6 +587,8 @@ static void server_release(struct server *srv)
 		event_free(srv->drain_timer);
 	task_streams_free(srv->api.streams);
 	srv->api.streams = NULL;
+	history_free(srv->history);
+	srv->history = NULL;
 	desired_state_free(srv->api.desired);
 	srv->api.desired = NULL;
 	node_monitor_free(srv->api.nodes);

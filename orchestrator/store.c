@@ -16,7 +16,16 @@
 /* How long a statement waits for a lock held by another connection. */
 #define STORE_BUSY_TIMEOUT_MS 5000
 /* Distinct statements the cache holds; the whole program uses fewer. */
-#define STORE_STMT_CACHE_SIZE 64
+#define STORE_STMT_CACHE_SIZE 128
+/*
+ * The WAL file is cut back to this size after a checkpoint resets it, so a
+ * burst of writes does not leave a large file behind.
+ */
+#define STORE_WAL_SIZE_LIMIT 67108864
+/* Page cache of each connection, KiB (SQLite's default is 2 MiB). */
+#define STORE_CACHE_KIB 16384
+#define STORE_STR_(x) #x
+#define STORE_STR(x) STORE_STR_(x)
 
 struct store_stmt_entry {
 	const char *sql;
@@ -134,7 +143,9 @@ int store_open(const char *path, struct store **out, orch_error *err)
 	}
 	if (store_exec(s, "PRAGMA journal_mode = WAL", err) < 0 ||
 	    store_exec(s, "PRAGMA synchronous = FULL", err) < 0 ||
-	    store_exec(s, "PRAGMA foreign_keys = ON", err) < 0)
+	    store_exec(s, "PRAGMA foreign_keys = ON", err) < 0 ||
+	    store_exec(s, "PRAGMA journal_size_limit = " STORE_STR(STORE_WAL_SIZE_LIMIT), err) < 0 ||
+	    store_exec(s, "PRAGMA cache_size = -" STORE_STR(STORE_CACHE_KIB), err) < 0)
 		goto fail;
 	if (store_migrate(s, version, err) < 0)
 		goto fail;
@@ -154,6 +165,11 @@ fail:
 	orch_error_prefix(err, "store '%s'", path);
 	store_close(s);
 	return -1;
+}
+
+int store_changes(struct store *s)
+{
+	return sqlite3_changes(s->db);
 }
 
 void store_close(struct store *s)

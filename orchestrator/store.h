@@ -61,6 +61,9 @@ enum store_conn { STORE_WRITER, STORE_READER };
 sqlite3_stmt *store_prepare(struct store *s, enum store_conn conn, const char *sql,
 			    orch_error *err);
 
+/* Rows changed by the writer's last INSERT, UPDATE or DELETE. */
+int store_changes(struct store *s);
+
 /* Fill err from the writer's (or stmt's connection's) last error; returns -1. */
 int store_fail(struct store *s, orch_error *err, const char *what);
 int store_fail_stmt(sqlite3_stmt *stmt, orch_error *err, const char *what);
@@ -274,5 +277,22 @@ int store_task_list_active(struct store *s, const char *node_id, struct store_ta
 /* Unplaced (PROVISIONING) tasks, oldest first, on the writer. */
 int store_task_list_unplaced(struct store *s, int limit, struct store_task **out, int *count,
 			     orch_error *err);
+/*
+ * Deletes up to limit tasks STOPPED before stopped_before (oldest first)
+ * that no node still has to be told about; returns how many, or -1.
+ */
+int store_task_prune(struct store *s, double stopped_before, int limit, orch_error *err);
+
+/*
+ * RunTask client tokens (per cluster).  get: 1 and the stored request hash
+ * and space-separated task IDs (caller frees), 0 if unknown, -1 on error;
+ * on the writer, so a token of the open transaction is seen.
+ */
+int store_run_token_get(struct store *s, const char *cluster, const char *token,
+			char **request_sha256, char **task_ids, orch_error *err);
+int store_run_token_put(struct store *s, const char *cluster, const char *token,
+			const char *request_sha256, const char *task_ids, orch_error *err);
+/* Deletes tokens recorded before created_before; returns how many, or -1. */
+int store_run_token_prune(struct store *s, double created_before, orch_error *err);
 
 #endif

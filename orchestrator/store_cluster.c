@@ -33,6 +33,7 @@ static const char sql_cluster_page[] =
 	CLUSTER_STATUS_COUNTS
 	" FROM clusters c WHERE ?1 IS NULL OR name > ?1 ORDER BY name LIMIT ?2";
 static const char sql_cluster_delete[] = "DELETE FROM clusters WHERE name = ?1";
+static const char sql_cluster_delete_tokens[] = "DELETE FROM run_tokens WHERE cluster = ?1";
 static const char sql_cluster_count[] = "SELECT count(*) FROM clusters";
 static const char sql_cluster_exists[] = "SELECT 1 FROM clusters WHERE name = ?1";
 
@@ -175,6 +176,13 @@ int store_cluster_delete(struct store *s, const char *name, struct store_cluster
 	if (out->task_count > 0 || out->service_count > 0)
 		return orch_fail(err, ORCH_ERR_CONFLICT, "cluster '%s' still has %lld services and %lld tasks",
 				 name, (long long)out->service_count, (long long)out->task_count);
+	/* A cluster created later under the same name starts without tokens. */
+	stmt = store_prepare(s, STORE_WRITER, sql_cluster_delete_tokens, err);
+	if (!stmt)
+		return -1;
+	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		return store_fail(s, err, "deleting a cluster's client tokens");
 	stmt = store_prepare(s, STORE_WRITER, sql_cluster_delete, err);
 	if (!stmt)
 		return -1;

@@ -40,11 +40,32 @@ static const char sql_task_desired[] =
 	"SELECT " TASK_COLUMNS " FROM tasks WHERE node_id = ?1 AND node_id IS NOT NULL"
 	" AND agent_status IS NOT 'STOPPED' ORDER BY rowid";
 static const char sql_task_active[] =
-	"SELECT " TASK_COLUMNS " FROM tasks WHERE last_status != 'STOPPED'"
-	" AND (?1 IS NULL OR node_id = ?1) ORDER BY rowid";
+	"SELECT " TASK_COLUMNS " FROM tasks WHERE last_status != 'STOPPED' ORDER BY rowid";
+/* Through tasks_desired_on_node: a task whose agent reported STOPPED is STOPPED. */
+static const char sql_task_active_on_node[] =
+	"SELECT " TASK_COLUMNS " FROM tasks WHERE node_id = ?1 AND node_id IS NOT NULL"
+	" AND agent_status IS NOT 'STOPPED' AND last_status != 'STOPPED' ORDER BY rowid";
 static const char sql_task_unplaced[] =
 	"SELECT " TASK_COLUMNS " FROM tasks WHERE node_id IS NULL"
 	" AND last_status = 'PROVISIONING' ORDER BY rowid LIMIT ?1";
+
+/*
+ * Stopped before ?1 and of no node's concern any more: never placed, the
+ * agent reported it STOPPED, or the node is deregistered or gone.
+ */
+static const char sql_task_prune[] =
+	"DELETE FROM tasks WHERE rowid IN (SELECT t.rowid FROM tasks t"
+	" WHERE t.last_status = 'STOPPED' AND t.stopped_at < ?1"
+	" AND (t.node_id IS NULL OR t.agent_status IS 'STOPPED'"
+	"      OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = t.node_id"
+	"                     AND n.status != 'INACTIVE'))"
+	" ORDER BY t.stopped_at LIMIT ?2)";
+static const char sql_run_token_get[] =
+	"SELECT request_sha256, task_ids FROM run_tokens WHERE cluster = ?1 AND token = ?2";
+static const char sql_run_token_put[] =
+	"INSERT INTO run_tokens(cluster, token, request_sha256, task_ids, created_at)"
+	" VALUES (?1, ?2, ?3, ?4, ?5)";
+static const char sql_run_token_prune[] = "DELETE FROM run_tokens WHERE created_at < ?1";
 
 static const char *const task_status_order[] = {
 	"PROVISIONING", "PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING", "STOPPING",
@@ -343,11 +364,13 @@ int store_task_list_desired(struct store *s, enum store_conn conn, const char *n
 int store_task_list_active(struct store *s, const char *node_id, struct store_task **out,
 			   int *count, orch_error *err)
 {
-	sqlite3_stmt *stmt = store_prepare(s, STORE_WRITER, sql_task_active, err);
+	sqlite3_stmt *stmt = store_prepare(s, STORE_WRITER,
+					   node_id ? sql_task_active_on_node : sql_task_active, err);
 
 	if (!stmt)
 		return -1;
-	bind_text_or_null(stmt, 1, node_id);
+	if (node_id)
+		sqlite3_bind_text(stmt, 1, node_id, -1, SQLITE_STATIC);
 	return task_rows(stmt, 0, out, count, NULL, err);
 }
 
@@ -360,4 +383,86 @@ int store_task_list_unplaced(struct store *s, int limit, struct store_task **out
 		return -1;
 	sqlite3_bind_int(stmt, 1, limit);
 	return task_rows(stmt, 0, out, count, NULL, err);
+}
+
+int store_task_prune(struct store *s, double stopped_before, int limit, orch_error *err)
+{
+	sqlite3_stmt *stmt = store_prepare(s, STORE_WRITER, sql_task_prune, err);
+	int rc;
+
+	if (!stmt)
+		return -1;
+	sqlite3_bind_double(stmt, 1, stopped_before);
+	sqlite3_bind_int(stmt, 2, limit);
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail(s, err, "pruning stopped tasks");
+	return store_changes(s);
+}
+
+int store_run_token_get(struct store *s, const char *cluster, const char *token,
+			char **request_sha256, char **task_ids, orch_error *err)
+{
+	sqlite3_stmt *stmt = store_prepare(s, STORE_WRITER, sql_run_token_get, err);
+	int rc;
+
+	*request_sha256 = *task_ids = NULL;
+	if (!stmt)
+		return -1;
+	sqlite3_bind_text(stmt, 1, cluster, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, token, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(stmt);
+		return 0;
+	}
+	if (rc != SQLITE_ROW) {
+		store_fail_stmt(stmt, err, "reading a client token");
+		sqlite3_reset(stmt);
+		return -1;
+	}
+	*request_sha256 = dup_column(stmt, 0);
+	*task_ids = dup_column(stmt, 1);
+	sqlite3_reset(stmt);
+	if (!*request_sha256 || !*task_ids) {
+		free(*request_sha256);
+		free(*task_ids);
+		*request_sha256 = *task_ids = NULL;
+		return orch_fail_errno(err, ENOMEM, "reading a client token");
+	}
+	return 1;
+}
+
+int store_run_token_put(struct store *s, const char *cluster, const char *token,
+			const char *request_sha256, const char *task_ids, orch_error *err)
+{
+	sqlite3_stmt *stmt = store_prepare(s, STORE_WRITER, sql_run_token_put, err);
+	int rc;
+
+	if (!stmt)
+		return -1;
+	sqlite3_bind_text(stmt, 1, cluster, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, token, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, request_sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 4, task_ids, -1, SQLITE_STATIC);
+	sqlite3_bind_double(stmt, 5, store_now());
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	return rc == SQLITE_DONE ? 0 : store_fail(s, err, "recording a client token");
+}
+
+int store_run_token_prune(struct store *s, double created_before, orch_error *err)
+{
+	sqlite3_stmt *stmt = store_prepare(s, STORE_WRITER, sql_run_token_prune, err);
+	int rc;
+
+	if (!stmt)
+		return -1;
+	sqlite3_bind_double(stmt, 1, created_before);
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail(s, err, "pruning client tokens");
+	return store_changes(s);
 }

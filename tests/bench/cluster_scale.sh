@@ -10,7 +10,8 @@
 # so placements/s counts durably committed, placed tasks (each carries a
 # containerInstanceArn).  Then reads the server's VmRSS/VmHWM from /proc.
 # After the last run, joins one real `orch agent` and reads its VmRSS idle.
-# Runs 3 times and prints medians.  Asserts nothing.
+# Also prints the server's CPU time per placement (user + system over the
+# RunTask phase).  Runs 3 times and prints medians.  Asserts nothing.
 # Targets: >= 20,000 placements/s; server RSS < 200 MB; idle agent < 10 MB.
 #
 #   tests/bench/cluster_scale.sh [ORCH_BIN]   (env NODES, TASKS, CONNECTIONS, RUNS)
@@ -40,6 +41,8 @@ trap 'stop_all; rm -rf "$WORK"' EXIT
 trap 'exit 130' INT TERM
 
 kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
+# CPU time (user + system) a process used so far, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 start_server() {
@@ -71,6 +74,7 @@ for run in $(seq 1 "$RUNS"); do
 		-H 'Content-Type: application/json' -o /dev/null "$base/v1/task-definitions" \
 		--data-binary '{"family":"scale","networkMode":"none","containerDefinitions":[{"name":"c","image":"busybox:latest","cpu":64,"memory":64}]}'
 	rm -f "$WORK"/done.*
+	ticks0=$(cpu_ticks "$server_pid")
 	ORCH_TOKEN=$token ORCH_BENCH_TASKS=$TASKS ORCH_BENCH_THREADS=$THREADS ORCH_BENCH_DONE=$WORK/done \
 		wrk -t"$THREADS" -c"$CONNECTIONS" -d600s -s "$HERE/runtask.lua" "$base" >"$WORK/wrk.out" 2>&1 &
 	wrk_pid=$!
@@ -80,16 +84,20 @@ for run in $(seq 1 "$RUNS"); do
 		sleep 0.2
 	done
 	wait "$wrk_pid" || true
+	ticks1=$(cpu_ticks "$server_pid")
 	grep -q '^RESULT' "$WORK/wrk.out" || { cat "$WORK/wrk.out" >&2; exit 1; }
 	result=$(grep '^RESULT' "$WORK/wrk.out")
 	placed=$(sed -n 's/.* placed=\([0-9]*\).*/\1/p' <<<"$result")
 	secs=$(sed -n 's/.* seconds=\([0-9.]*\).*/\1/p' <<<"$result")
 	rate=$(awk -v p="$placed" -v s="$secs" 'BEGIN {printf "%d", p / s}')
+	# Server CPU per placement: steadier than the rate on a shared machine.
+	us_per=$(awk -v t=$((ticks1 - ticks0)) -v hz="$(getconf CLK_TCK)" -v p="$placed" \
+		'BEGIN {printf "%.1f", t / hz * 1e6 / p}')
 	stored=$(curl -fsS --cacert "$data/pki/ca.pem" -H "Authorization: Bearer $token" \
 		"$base/v1/clusters/default" | python3 -c 'import json,sys; c=json.load(sys.stdin)["cluster"]; print(c.get("taskCount", c.get("runningTasksCount", 0)) if False else json.dumps({k: v for k, v in c.items() if k.endswith("Count")}))')
 	rss=$(kib "$server_pid" VmRSS) hwm=$(kib "$server_pid" VmHWM)
-	echo "run $run: $(cat "$WORK/register.out"); $result; placements/s=$rate; server VmRSS=${rss} KiB VmHWM=${hwm} KiB; cluster $stored"
-	echo "$rate $rss $hwm" >>"$WORK/figures"
+	echo "run $run: $(cat "$WORK/register.out"); $result; placements/s=$rate; server CPU/placement=${us_per} us; server VmRSS=${rss} KiB VmHWM=${hwm} KiB; cluster $stored"
+	echo "$rate $rss $hwm $us_per" >>"$WORK/figures"
 	if [ "$run" -lt "$RUNS" ]; then
 		stop_all
 		rm -rf "$data"
@@ -117,6 +125,7 @@ done
 
 echo "--- medians over $RUNS runs ---"
 printf 'placements/s (durable)  %s (target >= 20000)\n' "$(awk '{print $1}' "$WORK/figures" | median)"
+printf 'server CPU/placement    %s us\n' "$(awk '{print $4}' "$WORK/figures" | median)"
 printf 'server VmRSS            %s KiB (target < 204800)\n' "$(awk '{print $2}' "$WORK/figures" | median)"
 printf 'server VmHWM            %s KiB\n' "$(awk '{print $3}' "$WORK/figures" | median)"
 printf 'idle agent VmRSS        %s KiB (target < 10240)\n' "${agent_rss:-n/a}"

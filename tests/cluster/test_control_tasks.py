@@ -84,7 +84,17 @@ def test_long_poll_answers_on_runtask_not_on_timeout(cp_server, cp, agents):
 def test_long_poll_times_out_with_same_index(cp_server, cp, agents):
     cluster = new_cluster(cp)
     a = agents(cp_server, cluster=cluster)
-    idx = a.poll().json["index"]
+    # Registration's own bump is announced after its commit, which may wait
+    # for another request's transaction: take the index once it settled.
+    seen = []
+
+    def settled():
+        seen.append(a.poll().json["index"])
+        time.sleep(0.2)
+        return len(seen) > 1 and seen[-1] == seen[-2]
+
+    wait_for(settled, what="the node's index to settle")
+    idx = seen[-1]
     start = time.monotonic()
     r = a.poll(wait=1, index=idx)
     assert r.status == 200 and r.json["index"] == idx
