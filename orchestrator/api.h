@@ -106,8 +106,6 @@ void api_agent_render_assignments(struct http_request *req, const char *node_id,
 void api_agent_node_lost(const char *node_id, void *arg);
 /* The node's JSON as DescribeContainerInstances shows it (api_node.c). */
 json_t *api_node_to_json(struct api_context *ctx, const struct store_node *n);
-/* The task's JSON as DescribeTasks shows it (api_task.c); NULL on bad stored JSON. */
-json_t *api_task_to_json(const struct store_task *t);
 /* GET /v1/agent/ca: the cluster CA PEM, no auth (api_pki.c; agent_protocol.h). */
 void api_agent_ca(struct http_request *req, struct api_context *ctx);
 

@@ -30,6 +30,7 @@
 #include "desired_state.h"
 #include "ecs_names.h"
 #include "http_response.h"
+#include "json_text.h"
 #include "log.h"
 #include "placement.h"
 
@@ -72,82 +73,87 @@ static void task_arn(char *out, size_t size, const char *cluster, const char *id
 	snprintf(out, size, ECS_ARN_PREFIX "task/%s/%s", cluster, id);
 }
 
-static json_t *json_or(const char *text, json_t *fallback)
+static void put_string(struct json_text *jt, const char *key, const char *v)
 {
-	json_t *v = text ? json_loads(text, 0, NULL) : NULL;
-
 	if (!v)
-		return fallback;
-	json_decref(fallback);
-	return v;
+		return;
+	json_text_lit(jt, ",\"");
+	json_text_raw(jt, key, strlen(key));
+	json_text_lit(jt, "\":");
+	json_text_string(jt, v);
 }
 
-static void set_time(json_t *obj, const char *key, double t)
+static void put_time(struct json_text *jt, const char *key, double t)
 {
-	if (t > 0)
-		json_object_set_new(obj, key, json_real(t));
-}
-
-static void set_string(json_t *obj, const char *key, const char *v)
-{
-	if (v)
-		json_object_set_new(obj, key, json_string(v));
+	if (t <= 0)
+		return;
+	json_text_lit(jt, ",\"");
+	json_text_raw(jt, key, strlen(key));
+	json_text_lit(jt, "\":");
+	json_text_real(jt, t);
 }
 
 /*
- * The task object with its containers and overrides given already parsed
- * (references stolen; NULL: parse the row's text).
+ * A JSON text the server stored itself (containers, overrides), spliced in
+ * as it is; a value that does not even look like one is shown as fallback.
  */
-static json_t *task_json_with(const struct store_task *t, json_t *containers, json_t *overrides)
+static void put_stored(struct json_text *jt, const char *text, char open, char close,
+		       const char *fallback)
 {
-	char arn[API_ARN_BUF];
-	char cluster_arn[API_ARN_BUF];
-	char td_arn[API_ARN_BUF];
-	char cpu[32], memory[32];
-	json_t *obj;
+	size_t n = text ? strlen(text) : 0;
 
-	task_arn(arn, sizeof(arn), t->cluster, t->id);
-	snprintf(cluster_arn, sizeof(cluster_arn), ECS_ARN_PREFIX "cluster/%s", t->cluster);
-	snprintf(td_arn, sizeof(td_arn), ECS_ARN_PREFIX "task-definition/%s:%lld", t->family,
-		 (long long)t->revision);
-	snprintf(cpu, sizeof(cpu), "%lld", (long long)t->cpu);
-	snprintf(memory, sizeof(memory), "%lld", (long long)t->memory);
-	obj = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:f, s:s, s:I, s:s, s:s}",
-			"taskArn", arn, "taskId", t->id, "clusterArn", cluster_arn,
-			"taskDefinitionArn", td_arn,
-			"lastStatus", t->last_status, "desiredStatus", t->desired_status,
-			"cpu", cpu, "memory", memory,
-			"containers", containers ? containers : json_or(t->containers, json_array()),
-			"overrides", overrides ? overrides : json_or(t->overrides, json_object()),
-			"createdAt", t->created_at,
-			"group", t->group,
-			"version", (json_int_t)t->version,
-			"launchType", "EC2",
-			"healthStatus", t->health_status ? t->health_status : "UNKNOWN");
-	if (!obj)
-		return NULL;
-	if (t->node_id) {
-		char ci[API_ARN_BUF];
-
-		snprintf(ci, sizeof(ci), ECS_ARN_PREFIX "container-instance/%s/%s", t->cluster,
-			 t->node_id);
-		json_object_set_new(obj, "containerInstanceArn", json_string(ci));
-	}
-	set_time(obj, "startedAt", t->started_at);
-	set_time(obj, "stoppingAt", t->stopping_at);
-	set_time(obj, "stoppedAt", t->stopped_at);
-	set_time(obj, "executionStoppedAt", t->stopped_at);
-	set_string(obj, "stopCode", t->stop_code);
-	set_string(obj, "stoppedReason", t->stopped_reason);
-	set_string(obj, "pendingReason", t->pending_reason);
-	set_string(obj, "startedBy", t->started_by);
-	set_string(obj, "serviceName", t->service_name);
-	return obj;
+	if (n >= 2 && text[0] == open && text[n - 1] == close)
+		json_text_raw(jt, text, n);
+	else
+		json_text_raw(jt, fallback, strlen(fallback));
 }
 
-json_t *api_task_to_json(const struct store_task *t)
+/* Appends the task object (ECS's Task shape) of row t. */
+static void task_text(struct json_text *jt, const struct store_task *t)
 {
-	return task_json_with(t, NULL, NULL);
+	char arn[API_ARN_BUF];
+
+	task_arn(arn, sizeof(arn), t->cluster, t->id);
+	json_text_lit(jt, "{\"taskArn\":");
+	json_text_string(jt, arn);
+	put_string(jt, "taskId", t->id);
+	snprintf(arn, sizeof(arn), ECS_ARN_PREFIX "cluster/%s", t->cluster);
+	put_string(jt, "clusterArn", arn);
+	snprintf(arn, sizeof(arn), ECS_ARN_PREFIX "task-definition/%s:%lld", t->family,
+		 (long long)t->revision);
+	put_string(jt, "taskDefinitionArn", arn);
+	if (t->node_id) {
+		snprintf(arn, sizeof(arn), ECS_ARN_PREFIX "container-instance/%s/%s", t->cluster,
+			 t->node_id);
+		put_string(jt, "containerInstanceArn", arn);
+	}
+	put_string(jt, "lastStatus", t->last_status);
+	put_string(jt, "desiredStatus", t->desired_status);
+	/* ECS reports task cpu and memory as strings. */
+	json_text_lit(jt, ",\"cpu\":\"");
+	json_text_int(jt, t->cpu);
+	json_text_lit(jt, "\",\"memory\":\"");
+	json_text_int(jt, t->memory);
+	json_text_lit(jt, "\",\"containers\":");
+	put_stored(jt, t->containers, '[', ']', "[]");
+	json_text_lit(jt, ",\"overrides\":");
+	put_stored(jt, t->overrides, '{', '}', "{}");
+	put_time(jt, "createdAt", t->created_at);
+	put_string(jt, "group", t->group);
+	json_text_lit(jt, ",\"version\":");
+	json_text_int(jt, t->version);
+	json_text_lit(jt, ",\"launchType\":\"EC2\"");
+	put_string(jt, "healthStatus", t->health_status ? t->health_status : "UNKNOWN");
+	put_time(jt, "startedAt", t->started_at);
+	put_time(jt, "stoppingAt", t->stopping_at);
+	put_time(jt, "stoppedAt", t->stopped_at);
+	put_time(jt, "executionStoppedAt", t->stopped_at);
+	put_string(jt, "stopCode", t->stop_code);
+	put_string(jt, "stoppedReason", t->stopped_reason);
+	put_string(jt, "pendingReason", t->pending_reason);
+	put_string(jt, "startedBy", t->started_by);
+	put_string(jt, "serviceName", t->service_name);
+	json_text_lit(jt, "}");
 }
 
 static bool cluster_checked(struct api_request *ar)
@@ -364,26 +370,55 @@ static json_t *placement_request_build(json_t *td, json_t *ov, const char *group
 			 "placementConstraints", constraints, "placementStrategy", strategy);
 }
 
-static json_t *containers_initial(json_t *td, const char *cluster, const char *task_id)
+/* The containers of a new task, as stored: each PENDING, health UNKNOWN. */
+static char *containers_initial(json_t *td, const char *cluster, const char *task_id)
 {
-	json_t *list = json_array(), *c;
+	struct json_text jt = JSON_TEXT_INIT;
+	char tarn[API_ARN_BUF];
+	json_t *c;
 	size_t i;
 
+	task_arn(tarn, sizeof(tarn), cluster, task_id);
+	json_text_lit(&jt, "[");
 	json_array_foreach(json_object_get(td, "containerDefinitions"), i, c) {
 		const char *name = json_string_value(json_object_get(c, "name"));
-		char arn[API_ARN_BUF], tarn[API_ARN_BUF];
+		char arn[API_ARN_BUF];
 
 		snprintf(arn, sizeof(arn), ECS_ARN_PREFIX "container/%s/%s/%s", cluster, task_id,
 			 name ? name : "");
-		task_arn(tarn, sizeof(tarn), cluster, task_id);
-		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:O?, s:s, s:s, s:b}",
-						       "containerArn", arn, "taskArn", tarn,
-						       "name", name ? name : "",
-						       "image", json_object_get(c, "image"),
-						       "lastStatus", "PENDING", "healthStatus", "UNKNOWN",
-						       "essential", !json_is_false(json_object_get(c, "essential"))));
+		if (i)
+			json_text_lit(&jt, ",");
+		json_text_lit(&jt, "{\"containerArn\":");
+		json_text_string(&jt, arn);
+		json_text_lit(&jt, ",\"taskArn\":");
+		json_text_string(&jt, tarn);
+		json_text_lit(&jt, ",\"name\":");
+		json_text_string(&jt, name ? name : "");
+		if (json_is_string(json_object_get(c, "image"))) {
+			json_text_lit(&jt, ",\"image\":");
+			json_text_string(&jt, json_string_value(json_object_get(c, "image")));
+		}
+		json_text_lit(&jt, ",\"lastStatus\":\"PENDING\",\"healthStatus\":\"UNKNOWN\",\"essential\":");
+		json_text_bool(&jt, !json_is_false(json_object_get(c, "essential")));
+		json_text_lit(&jt, "}");
 	}
-	return list;
+	json_text_lit(&jt, "]");
+	return json_text_take(&jt);
+}
+
+/* Appends ,"ignoredFields":[...] */
+static void put_ignored(struct json_text *jt, json_t *ignored)
+{
+	json_t *v;
+	size_t i;
+
+	json_text_lit(jt, ",\"ignoredFields\":[");
+	json_array_foreach(ignored, i, v) {
+		if (i)
+			json_text_lit(jt, ",");
+		json_text_string(jt, json_string_value(v));
+	}
+	json_text_lit(jt, "]");
 }
 
 struct runtask_args {
@@ -493,12 +528,6 @@ static int runtask_parse(json_t *body, struct runtask_args *a, json_t *ignored, 
 	return client_token_parse(body, a, err);
 }
 
-/* RunTask's overrides for each task's answer (one object, shared). */
-static json_t *overrides_shared(json_t *overrides)
-{
-	return json_is_object(overrides) ? json_incref(overrides) : json_object();
-}
-
 /*
  * A new task ID: 12 hex digits of milliseconds since the epoch, then 20
  * random ones (80 bits).  IDs of new tasks sort after older ones, so
@@ -534,7 +563,7 @@ static int runtask_replay(struct api_request *ar, struct runtask_args *a, json_t
 	orch_error err = ORCH_ERROR_INIT;
 	cleanup_free char *sha = NULL, *ids = NULL;
 	const char *cluster = ar->params[0];
-	json_t *tasks, *failures;
+	struct json_text tasks = JSON_TEXT_INIT, failures = JSON_TEXT_INIT;
 	char *save = NULL;
 	int rc;
 
@@ -556,26 +585,34 @@ static int runtask_replay(struct api_request *ar, struct runtask_args *a, json_t
 				 a->client_token);
 		return 1;
 	}
-	tasks = json_array();
-	failures = json_array();
+	json_text_lit(&tasks, "{\"tasks\":[");
+	json_text_lit(&failures, "],\"failures\":[");
 	for (char *id = strtok_r(ids, " ", &save); id; id = strtok_r(NULL, " ", &save)) {
 		struct store_task t = { 0 };
 		char arn[API_ARN_BUF];
 
 		if (store_task_get(ar->ctx->store, STORE_WRITER, cluster, id, &t, &err) == 0) {
-			json_array_append_new(tasks, api_task_to_json(&t));
+			if (tasks.buf[tasks.len - 1] != '[')
+				json_text_lit(&tasks, ",");
+			task_text(&tasks, &t);
 			store_task_release(&t);
 			continue;
 		}
 		/* Pruned since (stopped longer than the retention). */
 		task_arn(arn, sizeof(arn), cluster, id);
-		json_array_append_new(failures, json_pack("{s:s, s:s, s:s}", "arn", arn,
-							  "reason", "MISSING", "detail",
-							  "the task was stopped and pruned"));
+		if (failures.buf[failures.len - 1] != '[')
+			json_text_lit(&failures, ",");
+		json_text_lit(&failures, "{\"arn\":");
+		json_text_string(&failures, arn);
+		json_text_lit(&failures, ",\"reason\":\"MISSING\","
+			      "\"detail\":\"the task was stopped and pruned\"}");
 	}
-	write_batch_reply(ar->ctx->writes, ar->req, 200,
-			  json_pack("{s:o, s:o, s:O}", "tasks", tasks, "failures", failures,
-				    "ignoredFields", ignored));
+	json_text_raw(&tasks, failures.buf ? failures.buf : "", failures.len);
+	json_text_lit(&tasks, "]");
+	put_ignored(&tasks, ignored);
+	json_text_lit(&tasks, "}");
+	json_text_release(&failures);
+	write_batch_reply_text(ar->ctx->writes, ar->req, 200, json_text_take(&tasks));
 	return 1;
 }
 
@@ -597,8 +634,9 @@ void api_task_run(struct api_request *ar)
 	orch_error err = ORCH_ERROR_INIT;
 	struct runtask_args a = { 0 };
 	struct store_taskdef td = { 0 };
-	json_t *body = NULL, *ignored = json_array(), *def = NULL, *request = NULL, *tasks = NULL;
+	json_t *body = NULL, *ignored = json_array(), *def = NULL, *request = NULL;
 	cleanup_free char *group_default = NULL, *overrides_text = NULL, *request_text = NULL;
+	struct json_text reply = JSON_TEXT_INIT;
 	char ids[RUNTASK_MAX_COUNT][STORE_ID_HEX_LEN + 1];
 	int bound = 0;
 	const char *cluster = ar->params[0];
@@ -660,28 +698,23 @@ void api_task_run(struct api_request *ar)
 		http_reply_orch_error(ar->req, &err);
 		goto out;
 	}
-	tasks = json_array();
+	json_text_lit(&reply, "{\"tasks\":[");
 	for (int64_t i = 0; i < a.count; i++) {
 		struct store_task t = { 0 };
 		char node[PLACEMENT_NODE_ID_SIZE] = "", reason[PLACEMENT_REASON_SIZE] = "";
 		cleanup_free char *containers = NULL;
-		json_t *cj;
 		int rc;
 
 		new_task_id(ids[i]);
-		cj = containers_initial(def, cluster, ids[i]);
-		containers = cj ? json_dumps(cj, JSON_COMPACT) : NULL;
+		containers = containers_initial(def, cluster, ids[i]);
 		if (!containers) {
-			json_decref(cj);
 			orch_fail(&err, ORCH_ERR_INTERNAL, "out of memory");
 			goto fail;
 		}
 		rc = placement_place(ar->ctx->placement, ids[i], cluster, request, node, sizeof(node),
 				     reason, sizeof(reason), &err);
-		if (rc < 0) {
-			json_decref(cj);
+		if (rc < 0)
 			goto fail;
-		}
 		if (rc == 0)
 			bound = (int)i + 1;
 		t.id = ids[i];
@@ -702,24 +735,25 @@ void api_task_run(struct api_request *ar)
 		t.started_by = (char *)a.started_by;
 		t.version = 1;
 		if (store_task_insert(ar->ctx->store, &t, &err) < 0) {
-			json_decref(cj);
 			if (rc == 0)
 				placement_unbind(ar->ctx->placement, ids[i]);
 			goto fail;
 		}
 		if (rc == 0)
 			desired_state_changed(ar->ctx->desired, node);
-		json_array_append_new(tasks, task_json_with(&t, cj, overrides_shared(a.overrides)));
+		if (i)
+			json_text_lit(&reply, ",");
+		task_text(&reply, &t);
 		if (rc != 0)
 			log_info("task %s (%s:%lld) waits for capacity: %s", ids[i], td.family,
 				 (long long)td.revision, reason);
 	}
 	if (a.client_token[0] && runtask_remember(ar, &a, ids, &err) < 0)
 		goto fail;
-	write_batch_reply(ar->ctx->writes, ar->req, 200,
-			  json_pack("{s:o, s:[], s:O}", "tasks", tasks, "failures",
-				    "ignoredFields", ignored));
-	tasks = NULL;
+	json_text_lit(&reply, "],\"failures\":[]");
+	put_ignored(&reply, ignored);
+	json_text_lit(&reply, "}");
+	write_batch_reply_text(ar->ctx->writes, ar->req, 200, json_text_take(&reply));
 	goto out;
 fail:
 	write_batch_abort(ar->ctx->writes);
@@ -731,7 +765,7 @@ oom:
 	orch_fail(&err, ORCH_ERR_INTERNAL, "out of memory");
 	http_reply_orch_error(ar->req, &err);
 out:
-	json_decref(tasks);
+	json_text_release(&reply);
 	json_decref(request);
 	json_decref(def);
 	json_decref(ignored);
@@ -783,7 +817,14 @@ void api_task_stop(struct api_request *ar)
 		http_reply_orch_error(ar->req, &err);
 		goto out;
 	}
-	write_batch_reply(ar->ctx->writes, ar->req, 200, json_pack("{s:o}", "task", api_task_to_json(&t)));
+	{
+		struct json_text jt = JSON_TEXT_INIT;
+
+		json_text_lit(&jt, "{\"task\":");
+		task_text(&jt, &t);
+		json_text_lit(&jt, "}");
+		write_batch_reply_text(ar->ctx->writes, ar->req, 200, json_text_take(&jt));
+	}
 out:
 	store_task_release(&t);
 	json_decref(body);
@@ -794,7 +835,7 @@ void api_task_describe(struct api_request *ar)
 	orch_error err = ORCH_ERROR_INIT;
 	char id[STORE_ID_HEX_LEN + 1];
 	struct store_task t = { 0 };
-	json_t *obj;
+	struct json_text jt = JSON_TEXT_INIT;
 
 	if (!cluster_checked(ar) || !task_id_checked(ar, ar->params[1], id, sizeof(id)))
 		return;
@@ -802,14 +843,11 @@ void api_task_describe(struct api_request *ar)
 		http_reply_orch_error(ar->req, &err);
 		return;
 	}
-	obj = api_task_to_json(&t);
+	json_text_lit(&jt, "{\"task\":");
+	task_text(&jt, &t);
+	json_text_lit(&jt, ",\"failures\":[]}");
 	store_task_release(&t);
-	if (!obj) {
-		orch_fail(&err, ORCH_ERR_INTERNAL, "task '%s': stored state is malformed", id);
-		http_reply_orch_error(ar->req, &err);
-		return;
-	}
-	http_reply_json(ar->req, 200, json_pack("{s:o, s:[]}", "task", obj, "failures"));
+	http_reply_json_text(ar->req, 200, json_text_take(&jt));
 }
 
 void api_task_list(struct api_request *ar)
@@ -823,7 +861,7 @@ void api_task_list(struct api_request *ar)
 	struct store_task_query q = { 0 };
 	struct store_task *list = NULL;
 	int64_t limit = TASK_PAGE_DEFAULT;
-	json_t *arns, *tasks, *reply;
+	struct json_text jt = JSON_TEXT_INIT;
 	bool more = false;
 	int count = 0;
 
@@ -876,25 +914,34 @@ void api_task_list(struct api_request *ar)
 		http_reply_orch_error(ar->req, &err);
 		return;
 	}
-	arns = json_array();
-	tasks = json_array();
+	json_text_lit(&jt, "{\"taskArns\":[");
 	for (int i = 0; i < count; i++) {
-		json_t *t = api_task_to_json(&list[i]);
+		char arn[API_ARN_BUF];
 
-		if (!t)
-			continue;
-		json_array_append(arns, json_object_get(t, "taskArn"));
-		json_array_append_new(tasks, t);
+		task_arn(arn, sizeof(arn), list[i].cluster, list[i].id);
+		if (i)
+			json_text_lit(&jt, ",");
+		json_text_string(&jt, arn);
 	}
-	reply = json_pack("{s:o, s:o}", "taskArns", arns, "tasks", tasks);
+	json_text_lit(&jt, "],\"tasks\":[");
+	for (int i = 0; i < count; i++) {
+		if (i)
+			json_text_lit(&jt, ",");
+		task_text(&jt, &list[i]);
+	}
+	json_text_lit(&jt, "]");
 	if (more && count > 0) {
 		char key[32];
 		cleanup_free char *next = NULL;
 
 		snprintf(key, sizeof(key), "%lld", (long long)list[count - 1].seq);
 		next = api_page_token_encode(key);
-		json_object_set_new(reply, "nextToken", next ? json_string(next) : NULL);
+		if (!next)
+			jt.failed = true;
+		json_text_lit(&jt, ",\"nextToken\":");
+		json_text_string(&jt, next ? next : "");
 	}
+	json_text_lit(&jt, "}");
 	store_task_list_free(list, count);
-	http_reply_json(ar->req, 200, reply);
+	http_reply_json_text(ar->req, 200, json_text_take(&jt));
 }

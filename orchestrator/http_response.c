@@ -9,20 +9,32 @@
 #include "http_server.h"
 #include "log.h"
 
-void http_reply_json_headers(struct http_request *req, int status, json_t *body,
-			     const char *extra_headers)
+static void reply_text(struct http_request *req, int status, char *text,
+		       const char *extra_headers)
 {
-	char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(13)) : NULL;
 	static const char fallback[] =
 		"{\"__type\":\"ServerException\",\"message\":\"out of memory\"}\n";
 
-	json_decref(body);
 	if (!text) {
 		http_respond(req, 500, "application/json", fallback, sizeof(fallback) - 1, NULL);
 		return;
 	}
 	http_respond(req, status, "application/json", text, strlen(text), extra_headers);
 	free(text);
+}
+
+void http_reply_json_headers(struct http_request *req, int status, json_t *body,
+			     const char *extra_headers)
+{
+	char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(13)) : NULL;
+
+	json_decref(body);
+	reply_text(req, status, text, extra_headers);
+}
+
+void http_reply_json_text(struct http_request *req, int status, char *text)
+{
+	reply_text(req, status, text, "Cache-Control: no-store\r\n");
 }
 
 void http_reply_json(struct http_request *req, int status, json_t *body)

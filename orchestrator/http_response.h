@@ -21,6 +21,9 @@ void http_reply_json(struct http_request *req, int status, json_t *body);
 void http_reply_json_headers(struct http_request *req, int status, json_t *body,
 			     const char *extra_headers);
 
+/* Sends a JSON text the caller built (freed here; NULL answers 500). */
+void http_reply_json_text(struct http_request *req, int status, char *text);
+
 void http_reply_error(struct http_request *req, int status, const char *type,
 		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 

@@ -11,6 +11,7 @@ struct pending_reply {
 	struct http_request *req;	/* NULL once the client went away */
 	int status;
 	json_t *body;
+	char *text;		/* instead of body */
 };
 
 struct write_batch {
@@ -74,8 +75,8 @@ static void on_request_abandoned(struct http_request *req, void *arg)
 			wb->pending[i].req = NULL;
 }
 
-void write_batch_reply(struct write_batch *wb, struct http_request *req, int status,
-		       json_t *body)
+static void reply_later(struct write_batch *wb, struct http_request *req, int status,
+			json_t *body, char *text)
 {
 	struct pending_reply *p = &wb->pending[wb->count++];
 
@@ -83,9 +84,23 @@ void write_batch_reply(struct write_batch *wb, struct http_request *req, int sta
 	p->req = req;
 	p->status = status;
 	p->body = body;
+	p->text = text;
 	http_request_set_abandon_cb(req, on_request_abandoned, wb);
 	if (wb->count == WRITE_BATCH_MAX_REQUESTS)
 		write_batch_commit(wb);
+}
+
+void write_batch_reply(struct write_batch *wb, struct http_request *req, int status,
+		       json_t *body)
+{
+	reply_later(wb, req, status, body, NULL);
+}
+
+void write_batch_reply_text(struct write_batch *wb, struct http_request *req, int status,
+			    char *text)
+{
+	/* NULL text (out of memory) still waits, then answers 500. */
+	reply_later(wb, req, text ? status : 500, NULL, text);
 }
 
 void write_batch_commit(struct write_batch *wb)
@@ -104,15 +119,21 @@ void write_batch_commit(struct write_batch *wb)
 
 		if (!p->req) {
 			json_decref(p->body);
+			free(p->text);
 		} else if (committed) {
 			http_request_set_abandon_cb(p->req, NULL, NULL);
-			http_reply_json(p->req, p->status, p->body);
+			if (p->body)
+				http_reply_json(p->req, p->status, p->body);
+			else
+				http_reply_json_text(p->req, p->status, p->text);
 		} else {
 			json_decref(p->body);
+			free(p->text);
 			http_request_set_abandon_cb(p->req, NULL, NULL);
 			http_reply_error(p->req, 500, "ServerException",
 					 "the write could not be committed: %s", err.message);
 		}
 		p->body = NULL;
+		p->text = NULL;
 	}
 }

@@ -38,6 +38,9 @@ void write_batch_abort(struct write_batch *wb);
 struct http_request;
 void write_batch_reply(struct write_batch *wb, struct http_request *req, int status,
 		       json_t *body);
+/* The same with a JSON text (stolen; NULL answers 500). */
+void write_batch_reply_text(struct write_batch *wb, struct http_request *req, int status,
+			    char *text);
 /* Commits the open transaction and sends the waiting replies. */
 void write_batch_commit(struct write_batch *wb);
 
