@@ -29,6 +29,7 @@ struct parsed_request {
 };
 
 static void on_retry(evutil_socket_t fd, short what, void *arg);
+static void on_commit_failed(void *arg);
 
 struct placement *placement_new(struct event_base *base, struct store *store,
 				struct write_batch *writes, struct desired_state *desired)
@@ -47,6 +48,7 @@ struct placement *placement_new(struct event_base *base, struct store *store,
 		placement_free(p);
 		return NULL;
 	}
+	write_batch_on_failure(writes, on_commit_failed, p);
 	return p;
 }
 
@@ -209,6 +211,30 @@ int placement_load(struct placement *p, void (*on_node)(const struct store_node 
 	log_info("placement: loaded %d nodes and %d placed tasks", nodes, bound);
 	placement_capacity_changed(p);
 	return 0;
+}
+
+/*
+ * A batch's commit failed: its tasks were bound (or released) in the
+ * scheduler but not stored.  Rebuild the scheduler from the store, which
+ * the rollback left as it was before the batch.
+ */
+static void on_commit_failed(void *arg)
+{
+	struct placement *p = arg;
+	struct scheduler *old = p->sched;
+	orch_error err = ORCH_ERROR_INIT;
+
+	p->sched = scheduler_new();
+	if (!p->sched || placement_load(p, NULL, NULL, &err) < 0) {
+		log_error("placement: rebuilding the scheduler after a failed commit: %s; "
+			  "keeping the old one", p->sched ? err.message : "out of memory");
+		if (p->sched)
+			scheduler_free(p->sched);
+		p->sched = old;
+		return;
+	}
+	scheduler_free(old);
+	log_warn("placement: scheduler rebuilt from the store after a failed commit");
 }
 
 int placement_place(struct placement *p, const char *task_id, const char *cluster,

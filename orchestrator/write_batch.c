@@ -19,6 +19,8 @@ struct write_batch {
 	struct event *commit_event;
 	struct pending_reply pending[WRITE_BATCH_MAX_REQUESTS];
 	int count;
+	write_batch_failed_fn *failed;
+	void *failed_arg;
 };
 
 static void on_commit_event(evutil_socket_t fd, short what, void *arg)
@@ -103,6 +105,12 @@ void write_batch_reply_text(struct write_batch *wb, struct http_request *req, in
 	reply_later(wb, req, text ? status : 500, NULL, text);
 }
 
+void write_batch_on_failure(struct write_batch *wb, write_batch_failed_fn *fn, void *arg)
+{
+	wb->failed = fn;
+	wb->failed_arg = arg;
+}
+
 void write_batch_commit(struct write_batch *wb)
 {
 	orch_error err = ORCH_ERROR_INIT;
@@ -112,6 +120,8 @@ void write_batch_commit(struct write_batch *wb)
 	if (store_in_transaction(wb->store) && store_commit(wb->store, &err) < 0) {
 		log_error("store: %s; failing %d requests", err.message, count);
 		committed = false;
+		if (wb->failed)
+			wb->failed(wb->failed_arg);
 	}
 	wb->count = 0;
 	for (int i = 0; i < count; i++) {

@@ -41,6 +41,14 @@ void write_batch_reply(struct write_batch *wb, struct http_request *req, int sta
 /* The same with a JSON text (stolen; NULL answers 500). */
 void write_batch_reply_text(struct write_batch *wb, struct http_request *req, int status,
 			    char *text);
+/*
+ * Called after a commit failed and was rolled back, so in-memory state
+ * built alongside the batch's writes (the scheduler's) can be rebuilt from
+ * the store.  One callback.
+ */
+typedef void write_batch_failed_fn(void *arg);
+void write_batch_on_failure(struct write_batch *wb, write_batch_failed_fn *fn, void *arg);
+
 /* Commits the open transaction and sends the waiting replies. */
 void write_batch_commit(struct write_batch *wb);
 
