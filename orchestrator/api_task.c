@@ -565,7 +565,7 @@ static int runtask_replay(struct api_request *ar, struct runtask_args *a, json_t
 	const char *cluster = ar->params[0];
 	struct json_text tasks = JSON_TEXT_INIT, failures = JSON_TEXT_INIT;
 	char *save = NULL;
-	int rc;
+	int rc, found = 0, missing = 0;
 
 	if (write_batch_begin(ar->ctx->writes, &err) < 0) {
 		http_reply_orch_error(ar->req, &err);
@@ -592,7 +592,7 @@ static int runtask_replay(struct api_request *ar, struct runtask_args *a, json_t
 		char arn[API_ARN_BUF];
 
 		if (store_task_get(ar->ctx->store, STORE_WRITER, cluster, id, &t, &err) == 0) {
-			if (tasks.buf[tasks.len - 1] != '[')
+			if (found++)
 				json_text_lit(&tasks, ",");
 			task_text(&tasks, &t);
 			store_task_release(&t);
@@ -600,13 +600,15 @@ static int runtask_replay(struct api_request *ar, struct runtask_args *a, json_t
 		}
 		/* Pruned since (stopped longer than the retention). */
 		task_arn(arn, sizeof(arn), cluster, id);
-		if (failures.buf[failures.len - 1] != '[')
+		if (missing++)
 			json_text_lit(&failures, ",");
 		json_text_lit(&failures, "{\"arn\":");
 		json_text_string(&failures, arn);
 		json_text_lit(&failures, ",\"reason\":\"MISSING\","
 			      "\"detail\":\"the task was stopped and pruned\"}");
 	}
+	if (failures.failed)
+		tasks.failed = true;
 	json_text_raw(&tasks, failures.buf ? failures.buf : "", failures.len);
 	json_text_lit(&tasks, "]");
 	put_ignored(&tasks, ignored);
