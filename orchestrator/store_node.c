@@ -9,17 +9,27 @@
 
 #include "store.h"
 
+/*
+ * Implied by any task status but STOPPED (a task whose agent reported
+ * STOPPED is STOPPED); stated so the counts below search the node's
+ * entries of the partial index tasks_desired_on_node instead of scanning
+ * every task.
+ */
+#define NODE_TASK_HELD "t.node_id IS NOT NULL AND t.agent_status IS NOT 'STOPPED'"
+
 #define NODE_COLUMNS \
 	"id, cluster, name, status, status_before_lost, advertise_address, attributes," \
 	" cpu, memory, registered_at, updated_at, last_seen_at, version," \
-	" (SELECT count(*) FROM tasks t WHERE t.node_id = n.id AND t.last_status = 'RUNNING')," \
-	" (SELECT count(*) FROM tasks t WHERE t.node_id = n.id AND t.last_status = 'PENDING')"
+	" (SELECT count(*) FROM tasks t WHERE t.node_id = n.id AND " NODE_TASK_HELD \
+	"  AND t.last_status = 'RUNNING')," \
+	" (SELECT count(*) FROM tasks t WHERE t.node_id = n.id AND " NODE_TASK_HELD \
+	"  AND t.last_status = 'PENDING')"
 
 static const char sql_node_by_id[] =
 	"SELECT " NODE_COLUMNS " FROM nodes n WHERE id = ?1 AND (?2 IS NULL OR cluster = ?2)";
 static const char sql_node_by_name[] =
 	"SELECT id, cluster, (SELECT count(*) FROM tasks t WHERE t.node_id = n.id"
-	" AND t.last_status != 'STOPPED') FROM nodes n WHERE name = ?1";
+	" AND " NODE_TASK_HELD " AND t.last_status != 'STOPPED') FROM nodes n WHERE name = ?1";
 static const char sql_node_insert[] =
 	"INSERT INTO nodes(id, cluster, name, status, credential_sha256, advertise_address,"
 	" attributes, cpu, memory, registered_at, updated_at, last_seen_at)"

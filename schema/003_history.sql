@@ -12,12 +12,16 @@
 -- other parameters is refused; task_ids lists the created task IDs,
 -- space-separated, in creation order.
 --
--- Two indexes go: tasks_by_cluster is a prefix of tasks_by_cluster_desired
--- and tasks_by_cluster_family, and the tasks of a node that are not stopped
--- are a subset of its desired set (tasks_desired_on_node): a task whose
--- agent reported STOPPED is STOPPED.  Every task insert wrote both.
+-- Three indexes go, each written by every task insert: ListTasks pages a
+-- cluster's tasks in rowid order with optional filters, which only
+-- tasks_by_cluster (cluster, rowid) serves without sorting the whole
+-- cluster, so tasks_by_cluster_desired and tasks_by_cluster_family only
+-- cost; and the tasks of a node that are not stopped are a subset of its
+-- desired set (tasks_desired_on_node), since a task whose agent reported
+-- STOPPED is STOPPED.
 
-DROP INDEX tasks_by_cluster;
+DROP INDEX tasks_by_cluster_desired;
+DROP INDEX tasks_by_cluster_family;
 DROP INDEX tasks_not_stopped;
 
 CREATE INDEX tasks_stopped_by_age ON tasks(stopped_at) WHERE last_status = 'STOPPED';
