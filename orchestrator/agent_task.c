@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "agent_stream.h"
+#include "agent_task_cgroup.h"
 #include "cleanup.h"
 #include "container_exec.h"
 #include "container_image.h"
@@ -247,8 +248,33 @@ static void remove_stray(struct agent_tasks *t, const struct container_state *st
 	orch_error err = ORCH_ERROR_INIT;
 
 	log_warn("agent: removing container %s (%s): not one this node runs", st->name, st->id);
+	/* Its task's cgroup goes with it if it was the last one in there. */
 	if (container_remove(t->runtime_dir, st->id, true, &err) < 0)
 		log_warn("agent: removing container %s: %s", st->id, err.message);
+}
+
+/*
+ * Removes the empty cgroups of tasks the table does not know or knows as
+ * stopped: an agent killed between making a task's cgroup and creating its
+ * first container, or containers removed behind its back.
+ */
+static void sweep_task_cgroups(struct agent_tasks *t)
+{
+	orch_error err = ORCH_ERROR_INIT;
+	char **ids = NULL;
+	size_t count = 0;
+
+	if (agent_task_cgroup_list(t->cgroup_parent, &ids, &count, &err) < 0) {
+		log_warn("agent: listing task cgroups: %s", err.message);
+		return;
+	}
+	for (size_t i = 0; i < count; i++) {
+		struct agent_task *task = task_find(t, ids[i]);
+
+		if (!task || task->status == AGENT_TASK_STOPPED)
+			agent_task_cgroup_release(t->cgroup_parent, ids[i]);
+	}
+	cgroup_names_free(ids, count);
 }
 
 int agent_tasks_scan(struct agent_tasks *t, orch_error *err)
@@ -330,6 +356,8 @@ int agent_tasks_scan(struct agent_tasks *t, orch_error *err)
 		if (any)
 			task->status = any_running ? AGENT_TASK_RUNNING : AGENT_TASK_STOPPED;
 	}
+	if (t->have_desired)
+		sweep_task_cgroups(t);
 	return 0;
 }
 
@@ -442,10 +470,65 @@ static bool string_array(const json_t *array, const char **out, size_t max, size
 	return true;
 }
 
+/* The task size as limits of its cgroup (agent_task_cgroup.h). */
+static int task_limits(const struct agent_task *task, struct cgroup_limits *out, orch_error *err)
+{
+	return agent_task_cgroup_limits(task_definition(task),
+					json_object_get(task->entry, "overrides"), out, err);
+}
+
+/* The definition's ulimits into the process (the same rules as `orch run --ulimit`). */
+static int apply_ulimits(const json_t *def, struct spec_process *proc, orch_error *err)
+{
+	size_t k;
+	json_t *u;
+
+	json_array_foreach(json_object_get(def, "ulimits"), k, u) {
+		const char *uname = json_string_value(json_object_get(u, "name"));
+		const json_t *soft = json_object_get(u, "softLimit");
+		const json_t *hard = json_object_get(u, "hardLimit");
+		struct spec_rlimit r;
+
+		if (!uname || !json_is_integer(soft) || !json_is_integer(hard))
+			return orch_fail(err, ORCH_ERR_INVALID,
+					 "ulimits[%zu] needs name, softLimit and hardLimit", k);
+		if (spec_rlimit_from_values(uname, json_integer_value(soft),
+					    json_integer_value(hard), &r, err) < 0 ||
+		    spec_rlimit_put(proc, &r, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Container limits must fit in the task's (ECS: a container's memory and
+ * memoryReservation are at most the task memory).  The validator checks
+ * the definition; RunTask overrides can still lower the task size below a
+ * container's limit, which is refused here rather than left to the kernel.
+ */
+static int check_within_task(const char *name, const struct cgroup_limits *container,
+			     const struct cgroup_limits *task, orch_error *err)
+{
+	if (task->memory_max <= 0)
+		return 0;
+	if (container->memory_max > task->memory_max)
+		return orch_fail(err, ORCH_ERR_INVALID,
+				 "container %s: memory %lld MiB exceeds the task memory of %lld MiB",
+				 name, (long long)(container->memory_max >> 20),
+				 (long long)(task->memory_max >> 20));
+	if (container->memory_reservation > task->memory_max)
+		return orch_fail(err, ORCH_ERR_INVALID,
+				 "container %s: memoryReservation %lld MiB exceeds the task memory of "
+				 "%lld MiB", name, (long long)(container->memory_reservation >> 20),
+				 (long long)(task->memory_max >> 20));
+	return 0;
+}
+
 /*
  * The runtime config of container definition i: image, argv (ECS's
  * entryPoint is Docker's --entrypoint plus leading arguments), environment
- * (definition, then override), limits, network.
+ * (definition, then override), ulimits, limits, network, and the task's
+ * cgroup as its cgroup parent.
  */
 static int build_config(struct agent_tasks *t, struct agent_task *task, size_t i,
 			struct container_config *cfg, orch_error *err)
@@ -464,7 +547,8 @@ static int build_config(struct agent_tasks *t, struct agent_task *task, size_t i
 	const json_t *entry_point = json_object_get(def, "entryPoint");
 	const json_t *command = field(ov, def, "command");
 	const json_t *v;
-	char cname[CONTAINER_NAME_MAX];
+	char cname[CONTAINER_NAME_MAX], cgroup_parent[CGROUP_PATH_MAX];
+	struct cgroup_limits task_lim;
 	int rc = -1;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -526,12 +610,18 @@ static int build_config(struct agent_tasks *t, struct agent_task *task, size_t i
 		goto out;
 	if (spec_merge(info.config, &sov, &cfg->process, err) < 0)
 		goto out;
+	if (apply_ulimits(def, &cfg->process, err) < 0 ||
+	    task_limits(task, &task_lim, err) < 0 ||
+	    agent_task_cgroup_path(t->cgroup_parent, task->id, cgroup_parent, sizeof(cgroup_parent),
+				   err) < 0)
+		goto out;
 	container_name_format(task, i, cname, sizeof(cname));
 	cfg->name = strdup(cname);
 	cfg->image = strdup(image);
 	cfg->image_id = strdup(info.id);
 	cfg->hostname = sov.hostname ? strdup(sov.hostname) : NULL;
-	cfg->cgroup_parent = strdup(t->cgroup_parent);
+	cfg->cgroup_parent = strdup(cgroup_parent);
+	cfg->cgroup_parent_is_group = true;
 	if (cfg->network == LINUX_NETWORK_NONE) {
 		/* One network namespace per task: join a running sibling's. */
 		for (size_t j = 0; j < task->container_count; j++) {
@@ -555,6 +645,8 @@ static int build_config(struct agent_tasks *t, struct agent_task *task, size_t i
 	v = field(ov, def, "cpu");
 	if (json_is_integer(v) && json_integer_value(v) >= 2)
 		cfg->limits.cpu_units = json_integer_value(v);
+	if (check_within_task(name, &cfg->limits, &task_lim, err) < 0)
+		goto out;
 	cfg->layer_dirs = info.layer_dirs;
 	cfg->layer_count = info.layer_count;
 	info.layer_dirs = NULL;
@@ -739,6 +831,7 @@ static void task_start(struct agent_tasks *t, struct agent_task *task)
 		orch_error err = ORCH_ERROR_INIT;
 		struct container_config cfg;
 		struct container_state st;
+		struct cgroup_limits task_lim;
 		int fail_code = CONTAINER_EXIT_RUNTIME_ERROR;
 		char why[AGENT_REASON_MAX];
 
@@ -752,6 +845,14 @@ static void task_start(struct agent_tasks *t, struct agent_task *task)
 			return;
 		}
 		started = true;
+		/* The task's cgroup first: the container's is made inside it. */
+		if (task_limits(task, &task_lim, &err) < 0 ||
+		    agent_task_cgroup_make(t->cgroup_parent, task->id, &task_lim, &err) < 0) {
+			snprintf(why, sizeof(why), "CannotCreateContainerError: %.200s", err.message);
+			task_fail_start(t, task, why);
+			return;
+		}
+		task->cgroup_gone = false;
 		if (!c->runtime_id[0]) {
 			if (build_config(t, task, i, &cfg, &err) < 0) {
 				snprintf(why, sizeof(why), "%s%.200s",
@@ -895,6 +996,13 @@ static void task_follow_containers(struct agent_tasks *t, struct agent_task *tas
 			task_changed(t);
 		}
 	}
+	/*
+	 * A stopped task's containers have left their cgroups (the shim removes
+	 * its container's before it records the exit): the task's goes now,
+	 * not when the server forgets the task.
+	 */
+	if (task->status == AGENT_TASK_STOPPED && !task->cgroup_gone)
+		task->cgroup_gone = agent_task_cgroup_release(t->cgroup_parent, task->id);
 }
 
 /* ---- converge ------------------------------------------------------------- */
@@ -986,6 +1094,9 @@ void agent_tasks_collect(struct agent_tasks *t)
 		if (!task->in_set && task->status == AGENT_TASK_STOPPED && task->pull_pid <= 0) {
 			/* Not wanted and stopped: nothing of it may remain. */
 			task_remove_containers(t, task);
+			if (!agent_task_cgroup_release(t->cgroup_parent, task->id))
+				log_warn("agent: task %s: its cgroup is still in use after its "
+					 "containers were removed", task->id);
 			log_info("agent: task %s removed", task->id);
 			*link = task->next;
 			task_free(task);

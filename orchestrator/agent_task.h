@@ -20,6 +20,11 @@
  * stopTimeout (AGENT_DEFAULT_STOP_TIMEOUT_S), without blocking the loop.
  * Images missing locally are pulled by a child process (AGENT_PULL_*), so
  * the loop keeps heart-beating while a pull runs.
+ *
+ * Each task's containers live in the task's own cgroup, which carries the
+ * task size (task-level cpu and memory) and goes once the task stopped or
+ * its containers were removed (agent_task_cgroup.h).  Container ulimits are
+ * applied by the runtime as `orch run --ulimit` does (spec.h).
  */
 #ifndef ORCH_AGENT_TASK_H
 #define ORCH_AGENT_TASK_H
@@ -100,6 +105,7 @@ struct agent_task {
 	pid_t pull_pid;			/* image pull child, 0 none */
 	int pull_fd;			/* its error pipe, -1 none */
 	char *pull_error;		/* what it wrote */
+	bool cgroup_gone;		/* its cgroup was removed (agent_task_cgroup.h) */
 	struct agent_task *next;
 };
 

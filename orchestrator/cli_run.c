@@ -100,11 +100,14 @@ static void run_usage(FILE *out)
 		"      --cpus N              CPU quota in CPUs (e.g. 0.5)\n"
 		"      --cpu-units N         ECS CPU units, 1024 = one CPU (weight/shares)\n"
 		"      --pids-limit N        process limit (default %d; 0 = unlimited)\n"
+		"      --ulimit NAME=SOFT[:HARD]  resource limit (repeatable; e.g. nofile=1024:2048,\n"
+		"                            -1 = unlimited; nofile defaults to %d)\n"
 		"      --network MODE        none (own namespace with lo, default) or host\n"
 		"      --cgroup-parent NAME  parent cgroup (default \"%s\")\n"
 		"      --stop-timeout SECS   SIGTERM to SIGKILL on Ctrl-C (default %d)\n"
 		"      --data DIR            data dir (default $ORCH_DATA or %s)\n",
-		CONTAINER_DEFAULT_PIDS_LIMIT, CGROUP_DEFAULT_PARENT, CONTAINER_DEFAULT_STOP_TIMEOUT,
+		CONTAINER_DEFAULT_PIDS_LIMIT, CONTAINER_NOFILE_LIMIT, CGROUP_DEFAULT_PARENT,
+		CONTAINER_DEFAULT_STOP_TIMEOUT,
 		CONTAINER_DEFAULT_DATA_DIR);
 }
 
@@ -118,13 +121,15 @@ struct run_options {
 	const char *layers[64];
 	size_t layer_count;
 	struct cgroup_limits limits;
+	struct spec_rlimit rlimits[SPEC_RLIMIT_MAX];	/* --ulimit, the last per name wins */
+	size_t rlimit_count;
 	int stop_timeout;
 };
 
 enum {
 	OPT_RM = 256, OPT_NAME, OPT_ENTRYPOINT, OPT_HOSTNAME, OPT_MEMRES, OPT_CPUS, OPT_CPU_UNITS,
 	OPT_PIDS, OPT_NETWORK, OPT_CGROUP_PARENT, OPT_STOP_TIMEOUT, OPT_DATA, OPT_LAYER,
-	OPT_IMAGE_CONFIG,
+	OPT_IMAGE_CONFIG, OPT_ULIMIT,
 };
 
 static int run_parse(int argc, char **argv, struct run_options *o)
@@ -144,6 +149,7 @@ static int run_parse(int argc, char **argv, struct run_options *o)
 		{ "cpu-units", required_argument, NULL, OPT_CPU_UNITS },
 		{ "cpu-shares", required_argument, NULL, OPT_CPU_UNITS },
 		{ "pids-limit", required_argument, NULL, OPT_PIDS },
+		{ "ulimit", required_argument, NULL, OPT_ULIMIT },
 		{ "network", required_argument, NULL, OPT_NETWORK },
 		{ "cgroup-parent", required_argument, NULL, OPT_CGROUP_PARENT },
 		{ "stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT },
@@ -217,6 +223,22 @@ static int run_parse(int argc, char **argv, struct run_options *o)
 			if (*end || o->limits.pids_max < -1)
 				return usage_error("run", "invalid --pids-limit '%s'", optarg);
 			break;
+		case OPT_ULIMIT: {
+			orch_error err = ORCH_ERROR_INIT;
+			struct spec_rlimit r;
+			size_t i;
+
+			if (spec_rlimit_parse(optarg, &r, &err) < 0)
+				return usage_error("run", "%s", err.message);
+			for (i = 0; i < o->rlimit_count && o->rlimits[i].resource != r.resource; i++)
+				;
+			if (i == SPEC_RLIMIT_MAX)
+				return usage_error("run", "too many --ulimit flags%s", "");
+			o->rlimits[i] = r;
+			if (i == o->rlimit_count)
+				o->rlimit_count++;
+			break;
+		}
 		case OPT_NETWORK: o->network = optarg; break;
 		case OPT_CGROUP_PARENT: o->cgroup_parent = optarg; break;
 		case OPT_STOP_TIMEOUT:
@@ -303,6 +325,12 @@ static int run_build_config(struct run_options *o, const char *image, int cmd_ar
 	}
 	if (spec_merge(image_config, &ov, &cfg->process, err) < 0)
 		goto out;
+	for (size_t i = 0; i < o->rlimit_count; i++) {
+		if (spec_rlimit_put(&cfg->process, &o->rlimits[i], err) < 0) {
+			spec_process_release(&cfg->process);
+			goto out;
+		}
+	}
 	cfg->name = o->name ? strdup(o->name) : NULL;
 	cfg->image = strdup(image);
 	cfg->image_id = strdup(info.id);

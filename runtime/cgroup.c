@@ -4,6 +4,7 @@
  */
 #include "cgroup_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
@@ -85,6 +86,15 @@ int cgroup_init(struct cgroup *cg, const char *parent, const char *id, orch_erro
 	return 0;
 }
 
+int cgroup_init_group(struct cgroup *cg, const char *path, orch_error *err)
+{
+	memset(cg, 0, sizeof(*cg));
+	if (cgroup_parent_validate(path, err) < 0 || cgroup_detect_mode(&cg->mode, err) < 0)
+		return -1;
+	snprintf(cg->path, sizeof(cg->path), "%s", path);	/* validated: short */
+	return 0;
+}
+
 int cgroup_create(const struct cgroup *cg, const struct cgroup_limits *limits, orch_error *err)
 {
 	return manager_of(cg)->create(cg, limits, err);
@@ -108,6 +118,41 @@ int cgroup_destroy(const struct cgroup *cg, orch_error *err)
 bool cgroup_exists(const struct cgroup *cg)
 {
 	return manager_of(cg)->exists(cg);
+}
+
+int cgroup_create_group(const struct cgroup *cg, const struct cgroup_limits *limits,
+			orch_error *err)
+{
+	return manager_of(cg)->create_group(cg, limits, err);
+}
+
+int cgroup_remove_if_empty(const struct cgroup *cg, orch_error *err)
+{
+	return manager_of(cg)->remove_if_empty(cg, err);
+}
+
+int cgroup_list_children(const char *parent, char ***names, size_t *count, orch_error *err)
+{
+	struct cgroup probe = { 0 };
+
+	*names = NULL;
+	*count = 0;
+	if (cgroup_parent_validate(parent, err) < 0 || cgroup_detect_mode(&probe.mode, err) < 0)
+		return -1;
+	if (manager_of(&probe)->list_children(parent, names, count, err) < 0) {
+		cgroup_names_free(*names, *count);
+		*names = NULL;
+		*count = 0;
+		return -1;
+	}
+	return 0;
+}
+
+void cgroup_names_free(char **names, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
 }
 
 uint64_t cgroup_units_to_weight(int64_t units)
@@ -198,6 +243,50 @@ void cgroup_kill_procs(const char *dir)
 	while (fscanf(f, "%ld", &pid) == 1)
 		if (pid > 0)
 			kill((pid_t)pid, SIGKILL);
+}
+
+int cgroup_rmdir_if_empty(const char *dir, orch_error *err)
+{
+	if (rmdir(dir) == 0 || errno == ENOENT)
+		return 1;
+	if (errno == EBUSY || errno == ENOTEMPTY)
+		return 0;
+	return orch_fail_errno(err, errno, "removing cgroup '%s'", dir);
+}
+
+int cgroup_collect_children(const char *dir, char ***names, size_t *count, orch_error *err)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int rc = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : orch_fail_errno(err, errno, "listing cgroup '%s'", dir);
+	while (rc == 0 && (e = readdir(d))) {
+		bool known = false;
+		char **grown;
+
+		if (e->d_type != DT_DIR || strcmp(e->d_name, ".") == 0 ||
+		    strcmp(e->d_name, "..") == 0)
+			continue;
+		for (size_t i = 0; i < *count && !known; i++)
+			known = strcmp((*names)[i], e->d_name) == 0;
+		if (known)
+			continue;
+		grown = realloc(*names, (*count + 1) * sizeof(**names));
+		if (!grown) {
+			rc = orch_fail_errno(err, ENOMEM, "listing cgroup '%s'", dir);
+			break;
+		}
+		*names = grown;
+		grown[*count] = strdup(e->d_name);
+		if (!grown[*count])
+			rc = orch_fail_errno(err, ENOMEM, "listing cgroup '%s'", dir);
+		else
+			(*count)++;
+	}
+	closedir(d);
+	return rc;
 }
 
 int cgroup_rmdir(const char *dir, orch_error *err)

@@ -10,6 +10,13 @@
  * The cgroup is created before the container's first process runs, the
  * process is moved in before it execs, and the cgroup is removed (killing
  * leftovers) once the container exited.
+ *
+ * A group cgroup (cgroup_create_group) sits between PARENT and containers
+ * that share limits: the agent makes PARENT/orch-TASKID for a task and uses
+ * it as the cgroup parent of the task's containers, so the task's memory
+ * and CPU bound all of them together (hierarchical limits, both versions).
+ * It holds no process of its own; whoever made it removes it once its last
+ * container is gone (cgroup_remove_if_empty).
  */
 #ifndef ORCH_RUNTIME_CGROUP_H
 #define ORCH_RUNTIME_CGROUP_H
@@ -56,8 +63,36 @@ int cgroup_parent_validate(const char *parent, orch_error *err);
 /* Fills cg for PARENT/ID on this host. */
 int cgroup_init(struct cgroup *cg, const char *parent, const char *id, orch_error *err);
 
+/* Fills cg for a group cgroup at path ("PARENT/NAME"), checked as a parent is. */
+int cgroup_init_group(struct cgroup *cg, const char *path, orch_error *err);
+
 /* Creates the cgroup and applies limits. */
 int cgroup_create(const struct cgroup *cg, const struct cgroup_limits *limits, orch_error *err);
+
+/*
+ * Creates a group cgroup (see the top of this file) and applies limits to
+ * the sum of what runs below it.  On v2 the memory, cpu and pids
+ * controllers are also enabled in its own cgroup.subtree_control, so the
+ * containers below can have limits of their own.  Idempotent: an existing
+ * group keeps its children and gets the limits written again.
+ */
+int cgroup_create_group(const struct cgroup *cg, const struct cgroup_limits *limits,
+			orch_error *err);
+
+/*
+ * Removes a group cgroup unless something is still in it (a child cgroup
+ * or a process): 1 removed or absent, 0 still in use (nothing killed), -1
+ * on another failure.
+ */
+int cgroup_remove_if_empty(const struct cgroup *cg, orch_error *err);
+
+/*
+ * The names of the cgroups directly below parent ("orch" lists "orch/X"
+ * as "X"), in any hierarchy, each once; none if parent does not exist.
+ * Free with cgroup_names_free.
+ */
+int cgroup_list_children(const char *parent, char ***names, size_t *count, orch_error *err);
+void cgroup_names_free(char **names, size_t count);
 
 /* Moves pid into the cgroup (every controller). */
 int cgroup_enter(const struct cgroup *cg, pid_t pid, orch_error *err);

@@ -15,6 +15,10 @@ struct cgroup_manager {
 	int (*oom_kill_count)(const struct cgroup *cg, uint64_t *out, orch_error *err);
 	int (*destroy)(const struct cgroup *cg, orch_error *err);
 	bool (*exists)(const struct cgroup *cg);
+	int (*create_group)(const struct cgroup *cg, const struct cgroup_limits *limits,
+			    orch_error *err);
+	int (*remove_if_empty)(const struct cgroup *cg, orch_error *err);
+	int (*list_children)(const char *parent, char ***names, size_t *count, orch_error *err);
 };
 
 extern const struct cgroup_manager cgroup_manager_v1;
@@ -39,5 +43,11 @@ void cgroup_kill_procs(const char *dir);
 
 /* rmdir dir, killing its processes and retrying while it is busy. */
 int cgroup_rmdir(const char *dir, orch_error *err);
+
+/* rmdir dir once, killing nothing: 1 removed or absent, 0 busy, -1 failed. */
+int cgroup_rmdir_if_empty(const char *dir, orch_error *err);
+
+/* Appends the subdirectories of dir not yet in *names (none if dir is absent). */
+int cgroup_collect_children(const char *dir, char ***names, size_t *count, orch_error *err);
 
 #endif

@@ -7,6 +7,8 @@
  *
  * The devices controller carries Docker's default device allow-list: mknod
  * of anything, read/write only to the devices the container's /dev has.
+ * Limits are hierarchical (memory.use_hierarchy is always 1 on current
+ * kernels), so a group's memory and CPU quota bound its children together.
  */
 #include "cgroup_internal.h"
 
@@ -94,10 +96,9 @@ static const char *const v1_device_allow[] = {
 	"c 136:* rwm",				/* pts */
 };
 
-static int v1_create(const struct cgroup *cg, const struct cgroup_limits *lim, orch_error *err)
+/* PARENT/ID in every mounted controller; memory and pids are required. */
+static int v1_make_dirs(const struct cgroup *cg, orch_error *err)
 {
-	char dir[CGROUP_PATH_MAX * 2];
-
 	if (v1_load_mounts(err) < 0)
 		return -1;
 	for (int c = 0; c < V1_COUNT; c++) {
@@ -111,6 +112,14 @@ static int v1_create(const struct cgroup *cg, const struct cgroup_limits *lim, o
 		if (cgroup_mkdir_path(v1_mounts[c], cg->path, err) < 0)
 			return -1;
 	}
+	return 0;
+}
+
+/* memory, cpu and pids limits (hierarchical: they bound the children too). */
+static int v1_write_limits(const struct cgroup *cg, const struct cgroup_limits *lim,
+			   orch_error *err)
+{
+	char dir[CGROUP_PATH_MAX * 2];
 
 	v1_dir(cg, V1_MEMORY, dir, sizeof(dir));
 	if (lim->memory_max > 0) {
@@ -146,7 +155,15 @@ static int v1_create(const struct cgroup *cg, const struct cgroup_limits *lim, o
 	v1_dir(cg, V1_PIDS, dir, sizeof(dir));
 	if (lim->pids_max > 0 && v1_write_i64(dir, "pids.max", lim->pids_max, err) < 0)
 		return -1;
+	return 0;
+}
 
+static int v1_create(const struct cgroup *cg, const struct cgroup_limits *lim, orch_error *err)
+{
+	char dir[CGROUP_PATH_MAX * 2];
+
+	if (v1_make_dirs(cg, err) < 0 || v1_write_limits(cg, lim, err) < 0)
+		return -1;
 	if (v1_mounts[V1_DEVICES][0]) {
 		v1_dir(cg, V1_DEVICES, dir, sizeof(dir));
 		if (cgroup_write_file(dir, "devices.deny", "a", err) < 0)
@@ -155,6 +172,19 @@ static int v1_create(const struct cgroup *cg, const struct cgroup_limits *lim, o
 			if (cgroup_write_file(dir, "devices.allow", v1_device_allow[i], err) < 0)
 				return -1;
 	}
+	return 0;
+}
+
+/*
+ * A group keeps the device rules it inherits: each container below sets
+ * Docker's list in its own cgroup, and v1 refuses "devices.deny a" in a
+ * cgroup that has children (which a group being re-created has).
+ */
+static int v1_create_group(const struct cgroup *cg, const struct cgroup_limits *lim,
+			   orch_error *err)
+{
+	if (v1_make_dirs(cg, err) < 0 || v1_write_limits(cg, lim, err) < 0)
+		return -1;
 	return 0;
 }
 
@@ -224,6 +254,47 @@ static bool v1_exists(const struct cgroup *cg)
 	return false;
 }
 
+static int v1_remove_if_empty(const struct cgroup *cg, orch_error *err)
+{
+	char dir[CGROUP_PATH_MAX * 2];
+	int removed = 1;
+
+	if (v1_load_mounts(err) < 0)
+		return -1;
+	/* Each hierarchy on its own: one left busy is tried again next time. */
+	for (int c = 0; c < V1_COUNT; c++) {
+		int rc;
+
+		if (!v1_mounts[c][0])
+			continue;
+		v1_dir(cg, c, dir, sizeof(dir));
+		rc = cgroup_rmdir_if_empty(dir, err);
+		if (rc < 0)
+			return -1;
+		if (rc == 0)
+			removed = 0;
+	}
+	return removed;
+}
+
+static int v1_list_children(const char *parent, char ***names, size_t *count, orch_error *err)
+{
+	char dir[CGROUP_PATH_MAX * 2];
+
+	if (v1_load_mounts(err) < 0)
+		return -1;
+	for (int c = 0; c < V1_COUNT; c++) {
+		if (!v1_mounts[c][0])
+			continue;
+		if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", v1_mounts[c], parent) >= sizeof(dir))
+			return orch_fail(err, ORCH_ERR_INVALID, "cgroup parent '%s' is too long",
+					 parent);
+		if (cgroup_collect_children(dir, names, count, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 const struct cgroup_manager cgroup_manager_v1 = {
 	.name = "v1",
 	.create = v1_create,
@@ -231,4 +302,7 @@ const struct cgroup_manager cgroup_manager_v1 = {
 	.oom_kill_count = v1_oom_kill_count,
 	.destroy = v1_destroy,
 	.exists = v1_exists,
+	.create_group = v1_create_group,
+	.remove_if_empty = v1_remove_if_empty,
+	.list_children = v1_list_children,
 };

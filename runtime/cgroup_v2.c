@@ -3,7 +3,9 @@
  * /sys/fs/cgroup/PARENT/ID with memory.max (+ memory.swap.max 0),
  * memory.low, cpu.max, cpu.weight and pids.max.  The controllers are enabled
  * in every ancestor's cgroup.subtree_control on the way down; PARENT holds no
- * processes itself (v2's no-internal-processes rule).
+ * processes itself (v2's no-internal-processes rule), and neither does a
+ * group cgroup (a task's, between PARENT and its containers), whose own
+ * subtree_control delegates the controllers to the containers below.
  *
  * Device restrictions on v2 need an eBPF program (BPF_CGROUP_DEVICE); orch
  * does not load one yet, so on v2 the container's own /dev (only the default
@@ -139,6 +141,38 @@ static int v2_create(const struct cgroup *cg, const struct cgroup_limits *lim, o
 	return 0;
 }
 
+/*
+ * A group cgroup: created like a container's, then its own subtree_control
+ * gets the controllers too, so the containers below it can have limits of
+ * their own (a v2 child only has the controllers its parent delegates).
+ */
+static int v2_create_group(const struct cgroup *cg, const struct cgroup_limits *lim,
+			   orch_error *err)
+{
+	char dir[CGROUP_PATH_MAX * 2];
+
+	if (v2_create(cg, lim, err) < 0)
+		return -1;
+	v2_dir(cg, dir, sizeof(dir));
+	return v2_enable_in(dir, err);
+}
+
+static int v2_remove_if_empty(const struct cgroup *cg, orch_error *err)
+{
+	char dir[CGROUP_PATH_MAX * 2];
+
+	v2_dir(cg, dir, sizeof(dir));
+	return cgroup_rmdir_if_empty(dir, err);
+}
+
+static int v2_list_children(const char *parent, char ***names, size_t *count, orch_error *err)
+{
+	char dir[CGROUP_PATH_MAX * 2];
+
+	snprintf(dir, sizeof(dir), CGROUP_ROOT "/%s", parent);
+	return cgroup_collect_children(dir, names, count, err);
+}
+
 static int v2_enter(const struct cgroup *cg, pid_t pid, orch_error *err)
 {
 	char dir[CGROUP_PATH_MAX * 2];
@@ -187,4 +221,7 @@ const struct cgroup_manager cgroup_manager_v2 = {
 	.oom_kill_count = v2_oom_kill_count,
 	.destroy = v2_destroy,
 	.exists = v2_exists,
+	.create_group = v2_create_group,
+	.remove_if_empty = v2_remove_if_empty,
+	.list_children = v2_list_children,
 };

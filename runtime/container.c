@@ -491,6 +491,12 @@ int container_remove(const char *data_dir, const char *id, bool force, orch_erro
 			container_config_release(&cfg);
 			return -1;
 		}
+		/*
+		 * The group goes with its last container; one still in use stays.
+		 * Best effort: whoever made the group (the agent) removes it too.
+		 */
+		if (cfg.cgroup_parent_is_group && cgroup_init_group(&cg, cfg.cgroup_parent, NULL) == 0)
+			cgroup_remove_if_empty(&cg, NULL);
 		if (container_image_unpin(data_dir, cfg.image_id, id, err) < 0) {
 			container_config_release(&cfg);
 			return -1;

@@ -5,7 +5,8 @@
  * `orch ps|logs|stop|rm` and the agent are thin layers over it.
  *
  * A container lives in DIR/containers/ID/:
- *   config.json     what to run (written once by container_create)
+ *   config.json     what to run, rlimits included (written once by
+ *                   container_create; a restarted agent reads it back)
  *   state.json      status, pids, exit code, OOM (replaced atomically by the
  *                   shim, the only writer once the container started)
  *   container.log   stdout/stderr as JSON lines, rotated (container_log.h)
@@ -64,7 +65,17 @@ struct container_config {
 	char *hostname;
 	enum linux_network_mode network;
 	struct cgroup_limits limits;
+	/*
+	 * The cgroup is cgroup_parent/ID: the parent is CGROUP_DEFAULT_PARENT,
+	 * --cgroup-parent, or a group cgroup below it that bounds several
+	 * containers together (an agent's task: "PARENT/orch-TASKID", cgroup.h).
+	 */
 	char *cgroup_parent;
+	/*
+	 * cgroup_parent is such a group: container_remove also removes it once
+	 * the last container in it is gone (a task's, whoever removes it).
+	 */
+	bool cgroup_parent_is_group;
 	bool auto_remove;		/* --rm: the shim removes everything at exit */
 	/*
 	 * NULL, or the ID of a running container whose network namespace this
@@ -128,7 +139,9 @@ int container_stop(const char *data_dir, const char *id, int timeout_s, orch_err
 
 /*
  * Removes a stopped container: its cgroup (if left), directory and image
- * reference.  A running one is ORCH_ERR_CONFLICT unless force (then killed).
+ * reference, and its group cgroup if it was the last container in it
+ * (cgroup_parent_is_group).  A running one is ORCH_ERR_CONFLICT unless
+ * force (then killed).
  */
 int container_remove(const char *data_dir, const char *id, bool force, orch_error *err);
 

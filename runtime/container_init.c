@@ -81,7 +81,8 @@ int container_init_exec_in_path(char *const argv[], char *const envp[], const ch
 	return best;
 }
 
-static int set_rlimits(orch_error *err)
+/* Docker's RLIMIT_NOFILE for a container that does not set its own. */
+static int set_default_nofile(orch_error *err)
 {
 	struct rlimit nofile = { CONTAINER_NOFILE_LIMIT, CONTAINER_NOFILE_LIMIT };
 
@@ -97,6 +98,68 @@ static int set_rlimits(orch_error *err)
 			return 0;
 	}
 	return orch_fail_errno(err, errno, "setting RLIMIT_NOFILE to %d", CONTAINER_NOFILE_LIMIT);
+}
+
+/* fs.nr_open, the kernel's ceiling for RLIMIT_NOFILE even for root; 0 if unknown. */
+static unsigned long long read_nr_open(void)
+{
+	char text[32];
+	ssize_t n;
+	int fd;
+
+	fd = open("/proc/sys/fs/nr_open", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	text[n] = '\0';
+	return strtoull(text, NULL, 10);
+}
+
+/* Why the host refused limit r (setrlimit failed with errnum), into err. */
+static int rlimit_refused(const struct spec_rlimit *r, int errnum, orch_error *err)
+{
+	char text[SPEC_RLIMIT_TEXT_MAX];
+	unsigned long long nr_open;
+	struct rlimit now;
+
+	spec_rlimit_format(r, text, sizeof(text));
+	if (errnum != EPERM)
+		return orch_fail_errno(err, errnum, "ulimit %s: setrlimit", text);
+	nr_open = r->resource == RLIMIT_NOFILE ? read_nr_open() : 0;
+	if (nr_open && r->hard > nr_open)
+		return orch_fail(err, ORCH_ERR_INVALID,
+				 "ulimit %s: the hard limit exceeds what this host allows "
+				 "(fs.nr_open is %llu)", text, nr_open);
+	/* Raising a hard limit takes CAP_SYS_RESOURCE, which orch may run without. */
+	if (getrlimit(r->resource, &now) == 0 && now.rlim_max != RLIM_INFINITY &&
+	    r->hard > (uint64_t)now.rlim_max)
+		return orch_fail(err, ORCH_ERR_INVALID,
+				 "ulimit %s: the hard limit exceeds what this host allows "
+				 "(%llu here, and orch cannot raise it without CAP_SYS_RESOURCE)",
+				 text, (unsigned long long)now.rlim_max);
+	return orch_fail(err, ORCH_ERR_INVALID,
+			 "ulimit %s: the hard limit exceeds what this host allows", text);
+}
+
+int container_init_set_rlimits(const struct spec_process *proc, orch_error *err)
+{
+	if (!spec_rlimit_get(proc, RLIMIT_NOFILE) && set_default_nofile(err) < 0)
+		return -1;
+	for (size_t i = 0; i < proc->rlimit_count; i++) {
+		const struct spec_rlimit *r = &proc->rlimits[i];
+		struct rlimit value = {
+			.rlim_cur = r->soft == SPEC_RLIMIT_UNLIMITED ? RLIM_INFINITY : (rlim_t)r->soft,
+			.rlim_max = r->hard == SPEC_RLIMIT_UNLIMITED ? RLIM_INFINITY : (rlim_t)r->hard,
+		};
+
+		/* Never lowered to what is allowed: a silently smaller limit is wrong. */
+		if (setrlimit(r->resource, &value) < 0)
+			return rlimit_refused(r, errno, err);
+	}
+	return 0;
 }
 
 static int setup_stdio(const struct container_init_args *a, orch_error *err)
@@ -200,7 +263,8 @@ __attribute__((noreturn)) void container_init_run(const struct container_init_ar
 	}
 	if (spec_env_set_default(proc, "HOSTNAME", cfg->hostname, &err) < 0 ||
 	    spec_env_set_default(proc, "HOME", user.home, &err) < 0 ||
-	    enter_workdir(proc->workdir, &err) < 0 || set_rlimits(&err) < 0 ||
+	    enter_workdir(proc->workdir, &err) < 0 ||
+	    container_init_set_rlimits(proc, &err) < 0 ||
 	    setup_stdio(a, &err) < 0)
 		init_fail(a->sync_fd, CONTAINER_EXIT_RUNTIME_ERROR, &err);
 

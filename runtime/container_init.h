@@ -5,8 +5,9 @@
  * It runs as PID 1 of the new PID namespace the shim unshared, waits for the
  * shim's go-ahead (sent once the shim moved it into the cgroup), builds the
  * container's namespaces and file system (linux_ns.h, linux_mounts.h),
- * resolves the user inside the container's /etc, switches to it with
- * Docker's capabilities (caps.h), sets no_new_privs and rlimits, and execs.
+ * resolves the user inside the container's /etc, sets the rlimits (the
+ * container's ulimits over Docker's default RLIMIT_NOFILE), switches to the
+ * user with Docker's capabilities (caps.h), sets no_new_privs, and execs.
  *
  * The host binary is never reachable from the container (CVE-2019-5736):
  * this process is the only one in the PID namespace until its execve, after
@@ -34,6 +35,16 @@ struct container_init_args {
 };
 
 __attribute__((noreturn)) void container_init_run(const struct container_init_args *a);
+
+/*
+ * Sets the process's rlimits (before it drops CAP_SYS_RESOURCE): Docker's
+ * RLIMIT_NOFILE (CONTAINER_NOFILE_LIMIT) unless proc sets nofile, then each
+ * limit of proc as given.  A limit the host refuses (a hard limit above
+ * fs.nr_open, or above the current one without CAP_SYS_RESOURCE) fails
+ * with a message naming the ulimit; it is never lowered to what would
+ * pass.  Also for processes exec'd into the container (container_exec.h).
+ */
+int container_init_set_rlimits(const struct spec_process *proc, orch_error *err);
 
 /*
  * execve argv[0] searched in path_env (the container's PATH, not this

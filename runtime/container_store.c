@@ -188,6 +188,9 @@ int container_config_write(const char *dir, const char *id, const struct contain
 	if (json && cfg->network_from &&
 	    json_object_set_new(json, "networkFrom", json_string(cfg->network_from)) < 0)
 		json_decref(take_ptr(&json));
+	if (json && cfg->cgroup_parent_is_group &&
+	    json_object_set_new(json, "cgroupParentIsGroup", json_true()) < 0)
+		json_decref(take_ptr(&json));
 	if (!json)
 		return orch_fail(err, ORCH_ERR_INTERNAL, "encoding the config of '%s'", id);
 	text = json_dumps(json, JSON_INDENT(2));
@@ -257,6 +260,7 @@ int container_config_read(const char *dir, struct container_config *cfg, int64_t
 		if (!cfg->network_from)
 			goto nomem;
 	}
+	cfg->cgroup_parent_is_group = json_is_true(json_object_get(json, "cgroupParentIsGroup"));
 	cfg->limits = (struct cgroup_limits){ mem, res, cpu, units, pids };
 	cfg->auto_remove = auto_remove;
 	if (created_ns)

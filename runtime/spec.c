@@ -5,8 +5,11 @@
 #include "spec.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cleanup.h"
 
@@ -237,12 +240,189 @@ static json_t *strv_to_json(char **v, size_t n)
 	return array;
 }
 
+/* ---- rlimits ---------------------------------------------------------------- */
+
+static const struct { const char *name; int resource; } rlimit_names[] = {
+	{ "core", RLIMIT_CORE }, { "cpu", RLIMIT_CPU }, { "data", RLIMIT_DATA },
+	{ "fsize", RLIMIT_FSIZE }, { "locks", RLIMIT_LOCKS }, { "memlock", RLIMIT_MEMLOCK },
+	{ "msgqueue", RLIMIT_MSGQUEUE }, { "nice", RLIMIT_NICE }, { "nofile", RLIMIT_NOFILE },
+	{ "nproc", RLIMIT_NPROC }, { "rss", RLIMIT_RSS }, { "rtprio", RLIMIT_RTPRIO },
+	{ "rttime", RLIMIT_RTTIME }, { "sigpending", RLIMIT_SIGPENDING },
+	{ "stack", RLIMIT_STACK },
+};
+#define RLIMIT_NAME_COUNT (sizeof(rlimit_names) / sizeof(rlimit_names[0]))
+_Static_assert(RLIMIT_NAME_COUNT <= SPEC_RLIMIT_MAX, "SPEC_RLIMIT_MAX holds every resource");
+
+int spec_rlimit_resource(const char *name)
+{
+	for (size_t i = 0; i < RLIMIT_NAME_COUNT; i++)
+		if (strcmp(rlimit_names[i].name, name) == 0)
+			return rlimit_names[i].resource;
+	return -1;
+}
+
+const char *spec_rlimit_name(int resource)
+{
+	for (size_t i = 0; i < RLIMIT_NAME_COUNT; i++)
+		if (rlimit_names[i].resource == resource)
+			return rlimit_names[i].name;
+	return "?";
+}
+
+int spec_rlimit_from_values(const char *name, int64_t soft, int64_t hard,
+			    struct spec_rlimit *out, orch_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	out->resource = spec_rlimit_resource(name);
+	if (out->resource < 0)
+		return orch_fail(err, ORCH_ERR_INVALID,
+				 "ulimit '%s': unknown name (core, cpu, data, fsize, locks, memlock, "
+				 "msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending, stack)",
+				 name);
+	if (soft < -1 || hard < -1)
+		return orch_fail(err, ORCH_ERR_INVALID,
+				 "ulimit '%s': a limit is a non-negative number or -1 (unlimited)", name);
+	out->soft = soft == -1 ? SPEC_RLIMIT_UNLIMITED : (uint64_t)soft;
+	out->hard = hard == -1 ? SPEC_RLIMIT_UNLIMITED : (uint64_t)hard;
+	if (out->soft > out->hard)
+		return orch_fail(err, ORCH_ERR_INVALID,
+				 "ulimit '%s': the soft limit %" PRId64 " exceeds the hard limit %" PRId64,
+				 name, soft, hard);
+	return 0;
+}
+
+/* One value of --ulimit: digits, -1 or "unlimited"; false if malformed. */
+static bool rlimit_value_parse(const char *text, size_t len, int64_t *out)
+{
+	int64_t v = 0;
+
+	if ((len == 2 && strncmp(text, "-1", 2) == 0) ||
+	    (len == 9 && strncmp(text, "unlimited", 9) == 0)) {
+		*out = -1;
+		return true;
+	}
+	if (len == 0 || len > 18)	/* up to 10^18 - 1: no overflow below */
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (text[i] < '0' || text[i] > '9')
+			return false;
+		v = v * 10 + (text[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
+int spec_rlimit_parse(const char *text, struct spec_rlimit *out, orch_error *err)
+{
+	const char *eq = strchr(text, '='), *values, *colon;
+	char name[16];
+	int64_t soft, hard;
+
+	memset(out, 0, sizeof(*out));
+	if (!eq || eq == text || (size_t)(eq - text) >= sizeof(name))
+		return orch_fail(err, ORCH_ERR_INVALID,
+				 "invalid ulimit '%s': expected name=soft[:hard]", text);
+	snprintf(name, sizeof(name), "%.*s", (int)(eq - text), text);
+	values = eq + 1;
+	colon = strchr(values, ':');
+	if (!rlimit_value_parse(values, colon ? (size_t)(colon - values) : strlen(values), &soft) ||
+	    (colon && !rlimit_value_parse(colon + 1, strlen(colon + 1), &hard)))
+		return orch_fail(err, ORCH_ERR_INVALID,
+				 "invalid ulimit '%s': a limit is a number, -1 or 'unlimited'", text);
+	if (!colon)
+		hard = soft;
+	return spec_rlimit_from_values(name, soft, hard, out, err);
+}
+
+void spec_rlimit_format(const struct spec_rlimit *r, char *buf, size_t len)
+{
+	int64_t soft = r->soft == SPEC_RLIMIT_UNLIMITED ? -1 : (int64_t)r->soft;
+	int64_t hard = r->hard == SPEC_RLIMIT_UNLIMITED ? -1 : (int64_t)r->hard;
+
+	snprintf(buf, len, "%s=%" PRId64 ":%" PRId64, spec_rlimit_name(r->resource), soft, hard);
+}
+
+int spec_rlimit_put(struct spec_process *p, const struct spec_rlimit *r, orch_error *err)
+{
+	for (size_t i = 0; i < p->rlimit_count; i++) {
+		if (p->rlimits[i].resource == r->resource) {
+			p->rlimits[i] = *r;
+			return 0;
+		}
+	}
+	if (p->rlimit_count >= SPEC_RLIMIT_MAX)
+		return orch_fail(err, ORCH_ERR_INVALID, "more than %d ulimits", SPEC_RLIMIT_MAX);
+	p->rlimits[p->rlimit_count++] = *r;
+	return 0;
+}
+
+const struct spec_rlimit *spec_rlimit_get(const struct spec_process *p, int resource)
+{
+	for (size_t i = 0; i < p->rlimit_count; i++)
+		if (p->rlimits[i].resource == resource)
+			return &p->rlimits[i];
+	return NULL;
+}
+
+/* ---- JSON -------------------------------------------------------------------- */
+
+static json_int_t rlimit_json_value(uint64_t v)
+{
+	return v == SPEC_RLIMIT_UNLIMITED ? -1 : (json_int_t)v;
+}
+
+/* [{"type": "nofile", "soft": N, "hard": N}, ...], -1 for unlimited. */
+static json_t *rlimits_to_json(const struct spec_process *p)
+{
+	json_t *array = json_array();
+
+	for (size_t i = 0; array && i < p->rlimit_count; i++) {
+		const struct spec_rlimit *r = &p->rlimits[i];
+
+		if (json_array_append_new(array, json_pack("{s:s, s:I, s:I}",
+							   "type", spec_rlimit_name(r->resource),
+							   "soft", rlimit_json_value(r->soft),
+							   "hard", rlimit_json_value(r->hard))) < 0) {
+			json_decref(array);
+			return NULL;
+		}
+	}
+	return array;
+}
+
+static int rlimits_from_json(const json_t *array, struct spec_process *out, orch_error *err)
+{
+	size_t i;
+	json_t *item;
+
+	if (!array || json_is_null(array))
+		return 0;	/* written before rlimits existed */
+	if (!json_is_array(array))
+		return orch_fail(err, ORCH_ERR_INVALID, "process spec: 'rlimits' is not an array");
+	json_array_foreach(array, i, item) {
+		const char *type = NULL;
+		json_int_t soft = 0, hard = 0;
+		struct spec_rlimit r;
+		json_error_t jerr;
+
+		if (json_unpack_ex(item, &jerr, 0, "{s:s, s:I, s:I}", "type", &type, "soft", &soft,
+				   "hard", &hard) < 0)
+			return orch_fail(err, ORCH_ERR_INVALID, "process spec: rlimits[%zu]: %s", i,
+					 jerr.text);
+		if (spec_rlimit_from_values(type, soft, hard, &r, err) < 0 ||
+		    spec_rlimit_put(out, &r, err) < 0)
+			return orch_error_prefix(err, "process spec: rlimits[%zu]", i);
+	}
+	return 0;
+}
+
 json_t *spec_process_to_json(const struct spec_process *p)
 {
-	return json_pack("{s:o, s:o, s:s, s:s}",
+	return json_pack("{s:o, s:o, s:s, s:s, s:o*}",
 			 "args", strv_to_json(p->argv, p->argc),
 			 "env", strv_to_json(p->env, p->env_count),
-			 "cwd", p->workdir, "user", p->user);
+			 "cwd", p->workdir, "user", p->user,
+			 "rlimits", p->rlimit_count ? rlimits_to_json(p) : NULL);
 }
 
 int spec_process_from_json(const json_t *json, struct spec_process *out, orch_error *err)
@@ -256,7 +436,8 @@ int spec_process_from_json(const json_t *json, struct spec_process *out, orch_er
 			   "env", &env, "cwd", &cwd, "user", &user) < 0)
 		return orch_fail(err, ORCH_ERR_INVALID, "process spec: %s", jerr.text);
 	if (strv_push_json(&out->argv, &out->argc, args, "args", err) < 0 ||
-	    strv_push_json(&out->env, &out->env_count, env, "env", err) < 0)
+	    strv_push_json(&out->env, &out->env_count, env, "env", err) < 0 ||
+	    rlimits_from_json(json_object_get(json, "rlimits"), out, err) < 0)
 		goto fail;
 	out->workdir = strdup(cwd);
 	out->user = strdup(user);

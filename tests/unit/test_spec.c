@@ -1,8 +1,10 @@
 /*
  * test_spec.c - unit tests of the pure parts of the container runtime:
- * Docker's merging of image config and run overrides (spec.h), user and
- * group resolution over passwd/group text (user_lookup.h), and the ECS cpu
- * unit -> cgroup v2 weight mapping (cgroup.h).
+ * Docker's merging of image config and run overrides (spec.h), ulimits
+ * (--ulimit and task definition values, spec.h), user and group
+ * resolution over passwd/group text (user_lookup.h), the ECS cpu unit ->
+ * cgroup v2 weight mapping (cgroup.h), and a task size as the limits of
+ * the task's cgroup (agent_task_cgroup.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,10 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "agent_task_cgroup.h"
 #include "cgroup.h"
 #include "spec.h"
 #include "user_lookup.h"
@@ -253,6 +257,113 @@ static void test_process_json_round_trip(void **state)
 	spec_process_release(&q);
 }
 
+/* ---- ulimits --------------------------------------------------------------- */
+
+static struct spec_rlimit rlimit_ok(const char *text)
+{
+	orch_error err = ORCH_ERROR_INIT;
+	struct spec_rlimit r;
+
+	if (spec_rlimit_parse(text, &r, &err) < 0)
+		fail_msg("'%s' refused: %s", text, err.message);
+	return r;
+}
+
+static void test_ulimit_parse(void **state)
+{
+	struct spec_rlimit r = rlimit_ok("nofile=1024:2048");
+	char text[SPEC_RLIMIT_TEXT_MAX];
+
+	assert_int_equal(r.resource, RLIMIT_NOFILE);
+	assert_int_equal(r.soft, 1024);
+	assert_int_equal(r.hard, 2048);
+	r = rlimit_ok("nproc=50");		/* hard defaults to soft, as docker */
+	assert_int_equal(r.resource, RLIMIT_NPROC);
+	assert_int_equal(r.soft, 50);
+	assert_int_equal(r.hard, 50);
+	r = rlimit_ok("core=-1");
+	assert_true(r.soft == SPEC_RLIMIT_UNLIMITED && r.hard == SPEC_RLIMIT_UNLIMITED);
+	r = rlimit_ok("memlock=0:unlimited");
+	assert_int_equal(r.soft, 0);
+	assert_true(r.hard == SPEC_RLIMIT_UNLIMITED);
+	spec_rlimit_format(&r, text, sizeof(text));
+	assert_string_equal(text, "memlock=0:-1");
+	for (const char *const *name = (const char *const[]){ "core", "cpu", "data", "fsize",
+		"locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio",
+		"rttime", "sigpending", "stack", NULL }; *name; name++) {
+		assert_true(spec_rlimit_resource(*name) >= 0);
+		assert_string_equal(spec_rlimit_name(spec_rlimit_resource(*name)), *name);
+	}
+}
+
+static void test_ulimit_parse_errors(void **state)
+{
+	static const char *const bad[] = {
+		"nofile", "=1", "nofile=", "nofile=1:", "nofile=:1", "nofile=x", "nofile=1:2:3",
+		"nofile=-2", "nofile=2048:1024", "nofile=unlimited:10", "bogus=1",
+		"nofile=1234567890123456789012", "NOFILE=1", " nofile=1",
+	};
+	orch_error err = ORCH_ERROR_INIT;
+	struct spec_rlimit r;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (spec_rlimit_parse(bad[i], &r, &err) == 0)
+			fail_msg("'%s' was accepted", bad[i]);
+		assert_int_equal(err.kind, ORCH_ERR_INVALID);
+	}
+	assert_int_equal(spec_rlimit_parse("nofile=2048:1024", &r, &err), -1);
+	assert_non_null(strstr(err.message, "exceeds the hard limit"));
+	assert_int_equal(spec_rlimit_from_values("nofile", -1, 10, &r, &err), -1);
+	assert_int_equal(spec_rlimit_from_values("nofile", -5, -1, &r, &err), -1);
+	assert_int_equal(spec_rlimit_from_values("stack", 8192, -1, &r, &err), 0);
+	assert_int_equal(spec_rlimit_from_values("stack", -1, -1, &r, &err), 0);
+}
+
+static void test_ulimit_put_replaces_and_round_trips(void **state)
+{
+	struct spec_overrides ov = { .cmd = cmd_ls, .cmd_count = 2 };
+	struct spec_rlimit a = rlimit_ok("nofile=10:20"), b = rlimit_ok("nofile=30:40");
+	struct spec_rlimit c = rlimit_ok("core=-1");
+	orch_error err = ORCH_ERROR_INIT;
+	struct spec_process p, q;
+	json_t *json;
+
+	merge_ok("{}", &ov, &p);
+	assert_int_equal(p.rlimit_count, 0);	/* the merge adds none */
+	assert_int_equal(spec_rlimit_put(&p, &a, &err), 0);
+	assert_int_equal(spec_rlimit_put(&p, &c, &err), 0);
+	assert_int_equal(spec_rlimit_put(&p, &b, &err), 0);
+	assert_int_equal(p.rlimit_count, 2);
+	assert_int_equal(spec_rlimit_get(&p, RLIMIT_NOFILE)->soft, 30);
+	assert_null(spec_rlimit_get(&p, RLIMIT_NPROC));
+
+	json = spec_process_to_json(&p);
+	assert_int_equal(spec_process_from_json(json, &q, &err), 0);
+	assert_int_equal(q.rlimit_count, 2);
+	assert_int_equal(spec_rlimit_get(&q, RLIMIT_NOFILE)->hard, 40);
+	assert_true(spec_rlimit_get(&q, RLIMIT_CORE)->hard == SPEC_RLIMIT_UNLIMITED);
+	json_decref(json);
+	spec_process_release(&q);
+
+	/* A config.json written before ulimits existed has none. */
+	p.rlimit_count = 0;
+	json = spec_process_to_json(&p);
+	assert_null(json_object_get(json, "rlimits"));
+	assert_int_equal(spec_process_from_json(json, &q, &err), 0);
+	assert_int_equal(q.rlimit_count, 0);
+	json_decref(json);
+	spec_process_release(&q);
+
+	/* A malformed one is refused, not ignored. */
+	json = spec_process_to_json(&p);
+	json_object_set_new(json, "rlimits", json_pack("[{s:s, s:i, s:i}]", "type", "nofile",
+						       "soft", 9, "hard", 3));
+	assert_int_equal(spec_process_from_json(json, &q, &err), -1);
+	assert_non_null(strstr(err.message, "rlimits[0]"));
+	json_decref(json);
+	spec_process_release(&p);
+}
+
 /* ---- user lookup ---------------------------------------------------------- */
 
 static const char passwd[] =
@@ -385,6 +496,54 @@ static void test_cgroup_parent_validation(void **state)
 	assert_int_equal(cgroup_parent_validate("", &err), -1);
 }
 
+/* ---- task size -> task cgroup -------------------------------------------- */
+
+static struct cgroup_limits task_limits_ok(const char *td, const char *overrides)
+{
+	orch_error err = ORCH_ERROR_INIT;
+	struct cgroup_limits lim;
+	json_t *t = image(td), *o = overrides ? image(overrides) : NULL;
+
+	if (agent_task_cgroup_limits(t, o, &lim, &err) < 0)
+		fail_msg("refused: %s", err.message);
+	json_decref(t);
+	json_decref(o);
+	return lim;
+}
+
+static void test_task_size_limits(void **state)
+{
+	struct cgroup_limits lim = task_limits_ok("{'cpu':'256','memory':'512'}", NULL);
+	orch_error err = ORCH_ERROR_INIT;
+	json_t *bad;
+
+	assert_int_equal(lim.memory_max, 512LL << 20);
+	assert_int_equal(lim.cpu_millis, 250);	/* 0.25 vCPU */
+	assert_int_equal(lim.cpu_units, 256);
+	assert_int_equal(lim.memory_reservation, 0);
+	assert_int_equal(lim.pids_max, 0);
+	lim = task_limits_ok("{}", NULL);	/* no task size: no limit */
+	assert_int_equal(lim.memory_max, 0);
+	assert_int_equal(lim.cpu_millis, 0);
+	assert_int_equal(lim.cpu_units, 0);
+	/* RunTask overrides first, integers or strings. */
+	lim = task_limits_ok("{'cpu':'256','memory':'512'}", "{'cpu':2048,'memory':'64'}");
+	assert_int_equal(lim.memory_max, 64LL << 20);
+	assert_int_equal(lim.cpu_millis, 2000);
+	assert_int_equal(lim.cpu_units, 2048);
+	lim = task_limits_ok("{'memory':'1024'}", "{'containerOverrides':[]}");
+	assert_int_equal(lim.memory_max, 1024LL << 20);
+	assert_int_equal(lim.cpu_millis, 0);
+	lim = task_limits_ok("{'cpu':'1'}", NULL);	/* the kernel's smallest quota */
+	assert_int_equal(lim.cpu_millis, AGENT_TASK_CPU_MILLIS_MIN);
+	bad = image("{'memory':'1 GB'}");		/* the validator normalises this away */
+	assert_int_equal(agent_task_cgroup_limits(bad, NULL, &lim, &err), -1);
+	json_decref(bad);
+	bad = image("{'cpu':-5}");
+	assert_int_equal(agent_task_cgroup_limits(bad, NULL, &lim, &err), -1);
+	json_decref(bad);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -401,6 +560,9 @@ int main(void)
 		cmocka_unit_test(test_workdir_and_user),
 		cmocka_unit_test(test_bad_image_config_types),
 		cmocka_unit_test(test_process_json_round_trip),
+		cmocka_unit_test(test_ulimit_parse),
+		cmocka_unit_test(test_ulimit_parse_errors),
+		cmocka_unit_test(test_ulimit_put_replaces_and_round_trips),
 		cmocka_unit_test(test_user_default_is_root),
 		cmocka_unit_test(test_user_by_name_with_supplementary_groups),
 		cmocka_unit_test(test_user_by_uid_first_match_wins),
@@ -409,6 +571,7 @@ int main(void)
 		cmocka_unit_test(test_user_errors),
 		cmocka_unit_test(test_units_to_weight),
 		cmocka_unit_test(test_cgroup_parent_validation),
+		cmocka_unit_test(test_task_size_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
