@@ -268,7 +268,8 @@ def remove_cgroup_parents(agents):
         for d in sorted(glob.glob("/sys/fs/cgroup/*/%s" % a.cgroup_parent) +
                         glob.glob("/sys/fs/cgroup/%s" % a.cgroup_parent),
                         key=len, reverse=True):
-            for sub, dirs, _ in sorted(os.walk(d, topdown=False)):
+            # Bottom-up as os.walk gives it: children before their parents.
+            for sub, dirs, _ in os.walk(d, topdown=False):
                 try:
                     os.rmdir(sub)
                 except OSError:
