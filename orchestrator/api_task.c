@@ -323,6 +323,35 @@ static int64_t container_value(json_t *c, json_t *co, const char *key, const cha
 }
 
 /*
+ * With overrides applied, each container's memory limit must fit the task
+ * memory (the definition's validator checked this without overrides).
+ */
+static int overrides_fit_task(json_t *td, json_t *ov, orch_error *err)
+{
+	json_t *co_list = json_object_get(ov, "containerOverrides"), *c;
+	int64_t task_mem;
+	bool ok;
+	size_t i;
+
+	task_mem = json_int_or_string(json_object_get(ov, "memory"), &ok);
+	if (task_mem < 0)
+		task_mem = json_int_or_string(json_object_get(td, "memory"), &ok);
+	if (task_mem <= 0)
+		return 0;
+	json_array_foreach(json_object_get(td, "containerDefinitions"), i, c) {
+		const char *name = json_string_value(json_object_get(c, "name"));
+		json_t *co = name ? find_container(co_list, name) : NULL;
+		int64_t mem = container_value(c, co, "memory", NULL);
+
+		if (mem > task_mem)
+			return orch_fail(err, ORCH_ERR_INVALID,
+					 "overrides: container '%s' memory %lld MiB exceeds the task memory of %lld MiB",
+					 name ? name : "", (long long)mem, (long long)task_mem);
+	}
+	return 0;
+}
+
+/*
  * The scheduler request of a task of td with overrides: cpu, memory, host
  * ports, group, constraints, strategy (the tasks.placement_json shape).
  */
@@ -675,7 +704,8 @@ void api_task_run(struct api_request *ar)
 		goto out;
 	}
 	if (a.overrides && !json_is_null(a.overrides) &&
-	    overrides_check(a.overrides, json_object_get(def, "containerDefinitions"), &err) < 0) {
+	    (overrides_check(a.overrides, json_object_get(def, "containerDefinitions"), &err) < 0 ||
+	     overrides_fit_task(def, a.overrides, &err) < 0)) {
 		http_reply_orch_error(ar->req, &err);
 		goto out;
 	}

@@ -389,3 +389,26 @@ def test_constraints_and_strategy_reach_the_scheduler(cp_server, cp, agents):
         {"type": "binpack", "field": "disk"}])
     assert r.status == 400 and "placementStrategy" in r.message, r
     assert a.node_id
+
+
+def test_overrides_must_fit_the_task_memory(cp_server, cp):
+    cluster = new_cluster(cp)
+    fam = unique_family("fit")
+    r = cp.post("/v1/task-definitions", {
+        "family": fam, "memory": "256",
+        "containerDefinitions": [{"name": "app", "image": "busybox", "memory": 128}]})
+    assert r.status == 201, r
+    too_big = {"containerOverrides": [{"name": "app", "memory": 512}]}
+    r = run_task(cp, fam, cluster=cluster, overrides=too_big)
+    assert r.status == 400, r
+    assert "container 'app' memory 512 MiB exceeds the task memory of 256 MiB" in r.json["message"]
+    # A smaller task size than the container's limit: refused the same way.
+    r = run_task(cp, fam, cluster=cluster, overrides={"memory": "64"})
+    assert r.status == 400, r
+    assert "exceeds the task memory of 64 MiB" in r.json["message"]
+    # Raising both together fits.
+    both = {"memory": "1024", "containerOverrides": [{"name": "app", "memory": 512}]}
+    r = run_task(cp, fam, cluster=cluster, overrides=both)
+    assert r.status == 200, r
+    assert r.json["tasks"][0]["memory"] == "1024"
+    assert run_task(cp, fam, cluster=cluster).status == 200
