@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "agent_client.h"
+#include "agent_exec.h"
 #include "container.h"
 #include "container_log.h"
 #include "container_store.h"
@@ -344,6 +345,25 @@ static void upload_begin(json_t *req)
 	pthread_detach(t);
 }
 
+/* An exec stream (agent_exec.h) with this agent's server and credential. */
+static void exec_begin(json_t *req)
+{
+	struct agent_exec_server srv;
+	char *credential;
+
+	pthread_mutex_lock(&streams.lock);
+	credential = strdup(streams.credential);
+	pthread_mutex_unlock(&streams.lock);
+	if (!credential)
+		return;
+	srv.server = streams.server;	/* set once, before the poller started */
+	srv.ca_pem = streams.ca_pem;
+	srv.credential = credential;
+	srv.runtime_dir = streams.runtime_dir;
+	agent_exec_begin(req, &srv);
+	free(credential);
+}
+
 /* ---- the poller ------------------------------------------------------- */
 
 static size_t collect(char *ptr, size_t size, size_t nmemb, void *arg)
@@ -393,8 +413,14 @@ static void *poller_run(void *arg)
 		reply = status == 200 && body.data ? json_loads(body.data, 0, NULL) : NULL;
 		free(body.data);
 		list = json_object_get(reply, "streams");
-		json_array_foreach(list, i, req)
-			upload_begin(req);
+		json_array_foreach(list, i, req) {
+			const char *kind = json_string_value(json_object_get(req, "kind"));
+
+			if (kind && strcmp(kind, "exec") == 0)
+				exec_begin(req);
+			else if (!kind || strcmp(kind, "logs") == 0)
+				upload_begin(req);
+		}
 		json_decref(reply);
 		if (status != 200)
 			usleep(AGENT_STREAM_RETRY_MS * 1000);

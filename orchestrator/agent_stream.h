@@ -10,6 +10,7 @@
  * the upload watches its socket for the peer's shutdown while it waits for
  * log bytes.  At most AGENT_STREAM_MAX_ACTIVE uploads run at once; a
  * request past that is dropped and the server answers its client 504.
+ * Streams of kind "exec" go to agent_exec.h.
  */
 #ifndef ORCH_AGENT_STREAM_H
 #define ORCH_AGENT_STREAM_H

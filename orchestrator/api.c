@@ -15,6 +15,7 @@
 #include "http_response.h"
 #include "log.h"
 #include "taskdef_validate.h"
+#include "task_exec.h"
 #include "task_stream.h"
 #include "version.h"
 
@@ -53,11 +54,13 @@ static const struct api_route api_routes[] = {
 	{ "/v1/clusters/*/tasks/*", "GET", api_task_describe },
 	{ "/v1/clusters/*/tasks/*/stop", "POST", api_task_stop },
 	{ "/v1/clusters/*/tasks/*/logs", "GET", api_task_logs },
+	{ "/v1/clusters/*/tasks/*/exec", "POST", api_task_exec },
 	{ "/v1/agent/register", "POST", api_agent_register },
 	{ "/v1/agent/status", "POST", api_agent_status },
 	{ "/v1/agent/assignments", "GET", api_agent_assignments },
 	{ "/v1/agent/streams", "GET", api_agent_streams_poll },
 	{ "/v1/agent/streams/*", "POST", api_agent_stream_upload },
+	{ "/v1/agent/streams/*/refuse", "POST", api_agent_stream_refuse },
 };
 
 struct path_segments {

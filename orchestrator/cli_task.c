@@ -8,6 +8,7 @@
  *   orch task ls [--cluster C] [--family F] [--desired-status S] [--node N]
  *   orch task show ID|ARN [--cluster C]
  *   orch task stop ID|ARN [--reason R] [--cluster C]
+ *   orch task exec ID|ARN [-c NAME] [-i] [-t] [--cluster C] -- CMD ARGS...
  *
  * --env and --command override the container named by --container (the
  * first container by default).  Common options as in cli.c: --server,
@@ -22,6 +23,7 @@
 #include <string.h>
 
 #include "cleanup.h"
+#include "cli_task_exec.h"
 #include "cli_task_logs.h"
 
 #define TASK_MAX_LIST_ARGS 16
@@ -122,6 +124,7 @@ struct task_options {
 	const char *started_by, *group, *container, *command, *reason;
 	const char *family, *desired_status, *node;
 	bool follow;		/* logs */
+	bool interactive, tty;	/* exec */
 	long tail;
 	const char *constraints[TASK_MAX_LIST_ARGS];
 	int constraint_count;
@@ -171,6 +174,8 @@ static int parse_task_options(int argc, char **argv, struct task_options *o)
 		{ "help", no_argument, NULL, O_HELP },
 		{ "follow", no_argument, NULL, 'f' },
 		{ "tail", required_argument, NULL, O_TAIL },
+		{ "interactive", no_argument, NULL, 'i' },
+		{ "tty", no_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, dashdash = argc;
@@ -187,7 +192,7 @@ static int parse_task_options(int argc, char **argv, struct task_options *o)
 	o->count = 1;
 	o->tail = -1;
 	optind = 1;
-	while ((c = getopt_long(dashdash, argv, "fc:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(dashdash, argv, "fc:it", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_SERVER: o->server = optarg; break;
 		case O_TOKEN: o->token = optarg; break;
@@ -224,6 +229,8 @@ static int parse_task_options(int argc, char **argv, struct task_options *o)
 		case 'c':
 		case O_CONTAINER: o->container = optarg; break;
 		case 'f': o->follow = true; break;
+		case 'i': o->interactive = true; break;
+		case 't': o->tty = true; break;
 		case O_TAIL:
 			errno = 0;
 			o->tail = strtol(optarg, &end, 10);
@@ -569,10 +576,18 @@ static int task_logs(struct cli_conn *conn, const struct task_options *o, orch_e
 	return cli_task_logs_stream(conn, path, err);
 }
 
+/* Returns the command's exit code (cli_task_exec.h), which orch exits with. */
 static int task_exec(struct cli_conn *conn, const struct task_options *o, orch_error *err)
 {
-	return orch_fail(err, ORCH_ERR_INVALID,
-			 "task exec is not available yet in this build (issue 4)");
+	struct cli_exec_options x = { .container = o->container, .interactive = o->interactive,
+				      .tty = o->tty, .argv = o->cmd_argv, .argc = o->cmd_argc };
+	cleanup_free char *path = NULL;
+
+	if (o->cmd_argc == 0)
+		return orch_fail(err, ORCH_ERR_INVALID, "task exec: no command (after --)");
+	if (task_path(o, "/exec", &path, err) < 0)
+		return -1;
+	return cli_task_exec_run(conn, path, &x, err);
 }
 
 struct task_verb {
@@ -594,7 +609,10 @@ static const struct task_verb task_verbs[] = {
 	{ "stop", "orch task stop ID|ARN [--reason R] [--cluster C]", 1, 1, task_stop },
 	{ "logs", "orch task logs ID|ARN [-f|--follow] [--tail N] [-c|--container NAME] [--cluster C]",
 	  1, 1, task_logs },
-	{ "exec", "orch task exec ID|ARN [-c|--container NAME] -- CMD ARGS... (not available yet)",
+	{ "exec", "orch task exec ID|ARN [-c|--container NAME] [-i|--interactive] [-t|--tty] "
+	  "[--cluster C] -- CMD ARGS...\n"
+	  "        runs CMD in the task's container (default: its first essential container);\n"
+	  "        -i forwards stdin, -t gives it a terminal; exits with CMD's exit code",
 	  1, 1, task_exec },
 };
 
@@ -646,5 +664,5 @@ int cli_task_main(int argc, char **argv)
 		fprintf(stderr, "orch: %s\n", err.message);
 		return 1;
 	}
-	return 0;
+	return rc;	/* 0, or exec's exit code */
 }

@@ -12,6 +12,10 @@
  * again for the client to take the answer (WRITING).  While a request is
  * handled nothing more is parsed; pipelined bytes wait in the input buffer,
  * whose high watermark stops reading when a client pushes too far ahead.
+ *
+ * An upgraded connection (http_upgrade) leaves the machine for UPGRADED:
+ * raw bytes both ways, no timer (TCP keepalive finds a vanished peer), until
+ * its owner closes it (-> WRITING, then closed) or the peer does (abandon).
  */
 #include "http_server.h"
 
@@ -50,15 +54,20 @@
  * was read (413/431 answers to clients still sending).
  */
 #define HTTP_SERVER_LINGER_MS 2000
+/* Upgraded channels idle for hours; keepalive probes find a dead peer. */
+#define HTTP_SERVER_CHANNEL_KEEPALIVE_IDLE_S 30
+#define HTTP_SERVER_CHANNEL_KEEPALIVE_INTERVAL_S 10
+#define HTTP_SERVER_CHANNEL_KEEPALIVE_COUNT 3
 
 enum conn_state { CONN_IDLE, CONN_HEAD, CONN_BODY, CONN_HANDLING, CONN_STREAMING, CONN_WRITING,
-		  CONN_LINGER };
+		  CONN_LINGER, CONN_UPGRADED };
 
 struct http_request {
 	struct http_conn *conn;		/* NULL once the client went away */
 	char method[16];
 	bool is_head;
 	bool keep_alive;
+	bool conn_upgrade;		/* "Connection: upgrade" */
 	char *target;			/* path, NUL, query: one allocation */
 	const char *query;
 	size_t header_count;
@@ -75,6 +84,10 @@ struct http_request {
 	/* Streaming answer: the client took what was written. */
 	void (*drain_cb)(struct http_request *req, void *arg);
 	void *drain_arg;
+	/* Upgraded connection (http_upgrade). */
+	http_channel_read_fn *channel_read_cb;
+	void *channel_arg;
+	bool channel_paused;
 };
 
 struct http_conn {
@@ -89,6 +102,7 @@ struct http_conn {
 	bool close_after_write;
 	bool body_streaming;		/* the handler takes the body as it arrives */
 	bool body_done;
+	bool channel_eof;		/* upgraded: the peer closed, input still unread */
 	struct http_conn *prev, *next;
 };
 
@@ -157,6 +171,7 @@ static int request_fill(struct http_request *req, const char *buf, const struct 
 		 buf + head->method_name.off);
 	req->is_head = head->method == HTTP_METHOD_HEAD;
 	req->keep_alive = head->version_minor >= 1 ? !head->conn_close : head->conn_keep_alive;
+	req->conn_upgrade = head->conn_upgrade;
 	req->target = span_dup(buf, head->target);
 	req->header_names = calloc(head->header_count + 1, sizeof(char *));
 	req->header_values = calloc(head->header_count + 1, sizeof(char *));
@@ -228,8 +243,8 @@ static void conn_free(struct http_conn *conn)
 
 	if (conn->req) {
 		/* A handler still holding it forgets it in its abandon callback. */
-		if ((conn->state == CONN_HANDLING || conn->state == CONN_STREAMING) &&
-		    conn->req->abandon_cb)
+		if ((conn->state == CONN_HANDLING || conn->state == CONN_STREAMING ||
+		     conn->state == CONN_UPGRADED) && conn->req->abandon_cb)
 			conn->req->abandon_cb(conn->req, conn->req->abandon_arg);
 		request_free(conn->req);
 		conn->req = NULL;
@@ -477,9 +492,23 @@ static void conn_process(struct http_conn *conn)
 			return;
 		case CONN_WRITING:
 		case CONN_LINGER:
+		case CONN_UPGRADED:
 			return;
 		}
 	}
+}
+
+/* Hands an upgraded connection's input to its owner. */
+static void conn_channel_read(struct http_conn *conn)
+{
+	struct evbuffer *in = bufferevent_get_input(conn->bev);
+	struct http_request *req = conn->req;
+
+	if (req && req->channel_read_cb && !req->channel_paused && evbuffer_get_length(in))
+		req->channel_read_cb(req, in, req->channel_arg);
+	/* The owner may have closed it (state WRITING) but never frees conn. */
+	if (conn->state == CONN_UPGRADED && conn->channel_eof && evbuffer_get_length(in) == 0)
+		conn_free(conn);	/* the peer's close, now that its bytes were taken */
 }
 
 static void on_read(struct bufferevent *bev, void *arg)
@@ -492,6 +521,10 @@ static void on_read(struct bufferevent *bev, void *arg)
 		evbuffer_drain(in, evbuffer_get_length(in));
 		return;
 	}
+	if (conn->state == CONN_UPGRADED) {
+		conn_channel_read(conn);
+		return;
+	}
 	conn_process(arg);
 }
 
@@ -499,7 +532,8 @@ static void on_write_done(struct bufferevent *bev, void *arg)
 {
 	struct http_conn *conn = arg;
 
-	if (conn->state == CONN_STREAMING && conn->req && conn->req->drain_cb) {
+	if ((conn->state == CONN_STREAMING || conn->state == CONN_UPGRADED) && conn->req &&
+	    conn->req->drain_cb) {
 		conn->req->drain_cb(conn->req, conn->req->drain_arg);
 		return;
 	}
@@ -542,6 +576,13 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		bufferevent_disable(bev, EV_READ);
 		return;
 	}
+	if (conn->state == CONN_UPGRADED && (what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+	    evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
+		/* The peer's last bytes go to the owner first (it may be pausing). */
+		conn->channel_eof = true;
+		bufferevent_disable(bev, EV_READ);
+		return;
+	}
 	conn_free(conn);
 }
 
@@ -562,6 +603,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	case CONN_HANDLING:
 	case CONN_STREAMING:
 	case CONN_LINGER:
+	case CONN_UPGRADED:
 		break;
 	}
 	conn_free(conn);
@@ -739,6 +781,99 @@ void http_stream_end(struct http_request *req)
 	conn_arm_timer(conn, conn->srv->limits.request_timeout_ms);
 }
 
+/* ---- upgraded connections ------------------------------------------------ */
+
+bool http_request_wants_upgrade(const struct http_request *req, const char *protocol)
+{
+	const char *v = http_request_header(req, "Upgrade");
+	size_t plen = strlen(protocol);
+
+	if (!req->conn_upgrade || !v)
+		return false;
+	while (*v) {
+		size_t len;
+
+		v += strspn(v, " \t,");
+		len = strcspn(v, " \t,");
+		if (len == plen && strncasecmp(v, protocol, plen) == 0)
+			return true;
+		v += len;
+	}
+	return false;
+}
+
+void http_upgrade(struct http_request *req, const char *protocol, http_channel_read_fn *read,
+		  void *arg)
+{
+	struct http_conn *conn = req->conn;
+	evutil_socket_t fd = bufferevent_getfd(conn->bev);
+
+	evtimer_del(conn->timer);
+	conn->state = CONN_UPGRADED;
+	conn->body_streaming = false;
+	req->channel_read_cb = read;
+	req->channel_arg = arg;
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &(int){ 1 }, sizeof(int));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &(int){ HTTP_SERVER_CHANNEL_KEEPALIVE_IDLE_S },
+		   sizeof(int));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL,
+		   &(int){ HTTP_SERVER_CHANNEL_KEEPALIVE_INTERVAL_S }, sizeof(int));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &(int){ HTTP_SERVER_CHANNEL_KEEPALIVE_COUNT },
+		   sizeof(int));
+	evbuffer_add_printf(bufferevent_get_output(conn->bev),
+			    "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+			    "Upgrade: %s\r\n\r\n", protocol);
+	bufferevent_enable(conn->bev, EV_READ);
+	/* Bytes the peer sent right after its request wait in the input. */
+	bufferevent_trigger(conn->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+void http_channel_write(struct http_request *req, const void *data, size_t len)
+{
+	if (req->conn && req->conn->state == CONN_UPGRADED && len)
+		evbuffer_add(bufferevent_get_output(req->conn->bev), data, len);
+}
+
+void http_channel_move(struct http_request *req, struct evbuffer *from, size_t len)
+{
+	if (req->conn && req->conn->state == CONN_UPGRADED)
+		evbuffer_remove_buffer(from, bufferevent_get_output(req->conn->bev), len);
+	else
+		evbuffer_drain(from, len);
+}
+
+void http_channel_pause(struct http_request *req, bool paused)
+{
+	struct http_conn *conn = req->conn;
+
+	if (req->channel_paused == paused || !conn || conn->state != CONN_UPGRADED)
+		return;
+	req->channel_paused = paused;
+	if (paused) {
+		bufferevent_disable(conn->bev, EV_READ);
+		return;
+	}
+	if (!conn->channel_eof)
+		bufferevent_enable(conn->bev, EV_READ);
+	bufferevent_trigger(conn->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+void http_channel_close(struct http_request *req)
+{
+	struct http_conn *conn = req->conn;
+
+	request_free(req);
+	conn->req = NULL;
+	conn->close_after_write = true;
+	conn->state = CONN_WRITING;
+	bufferevent_disable(conn->bev, EV_READ);
+	conn_arm_timer(conn, conn->srv->limits.request_timeout_ms);
+	/* Nothing left to send: the write callback closes it all the same. */
+	if (evbuffer_get_length(bufferevent_get_output(conn->bev)) == 0)
+		bufferevent_trigger(conn->bev, EV_WRITE,
+				    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
 /* ---- the server -------------------------------------------------------- */
 
 struct http_server *http_server_new(struct event_base *base,
@@ -816,7 +951,8 @@ size_t http_server_busy_connections(struct http_server *srv)
 	size_t busy = 0;
 
 	for (struct http_conn *conn = srv->conns; conn; conn = conn->next)
-		if (conn->state != CONN_IDLE && conn->state != CONN_LINGER)
+		if (conn->state != CONN_IDLE && conn->state != CONN_LINGER &&
+		    conn->state != CONN_UPGRADED)	/* their owners end them */
 			busy++;
 	return busy;
 }

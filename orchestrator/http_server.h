@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
@@ -133,5 +134,36 @@ void http_stream_end(struct http_request *req);
 size_t http_stream_pending(const struct http_request *req);
 void http_request_set_drain_cb(struct http_request *req,
 			       void (*cb)(struct http_request *req, void *arg), void *arg);
+
+/* ---- upgraded connections (task exec: exec_protocol.h) ------------------ */
+
+/*
+ * HTTP/1.1 Upgrade: after http_upgrade() has sent "101 Switching Protocols"
+ * the connection is a raw byte channel and req stays its handle until the
+ * owner calls http_channel_close() or the peer goes away (the abandon
+ * callback runs, then the server frees req: the owner forgets it there).
+ * The read callback gets the input buffer and takes what it wants from it;
+ * bytes left there wait for the next call (input is bounded by a high
+ * watermark: a peer cannot push more while the owner leaves it unread).
+ * The drain callback (http_request_set_drain_cb) runs whenever all written
+ * bytes were sent, http_stream_pending() tells how many wait.  No request
+ * timeout applies; TCP keepalive probes end a channel to a vanished peer.
+ * A peer's close with unread input is reported after the owner took it.
+ * Channels do not count as busy for http_server_busy_connections().
+ */
+typedef void http_channel_read_fn(struct http_request *req, struct evbuffer *in, void *arg);
+
+/* "Connection: upgrade" and protocol among the Upgrade header's tokens. */
+bool http_request_wants_upgrade(const struct http_request *req, const char *protocol);
+/* For a request that was read whole (not a streaming body). */
+void http_upgrade(struct http_request *req, const char *protocol, http_channel_read_fn *read,
+		  void *arg);
+void http_channel_write(struct http_request *req, const void *data, size_t len);
+/* Moves len bytes of from (another channel's input) to req's output. */
+void http_channel_move(struct http_request *req, struct evbuffer *from, size_t len);
+/* Stops (true) or resumes reading: backpressure. */
+void http_channel_pause(struct http_request *req, bool paused);
+/* Sends what was written, then closes; req is released at once. */
+void http_channel_close(struct http_request *req);
 
 #endif

@@ -6,6 +6,9 @@
  * requests are answered: the client's (streaming answer) and the agent's
  * upload (streaming body).  Each request carries an abandon callback that
  * tears the whole stream down; nothing else frees a stream.
+ *
+ * A stream of another kind (kind != NULL) lives here only until its agent
+ * connects, refuses, or is late: then its owner's callback takes over.
  */
 #include "task_stream.h"
 
@@ -15,6 +18,7 @@
 
 #include "http_response.h"
 #include "log.h"
+#include "task_exec.h"
 
 struct stream_poll {			/* a parked GET /v1/agent/streams */
 	struct task_streams *ts;
@@ -37,6 +41,10 @@ struct task_stream {
 	struct http_request *client;
 	struct http_request *upload;
 	struct event *timer;		/* the agent must connect in time */
+	/* Another kind: its poll entry and owner. */
+	const struct task_stream_kind *kind;
+	json_t *fields;
+	void *kind_arg;
 	struct task_stream *next;
 };
 
@@ -44,15 +52,27 @@ struct task_streams {
 	struct event_base *base;
 	struct task_stream *streams;
 	struct stream_poll *polls;
+	struct task_execs *execs;
 };
 
 struct task_streams *task_streams_new(struct event_base *base)
 {
 	struct task_streams *ts = calloc(1, sizeof(*ts));
 
-	if (ts)
-		ts->base = base;
+	if (!ts)
+		return NULL;
+	ts->base = base;
+	ts->execs = task_execs_new(ts, base);
+	if (!ts->execs) {
+		free(ts);
+		return NULL;
+	}
 	return ts;
+}
+
+struct task_execs *task_streams_execs(struct task_streams *ts)
+{
+	return ts->execs;
 }
 
 /* ---- polls ----------------------------------------------------------- */
@@ -80,8 +100,15 @@ static void poll_answer(struct task_streams *ts, struct http_request *req, const
 		if (s->announced || strcmp(s->node_id, node_id) != 0)
 			continue;
 		s->announced = true;
-		e = json_pack("{s:s, s:s, s:s, s:b, s:I}", "streamId", s->id, "taskId", s->task_id,
-			      "container", s->container, "follow", s->follow,
+		if (s->kind) {
+			e = json_deep_copy(s->fields);
+			json_object_set_new(e, "streamId", json_string(s->id));
+			json_object_set_new(e, "kind", json_string(s->kind->name));
+			json_array_append_new(list, e);
+			continue;
+		}
+		e = json_pack("{s:s, s:s, s:s, s:s, s:b, s:I}", "streamId", s->id, "kind", "logs",
+			      "taskId", s->task_id, "container", s->container, "follow", s->follow,
 			      "tail", (json_int_t)s->tail);
 		if (s->runtime_id[0])
 			json_object_set_new(e, "runtimeId", json_string(s->runtime_id));
@@ -168,6 +195,7 @@ static void stream_free(struct task_stream *s)
 		*link = s->next;
 	if (s->timer)
 		event_free(s->timer);
+	json_decref(s->fields);
 	free(s);
 }
 
@@ -237,7 +265,18 @@ static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct task_stream *s = arg;
 	struct http_request *client = s->client;
+	char why[160];
 
+	if (s->kind) {
+		const struct task_stream_kind *kind = s->kind;
+		void *kind_arg = s->kind_arg;
+
+		snprintf(why, sizeof(why), "the agent of node %s did not connect within %d ms",
+			 s->node_id, TASK_STREAM_CONNECT_TIMEOUT_MS);
+		stream_free(s);
+		kind->failed(kind_arg, 504, why);
+		return;
+	}
 	if (s->upload)
 		return;
 	s->client = NULL;
@@ -246,6 +285,15 @@ static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
 			 "the agent of node %s did not send the task's log within %d ms",
 			 s->node_id, TASK_STREAM_CONNECT_TIMEOUT_MS);
 	stream_free(s);
+}
+
+static void stream_id_new(char id[33])
+{
+	unsigned char rnd[16];
+
+	RAND_bytes(rnd, sizeof(rnd));
+	for (int i = 0; i < 16; i++)
+		snprintf(id + 2 * i, 3, "%02x", rnd[i]);
 }
 
 static bool is_hex32(const char *s)
@@ -293,7 +341,6 @@ void api_task_logs(struct api_request *ar)
 	struct store_task t = { 0 };
 	struct task_stream *s;
 	int64_t tail = -1;
-	unsigned char rnd[16];
 	struct timeval tv;
 	int per_node = 0;
 
@@ -341,7 +388,7 @@ void api_task_logs(struct api_request *ar)
 	snprintf(s->task_id, sizeof(s->task_id), "%s", t.id);
 	store_task_release(&t);
 	for (struct task_stream *o = ts->streams; o; o = o->next)
-		per_node += strcmp(o->node_id, s->node_id) == 0;
+		per_node += !o->kind && strcmp(o->node_id, s->node_id) == 0;
 	if (per_node >= TASK_STREAM_MAX_PER_NODE) {
 		free(s);
 		http_reply_error(ar->req, 429, "ClientException",
@@ -349,9 +396,7 @@ void api_task_logs(struct api_request *ar)
 				 TASK_STREAM_MAX_PER_NODE);
 		return;
 	}
-	RAND_bytes(rnd, sizeof(rnd));
-	for (int i = 0; i < 16; i++)
-		snprintf(s->id + 2 * i, 3, "%02x", rnd[i]);
+	stream_id_new(s->id);
 	s->ts = ts;
 	s->follow = follow && (strcmp(follow, "1") == 0 || strcmp(follow, "true") == 0);
 	s->tail = (long)tail;
@@ -373,11 +418,15 @@ void api_task_logs(struct api_request *ar)
 
 bool task_stream_wants_body(const struct http_request *req, void *arg)
 {
+	/* A log upload; not an exec channel (Upgrade) nor a refusal (.../refuse). */
 	return strcmp(http_request_method(req), "POST") == 0 &&
-	       strncmp(http_request_path(req), "/v1/agent/streams/", 18) == 0;
+	       strncmp(http_request_path(req), "/v1/agent/streams/", 18) == 0 &&
+	       !strchr(http_request_path(req) + 18, '/') &&
+	       !http_request_header(req, "Upgrade");
 }
 
-void api_agent_stream_upload(struct api_request *ar)
+/* The node's stream of that id, or NULL (and 404 sent). */
+static struct task_stream *stream_of_agent(struct api_request *ar)
 {
 	struct task_streams *ts = ar->ctx->streams;
 	struct task_stream *s;
@@ -388,6 +437,104 @@ void api_agent_stream_upload(struct api_request *ar)
 	if (!s || strcmp(s->node_id, ar->agent_node_id) != 0) {
 		http_reply_error(ar->req, 404, "ClientException", "no such stream: %.40s",
 				 ar->params[0]);
+		return NULL;
+	}
+	return s;
+}
+
+/* Hands a stream of another kind to its owner: the record is gone. */
+static void stream_hand_over(struct task_stream *s, struct api_request *ar, int status,
+			     const char *message)
+{
+	const struct task_stream_kind *kind = s->kind;
+	void *kind_arg = s->kind_arg;
+
+	stream_free(s);
+	if (ar)
+		kind->connected(ar, kind_arg);
+	else
+		kind->failed(kind_arg, status, message);
+}
+
+int task_streams_open(struct task_streams *ts, const char *node_id,
+		      const struct task_stream_kind *kind, json_t *fields, void *arg, char *id,
+		      orch_error *err)
+{
+	struct task_stream *s = calloc(1, sizeof(*s));
+	struct timeval tv = { TASK_STREAM_CONNECT_TIMEOUT_MS / 1000,
+			      (TASK_STREAM_CONNECT_TIMEOUT_MS % 1000) * 1000 };
+
+	if (!s || !fields || !(s->timer = evtimer_new(ts->base, on_connect_timeout, s))) {
+		free(s);
+		json_decref(fields);
+		return orch_fail(err, ORCH_ERR_INTERNAL, "out of memory");
+	}
+	stream_id_new(s->id);
+	s->ts = ts;
+	s->kind = kind;
+	s->fields = fields;
+	s->kind_arg = arg;
+	snprintf(s->node_id, sizeof(s->node_id), "%s", node_id);
+	snprintf(id, 33, "%s", s->id);
+	s->next = ts->streams;
+	ts->streams = s;
+	evtimer_add(s->timer, &tv);
+	wake_node(ts, s->node_id);
+	return 0;
+}
+
+void task_streams_cancel(struct task_streams *ts, const char *id)
+{
+	for (struct task_stream *s = ts->streams; s; s = s->next)
+		if (s->kind && strcmp(s->id, id) == 0) {
+			stream_free(s);
+			return;
+		}
+}
+
+void api_agent_stream_refuse(struct api_request *ar)
+{
+	struct task_stream *s = stream_of_agent(ar);
+	json_t *body;
+	json_int_t status;
+	const char *message;
+	char text[512];
+
+	if (!s)
+		return;
+	body = api_read_json_object(ar);
+	if (!body)
+		return;
+	status = json_integer_value(json_object_get(body, "status"));
+	message = json_string_value(json_object_get(body, "message"));
+	if (status < 400 || status > 599)
+		status = 502;
+	snprintf(text, sizeof(text), "%s", message ? message : "the agent refused the stream");
+	json_decref(body);
+	if (s->kind) {
+		stream_hand_over(s, NULL, (int)status, text);
+	} else if (s->client && !s->upload) {
+		http_request_set_abandon_cb(s->client, NULL, NULL);
+		http_reply_error(s->client, (int)status, status < 500 ? "ClientException"
+				 : "ServerException", "%s", text);
+		s->client = NULL;
+		stream_free(s);
+	}
+	http_respond(ar->req, 204, "application/json", "", 0, NULL);
+}
+
+void api_agent_stream_upload(struct api_request *ar)
+{
+	struct task_stream *s = stream_of_agent(ar);
+
+	if (!s)
+		return;
+	if (s->kind) {
+		stream_hand_over(s, ar, 0, NULL);
+		return;
+	}
+	if (http_request_header(ar->req, "Upgrade")) {
+		http_reply_error(ar->req, 400, "ClientException", "stream %s is a log upload", s->id);
 		return;
 	}
 	if (s->upload || !s->client) {
@@ -417,6 +564,10 @@ void task_streams_free(struct task_streams *ts)
 	while (ts->streams) {
 		struct task_stream *s = ts->streams;
 
+		if (s->kind) {
+			stream_hand_over(s, NULL, 503, "the server is stopping");
+			continue;
+		}
 		if (!s->upload && s->client) {
 			http_request_set_abandon_cb(s->client, NULL, NULL);
 			http_reply_error(s->client, 503, "ServerException", "the server is stopping");
@@ -424,5 +575,6 @@ void task_streams_free(struct task_streams *ts)
 		}
 		stream_finish(s, 503);
 	}
+	task_execs_free(ts->execs);
 	free(ts);
 }

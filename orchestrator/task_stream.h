@@ -7,8 +7,9 @@
  * task's node and wakes the node's stream long poll:
  *
  *     GET /v1/agent/streams?wait=SECONDS       (node credential)
- *     200 {"streams": [{"streamId": "<32 hex>", "taskId": ..., "container": NAME,
- *                       "runtimeId": ID or absent, "follow": true, "tail": N}]}
+ *     200 {"streams": [{"streamId": "<32 hex>", "kind": "logs", "taskId": ...,
+ *                       "container": NAME, "runtimeId": ID or absent,
+ *                       "follow": true, "tail": N}]}
  *
  * The agent then uploads the log as plain text (both streams, in log order):
  *
@@ -22,6 +23,14 @@
  * the agent has not opened within TASK_STREAM_CONNECT_TIMEOUT_MS answers
  * 504.  At most TASK_STREAM_MAX_PER_NODE streams per node (429 past it).
  * The upload must come from the node that runs the task (404 otherwise).
+ *
+ * The same poll carries streams of other kinds ("exec": task_exec.h), whose
+ * owner gets the agent's request when it connects.  An agent that cannot
+ * serve a stream of any kind says why instead of connecting:
+ *
+ *     POST /v1/agent/streams/{streamId}/refuse   {"status": 4xx|5xx, "message": "..."}
+ *
+ * and the client gets that status and message.
  */
 #ifndef ORCH_TASK_STREAM_H
 #define ORCH_TASK_STREAM_H
@@ -29,6 +38,7 @@
 #include <stdbool.h>
 
 #include <event2/event.h>
+#include <jansson.h>
 
 #include "api.h"
 
@@ -52,5 +62,32 @@ bool task_stream_wants_body(const struct http_request *req, void *arg);
 void api_task_logs(struct api_request *ar);
 void api_agent_streams_poll(struct api_request *ar);
 void api_agent_stream_upload(struct api_request *ar);
+void api_agent_stream_refuse(struct api_request *ar);
+
+/* ---- streams of other kinds ------------------------------------------- */
+
+struct task_stream_kind {
+	const char *name;		/* the poll entry's "kind" */
+	/* The agent opened POST /v1/agent/streams/{id}: ar->req is the owner's. */
+	void (*connected)(struct api_request *ar, void *arg);
+	/*
+	 * The stream ended before that: the agent refused it (its status and
+	 * message), did not connect in time (504), or the server stops (503).
+	 */
+	void (*failed)(void *arg, int status, const char *message);
+};
+
+/*
+ * Announces a stream to node_id's poll; its entry is fields (reference
+ * stolen) with "streamId" and "kind" added.  Fills id (33 bytes).  Exactly
+ * one of the kind's callbacks runs later, unless task_streams_cancel().
+ */
+int task_streams_open(struct task_streams *ts, const char *node_id,
+		      const struct task_stream_kind *kind, json_t *fields, void *arg, char *id,
+		      orch_error *err);
+/* Forgets a stream whose agent has not connected yet; no callback runs. */
+void task_streams_cancel(struct task_streams *ts, const char *id);
+/* The exec sessions (task_exec.h) this server's streams serve. */
+struct task_execs *task_streams_execs(struct task_streams *ts);
 
 #endif

@@ -8,10 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
+#include <linux/magic.h>
 
 #include "caps.h"
 #include "cgroup.h"
@@ -58,8 +65,17 @@ __attribute__((noreturn)) static void exec_child(struct container_config *cfg,
 	struct spec_process *proc = &cfg->process;
 	orch_error err = ORCH_ERROR_INIT;
 	struct user_exec user;
-	int root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	sigset_t none;
+	int root_fd;
 
+	/* The helper blocks signals and the agent ignores SIGPIPE: none of it
+	 * is the process's business. */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	if (o->tty && (setsid() < 0 || ioctl(STDIN_FILENO, TIOCSCTTY, 0) < 0))
+		exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, "taking the terminal", errno);
+	root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root_fd < 0 || user_lookup_in_root(root_fd, proc->user, &user, &err) < 0)
 		exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, err.message, 0);
 	close(root_fd);
@@ -71,11 +87,50 @@ __attribute__((noreturn)) static void exec_child(struct container_config *cfg,
 		exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, err.message, 0);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, "setting no_new_privs", errno);
+	/* After the user switch, which clears it: the helper's death kills us. */
+	if (o->supervised && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, "setting the parent death signal", errno);
 	if (chdir(proc->workdir && *proc->workdir ? proc->workdir : "/") < 0)
 		exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, "entering the working directory", errno);
 	errno = container_init_exec_in_path(o->argv, proc->env, spec_env_get(proc, "PATH"));
 	exec_fail(errno == ENOENT ? CONTAINER_EXIT_NOT_FOUND : CONTAINER_EXIT_NOT_EXECUTABLE,
 		  o->argv[0], errno);
+}
+
+/*
+ * A supervised helper's wait: the child's exit, or a request to end it
+ * (SIGTERM, SIGHUP, SIGINT, or the caller's thread gone: PR_SET_PDEATHSIG),
+ * which kills the child's process group: its own session's with a
+ * terminal, else the helper's own (the helper too, which is fine: nobody
+ * waits for its status then).
+ */
+__attribute__((noreturn)) static void helper_supervise(pid_t child, bool tty,
+						       const sigset_t *watched)
+{
+	int sfd = signalfd(-1, watched, SFD_CLOEXEC);
+	int status;
+
+	for (;;) {
+		struct signalfd_siginfo si;
+		pid_t r = waitpid(child, &status, WNOHANG);
+
+		if (r == child)
+			_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+		if (r < 0 && errno != EINTR)
+			_exit(CONTAINER_EXIT_RUNTIME_ERROR);
+		if (sfd < 0) {	/* cannot watch: wait for the child only */
+			if (waitpid(child, &status, 0) == child)
+				continue;
+			_exit(CONTAINER_EXIT_RUNTIME_ERROR);
+		}
+		if (read(sfd, &si, sizeof(si)) != sizeof(si) || si.ssi_signo == SIGCHLD)
+			continue;
+		kill(child, SIGKILL);
+		if (tty)
+			kill(-child, SIGKILL);
+		else
+			kill(0, SIGKILL);
+	}
 }
 
 pid_t container_exec_start(const char *data_dir, const char *id,
@@ -86,7 +141,8 @@ pid_t container_exec_start(const char *data_dir, const char *id,
 	struct cgroup cg;
 	int ns_fds[EXEC_NS_COUNT];
 	char dir[4200], path[64];
-	pid_t helper;
+	pid_t helper, caller = getpid();
+	sigset_t watched;
 
 	if (!o->argv || !o->argv[0])
 		return orch_fail(err, ORCH_ERR_INVALID, "exec: no command");
@@ -112,23 +168,39 @@ pid_t container_exec_start(const char *data_dir, const char *id,
 			return -1;
 		}
 	}
+	sigemptyset(&watched);
+	sigaddset(&watched, SIGCHLD);
+	sigaddset(&watched, SIGTERM);
+	sigaddset(&watched, SIGHUP);
+	sigaddset(&watched, SIGINT);
 	helper = fork();
 	if (helper == 0) {
 		pid_t child;
 		int status;
 
 		setpgid(0, 0);
+		if (o->supervised) {
+			sigprocmask(SIG_BLOCK, &watched, NULL);
+			if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) < 0 || getppid() != caller)
+				_exit(CONTAINER_EXIT_RUNTIME_ERROR);
+		}
 		setup_stdio(o);
 		if (cgroup_enter(&cg, getpid(), err) < 0)
 			exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, err->message, 0);
 		for (size_t i = 0; i < EXEC_NS_COUNT; i++)
 			if (setns(ns_fds[i], exec_namespaces[i].type) < 0)
 				exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, exec_namespaces[i].name, errno);
+		/* The caller's other descriptors (sockets, other sessions' pipes)
+		 * must not live on in a helper that never execs. */
+		if (o->supervised)
+			syscall(SYS_close_range, 3U, ~0U, 0U);
 		child = fork();
 		if (child < 0)
 			exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, "fork", errno);
 		if (child == 0)
 			exec_child(&cfg, o);
+		if (o->supervised)
+			helper_supervise(child, o->tty, &watched);
 		while (waitpid(child, &status, 0) < 0)
 			if (errno != EINTR)
 				_exit(CONTAINER_EXIT_RUNTIME_ERROR);
@@ -140,4 +212,43 @@ pid_t container_exec_start(const char *data_dir, const char *id,
 	if (helper < 0)
 		return orch_fail_errno(err, errno, "exec in '%s': fork", id);
 	return helper;
+}
+
+int container_exec_open_pty(const char *data_dir, const char *id, unsigned short rows,
+			    unsigned short cols, int *master, int *slave, orch_error *err)
+{
+	struct container_state st;
+	struct winsize ws = { .ws_row = rows, .ws_col = cols };
+	cleanup_close int root_fd = -1, ptmx = -1;
+	struct statfs sfs;
+	struct stat sb;
+	char path[64];
+	int unlock = 0, peer;
+
+	if (container_state_get(data_dir, id, &st, err) < 0)
+		return -1;
+	if (st.status != CONTAINER_RUNNING)
+		return orch_fail(err, ORCH_ERR_CONFLICT, "container '%s' is not running", id);
+	snprintf(path, sizeof(path), "/proc/%d/root", (int)st.pid);
+	root_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0)
+		return orch_fail_errno(err, errno, "terminal in '%s': opening %s", id, path);
+	ptmx = user_lookup_openat_in_root(root_fd, "/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC, 0);
+	if (ptmx < 0)
+		return orch_fail_errno(err, errno, "terminal in '%s': opening /dev/pts/ptmx", id);
+	/* The container's root owns its /dev: trust only a real devpts ptmx. */
+	if (fstatfs(ptmx, &sfs) < 0 || sfs.f_type != DEVPTS_SUPER_MAGIC || fstat(ptmx, &sb) < 0 ||
+	    !S_ISCHR(sb.st_mode) || major(sb.st_rdev) != 5 || minor(sb.st_rdev) != 2)
+		return orch_fail(err, ORCH_ERR_INTERNAL,
+				 "terminal in '%s': /dev/pts/ptmx is not a devpts multiplexer", id);
+	if (ioctl(ptmx, TIOCSPTLCK, &unlock) < 0)
+		return orch_fail_errno(err, errno, "terminal in '%s': unlocking", id);
+	peer = ioctl(ptmx, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (peer < 0)
+		return orch_fail_errno(err, errno, "terminal in '%s': opening its slave", id);
+	if (rows && cols)
+		ioctl(ptmx, TIOCSWINSZ, &ws);
+	*master = take_fd(&ptmx);
+	*slave = peer;
+	return 0;
 }

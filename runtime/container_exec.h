@@ -13,10 +13,18 @@
  * process itself (a PID namespace is entered by children only); the helper
  * waits for it and exits with its status (128+N for signal N).  The helper
  * leads its own process group, so killing -pid ends both.
+ *
+ * With a terminal (tty, `orch task exec -t`) the process leads a session of
+ * its own with the terminal as its controlling terminal, so it is not in
+ * the helper's group: a supervised helper (below) is how it is ended.  The
+ * terminal comes from the container's own devpts instance
+ * (container_exec_open_pty), so `tty` inside names a device that exists
+ * there.
  */
 #ifndef ORCH_RUNTIME_CONTAINER_EXEC_H
 #define ORCH_RUNTIME_CONTAINER_EXEC_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "error.h"
@@ -24,6 +32,17 @@
 struct container_exec_options {
 	char *const *argv;		/* NULL-terminated, argv[0] found in the container's PATH */
 	int stdin_fd, stdout_fd, stderr_fd;	/* -1: /dev/null */
+	/* stdin_fd is a terminal's slave: new session, controlling terminal. */
+	bool tty;
+	/*
+	 * The helper kills the process and its process group (SIGKILL) when it
+	 * gets SIGTERM, SIGHUP or SIGINT, or when the calling *thread* exits
+	 * (PR_SET_PDEATHSIG), and the process is killed if the helper dies.
+	 * The helper holds no descriptor of the caller but the three above.
+	 * For a caller that supervises the process from a thread that lives
+	 * until it reaped the helper.
+	 */
+	bool supervised;
 };
 
 /*
@@ -33,5 +52,14 @@ struct container_exec_options {
  */
 pid_t container_exec_start(const char *data_dir, const char *id,
 			   const struct container_exec_options *o, orch_error *err);
+
+/*
+ * Opens a new pseudo-terminal in running container id's own devpts (its
+ * /dev/pts/ptmx, reached below /proc/PID/root without following a link out
+ * of the container, and checked to be a devpts ptmx); sets its window size
+ * when rows and cols are non-zero.  Both descriptors are close-on-exec.
+ */
+int container_exec_open_pty(const char *data_dir, const char *id, unsigned short rows,
+			    unsigned short cols, int *master, int *slave, orch_error *err);
 
 #endif

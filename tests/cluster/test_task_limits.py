@@ -209,13 +209,14 @@ def test_container_memory_over_the_task_memory(cluster, family):
         family, memory="64", container={"memory": 128}))
     assert r.status == 400, r
     assert "exceeds the task memory" in r.json["message"], r.json
-    # Through RunTask overrides: refused by the agent, naming both limits.
+    # Through RunTask overrides: refused by RunTask, naming both limits (the
+    # agent refuses such a task too, should one reach it).
     cluster.register(sleeper_td(family, memory="64", container={"memory": 32}))
-    t = cluster.run_task(family, overrides={"containerOverrides": [
-        {"name": "app", "memory": 128}]})[0]
-    t = cluster.wait_task(t["taskId"], "STOPPED", timeout=30)
-    assert t["stopCode"] == "TaskFailedToStart", t
-    assert "memory 128 MiB exceeds the task memory of 64 MiB" in t["stoppedReason"], t
+    r = cluster.client.post("/v1/clusters/default/tasks", {
+        "taskDefinition": family,
+        "overrides": {"containerOverrides": [{"name": "app", "memory": 128}]}})
+    assert r.status == 400, r
+    assert "memory 128 MiB exceeds the task memory of 64 MiB" in r.json["message"], r.json
 
 
 # ---- the task cgroup's lifetime ---------------------------------------------------

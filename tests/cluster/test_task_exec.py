@@ -1,0 +1,454 @@
+"""`orch task exec`: a command in a running task's container on an agent in
+its own network namespace, through the server's upgraded channels: the
+container's user, environment and working directory, exit codes, stdin,
+a terminal, stderr apart, container choice, refusals, no process left
+behind when the CLI dies, hostile clients on the channel, auth."""
+
+import hashlib
+import json
+import os
+import signal
+import struct
+import subprocess
+import time
+
+import pytest
+
+from conftest import orch, sleeper_td, wait_for
+
+import util
+
+FRAME_STDIN, FRAME_STDIN_CLOSE, FRAME_RESIZE = 0x01, 0x02, 0x03
+FRAME_STDOUT, FRAME_STDERR, FRAME_EXIT, FRAME_ERROR = 0x11, 0x12, 0x13, 0x14
+
+
+def _env():
+    return {k: v for k, v in os.environ.items() if not k.startswith("ORCH_")}
+
+
+def _exec(cluster, tid, *args, input=None, timeout=60, text=True):
+    """orch task exec TID ARGS (ARGS holds the options, then "--", CMD)."""
+    return subprocess.run([util.orch_bin(), "task", "exec", tid, "--data",
+                           cluster.server.data_dir] + list(args),
+                          input=input, capture_output=True, text=text,
+                          timeout=timeout, env=_env())
+
+
+@pytest.fixture(scope="module")
+def app_task(cluster):
+    """One running task: container "app" (user 1000, env, workdir) and a
+    non-essential "side" container."""
+    td = {"family": "exec-app", "networkMode": "host",
+          "containerDefinitions": [
+              {"name": "app", "image": "busybox", "memory": 32,
+               "command": ["sleep", "3000"], "stopTimeout": 1,
+               "user": "1000", "workingDirectory": "/tmp",
+               "environment": [{"name": "GREETING", "value": "hello exec"}]},
+              {"name": "side", "image": "busybox", "memory": 32,
+               "essential": False, "command": ["sleep", "3000"],
+               "stopTimeout": 1, "workingDirectory": "/etc",
+               "environment": [{"name": "WHO", "value": "side"}]}]}
+    cluster.register(td)
+    tid = cluster.run_task("exec-app")[0]["taskId"]
+    t = cluster.wait_task(tid, "RUNNING", timeout=30)
+    yield tid, t
+    cluster.stop_task(tid)
+    cluster.wait_task(tid, "STOPPED", timeout=30)
+
+
+def test_output_user_env_and_workdir(cluster, app_task):
+    tid, _ = app_task
+    r = _exec(cluster, tid, "--", "echo", "hi", "there")
+    assert r.returncode == 0 and r.stdout == "hi there\n", r
+    r = _exec(cluster, tid, "--", "id", "-u")
+    assert r.returncode == 0 and r.stdout.strip() == "1000", r
+    r = _exec(cluster, tid, "--", "pwd")
+    assert r.returncode == 0 and r.stdout.strip() == "/tmp", r
+    r = _exec(cluster, tid, "--", "env")
+    env = dict(l.split("=", 1) for l in r.stdout.splitlines() if "=" in l)
+    assert r.returncode == 0 and env.get("GREETING") == "hello exec", r
+    assert env.get("HOME") == "/home/user", env
+
+
+def test_task_arn_works_too(cluster, app_task):
+    tid, t = app_task
+    r = _exec(cluster, t["taskArn"], "--", "echo", "by-arn")
+    assert r.returncode == 0 and r.stdout == "by-arn\n", r
+
+
+def test_exit_codes(cluster, app_task):
+    tid, _ = app_task
+    assert _exec(cluster, tid, "--", "sh", "-c", "exit 7").returncode == 7
+    assert _exec(cluster, tid, "--", "true").returncode == 0
+    r = _exec(cluster, tid, "--", "sh", "-c", "kill -TERM $$")
+    assert r.returncode == 128 + signal.SIGTERM, r
+
+
+def test_command_not_found_is_127(cluster, app_task):
+    tid, _ = app_task
+    r = _exec(cluster, tid, "--", "no-such-command-here", "x")
+    assert r.returncode == 127, r
+    assert "no-such-command-here" in r.stderr, r
+
+
+def test_stdin_is_forwarded_exactly(cluster, app_task):
+    tid, _ = app_task
+    data = os.urandom(1 << 20)
+    r = _exec(cluster, tid, "-i", "--", "cat", input=data, text=False, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout) == len(data)
+    assert hashlib.sha256(r.stdout).hexdigest() == hashlib.sha256(data).hexdigest()
+    # Without -i the command's stdin is empty (and never waits).
+    r = _exec(cluster, tid, "--", "cat", input="ignored")
+    assert r.returncode == 0 and r.stdout == "", r
+
+
+def test_terminal_only_with_t(cluster, app_task):
+    tid, _ = app_task
+    script = "test -t 0 && tty && test -t 1 && echo isatty"
+    r = _exec(cluster, tid, "-t", "--", "sh", "-c", script)
+    assert r.returncode == 0, r
+    lines = r.stdout.replace("\r", "").splitlines()
+    assert lines[0].startswith("/dev/pts/") and lines[1] == "isatty", r
+    r = _exec(cluster, tid, "--", "sh", "-c", script)
+    assert r.returncode == 1 and "isatty" not in r.stdout, r
+
+
+def test_terminal_input_and_eof(cluster, app_task):
+    tid, _ = app_task
+    # The remote terminal echoes and ends with its EOF character on our EOF.
+    r = _exec(cluster, tid, "-i", "-t", "--", "sh", "-c", "read line; echo got:$line",
+              input="abc\n")
+    assert r.returncode == 0, r
+    assert "got:abc" in r.stdout, r
+
+
+def test_stderr_is_apart_without_t(cluster, app_task):
+    tid, _ = app_task
+    r = _exec(cluster, tid, "--", "sh", "-c", "echo out; echo err >&2; echo out2")
+    assert r.returncode == 0, r
+    assert r.stdout == "out\nout2\n" and r.stderr == "err\n", r
+
+
+def test_container_choice(cluster, app_task):
+    tid, _ = app_task
+    r = _exec(cluster, tid, "-c", "side", "--", "sh", "-c", "echo $WHO; pwd; id -u")
+    assert r.returncode == 0, r
+    assert r.stdout.split() == ["side", "/etc", "0"], r
+    r = _exec(cluster, tid, "--container", "app", "--", "sh", "-c", "echo $GREETING")
+    assert r.stdout == "hello exec\n", r
+
+
+def test_unknown_container_is_400(cluster, app_task):
+    tid, _ = app_task
+    r = _exec(cluster, tid, "-c", "nope", "--", "true")
+    assert r.returncode != 0 and "nope" in r.stderr and "400" in r.stderr, r
+
+
+def test_unknown_task_is_404(cluster):
+    r = _exec(cluster, "ab" * 16, "--", "true")
+    assert r.returncode != 0 and "not found" in r.stderr.lower() and "404" in r.stderr, r
+    r = _exec(cluster, "not-a-task", "--", "true")
+    assert r.returncode != 0 and "404" in r.stderr, r
+
+
+def test_no_command_is_a_usage_error(cluster, app_task):
+    tid, _ = app_task
+    r = _exec(cluster, tid)
+    assert r.returncode != 0 and "command" in r.stderr, r
+
+
+def test_stopped_task_is_409(cluster, family):
+    cluster.register(sleeper_td(family))
+    tid = cluster.run_task(family)[0]["taskId"]
+    cluster.wait_task(tid, "RUNNING")
+    cluster.stop_task(tid)
+    cluster.wait_task(tid, "STOPPED", timeout=30)
+    r = _exec(cluster, tid, "--", "true")
+    assert r.returncode != 0 and "409" in r.stderr and tid in r.stderr, r
+    assert "not RUNNING" in r.stderr, r
+
+
+def _sleepers(marker):
+    """Host pids of processes whose command line holds marker."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"sleep") and marker.encode() in argv:
+            found.append(int(pid))
+    return found
+
+
+@pytest.mark.parametrize("tty", [False, True])
+def test_killing_the_cli_kills_the_command(cluster, app_task, tty):
+    tid, _ = app_task
+    marker = "1000.%d" % (7 if tty else 3)
+    args = ["-t"] if tty else []
+    p = subprocess.Popen([util.orch_bin(), "task", "exec", tid, "--data",
+                          cluster.server.data_dir] + args + ["--", "sleep", marker],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, env=_env())
+    try:
+        wait_for(lambda: _sleepers(marker), timeout=20, what="the exec'd sleep")
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    wait_for(lambda: not _sleepers(marker), timeout=15, what="no sleep left")
+
+
+def test_sigint_ends_the_cli_and_the_command(cluster, app_task):
+    tid, _ = app_task
+    marker = "1000.5"
+    p = subprocess.Popen([util.orch_bin(), "task", "exec", tid, "--data",
+                          cluster.server.data_dir, "--", "sleep", marker],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, env=_env())
+    try:
+        wait_for(lambda: _sleepers(marker), timeout=20, what="the exec'd sleep")
+        p.send_signal(signal.SIGINT)
+        assert p.wait(timeout=10) == 128 + signal.SIGINT
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    wait_for(lambda: not _sleepers(marker), timeout=15, what="no sleep left")
+
+
+# ---- the channel, by hand -------------------------------------------------
+
+def _open_channel(cluster, tid, body, token=None):
+    """A raw TLS socket after the exec request; returns (status, sock, head)."""
+    s = util.connect(cluster.server.port, timeout=30)
+    payload = json.dumps(body).encode()
+    head = ("POST /v1/clusters/default/tasks/%s/exec HTTP/1.1\r\nHost: x\r\n"
+            "Connection: Upgrade\r\nUpgrade: orch-exec/1\r\n"
+            "Content-Type: application/json\r\nContent-Length: %d\r\n"
+            % (tid, len(payload)))
+    if token is not False:
+        head += "Authorization: Bearer %s\r\n" % (token or cluster.server.token)
+    s.sendall(head.encode() + b"\r\n" + payload)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    status = int(data.split(b" ", 2)[1]) if data else 0
+    return status, s, data
+
+
+def _frame(t, payload=b""):
+    return struct.pack(">BI", t, len(payload)) + payload
+
+
+def _read_frames(s, deadline_s=15):
+    """Frames until the server closes: [(type, payload)]."""
+    buf, frames = b"", []
+    s.settimeout(deadline_s)
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    except OSError:
+        pass
+    while len(buf) >= 5:
+        t, n = struct.unpack(">BI", buf[:5])
+        if len(buf) < 5 + n:
+            break
+        frames.append((t, buf[5:5 + n]))
+        buf = buf[5 + n:]
+    return frames
+
+
+def test_protocol_by_hand(cluster, app_task):
+    tid, _ = app_task
+    status, s, head = _open_channel(cluster, tid, {"command": ["cat"], "interactive": True})
+    assert status == 101, head
+    try:
+        s.sendall(_frame(FRAME_STDIN, b"ping\n") + _frame(FRAME_STDIN_CLOSE))
+        frames = _read_frames(s)
+    finally:
+        s.close()
+    assert (FRAME_STDOUT, b"ping\n") in frames, frames
+    assert frames[-1] == (FRAME_EXIT, struct.pack(">I", 0)), frames
+
+
+@pytest.mark.parametrize("garbage", [
+    _frame(FRAME_STDIN, b"") [:1] + struct.pack(">I", 0x7fffffff),   # huge length
+    _frame(0x42, b"x"),                                              # unknown type
+    _frame(FRAME_STDOUT, b"not yours"),                              # agent's type
+    _frame(FRAME_RESIZE, b"\x00"),                                   # wrong size
+    b"GET / HTTP/1.1\r\n\r\n" * 3,                                   # not frames
+])
+def test_hostile_client_is_refused_and_server_stays_up(cluster, app_task, garbage):
+    tid, _ = app_task
+    marker = "1000.9"
+    status, s, head = _open_channel(cluster, tid, {"command": ["sleep", marker]})
+    assert status == 101, head
+    try:
+        wait_for(lambda: _sleepers(marker), timeout=20, what="the exec'd sleep")
+        s.sendall(garbage)
+        frames = _read_frames(s)
+    finally:
+        s.close()
+    assert frames and frames[-1][0] == FRAME_ERROR, frames
+    assert b"protocol" in frames[-1][1], frames
+    assert cluster.client.healthy()
+    wait_for(lambda: not _sleepers(marker), timeout=15, what="no sleep left")
+    # And the node still serves execs.
+    r = _exec(cluster, tid, "--", "echo", "still")
+    assert r.returncode == 0 and r.stdout == "still\n", r
+
+
+def test_refusals_before_the_upgrade(cluster, app_task):
+    tid, _ = app_task
+    status, s, head = _open_channel(cluster, tid, {"command": ["true"]}, token=False)
+    s.close()
+    assert status == 401, head
+    status, s, head = _open_channel(cluster, tid, {"command": ["true"]}, token="0" * 64)
+    s.close()
+    assert status == 401, head
+    status, s, head = _open_channel(cluster, tid, {"command": []})
+    s.close()
+    assert status == 400, head
+    status, s, head = _open_channel(cluster, tid, {"command": ["true"], "bogus": 1})
+    s.close()
+    assert status == 400, head
+    # Without the upgrade: 426.
+    r = cluster.client.post("/v1/clusters/default/tasks/%s/exec" % tid,
+                            {"command": ["true"]})
+    assert r.status == 426, r
+    r = cluster.client.post("/v1/clusters/default/tasks/%s/exec" % tid,
+                            {"command": ["true"]}, token=None)
+    assert r.status == 401, r
+    # An agent's side needs the node credential.
+    r = cluster.client.request("POST", "/v1/agent/streams/%s" % ("ab" * 16),
+                               raw_body="", headers={"Connection": "Upgrade",
+                                                     "Upgrade": "orch-exec/1"})
+    assert r.status == 401, r
+
+
+def test_many_execs_in_a_row_leave_no_threads(cluster, app_task):
+    tid, t = app_task
+    agent = cluster.node_of(t)
+    base = len(os.listdir("/proc/%d/task" % agent.proc.pid))
+    for i in range(5):
+        r = _exec(cluster, tid, "--", "echo", str(i))
+        assert r.stdout == "%d\n" % i, r
+    wait_for(lambda: len(os.listdir("/proc/%d/task" % agent.proc.pid)) <= base,
+             timeout=10, what="exec threads gone")
+
+
+def _read_until(fd, needle, timeout=20):
+    import select
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while needle not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError("no %r in %r" % (needle, buf))
+        r, _, _ = select.select([fd], [], [], left)
+        if r:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            buf += chunk
+    return buf
+
+
+def test_interactive_terminal_raw_mode_resize_and_restore(cluster, app_task):
+    """-it on a real terminal: raw mode (keys reach the remote shell, which
+    echoes them), window size sent at start and on SIGWINCH, terminal
+    settings restored when the CLI ends."""
+    import fcntl
+    import pty
+    import termios
+    tid, _ = app_task
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    before = termios.tcgetattr(slave)
+    p = subprocess.Popen([util.orch_bin(), "task", "exec", tid, "--data",
+                          cluster.server.data_dir, "-it", "--", "sh"],
+                         stdin=slave, stdout=slave, stderr=slave, env=_env(),
+                         start_new_session=True)
+    try:
+        os.write(master, b"stty size; echo sum=$((6*7))\r")
+        out = _read_until(master, b"sum=42")
+        assert b"30 100" in out, out
+        # The local terminal is raw while the CLI runs (no local echo, no ISIG).
+        now = termios.tcgetattr(slave)
+        assert not now[3] & termios.ICANON and not now[3] & termios.ISIG
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        p.send_signal(signal.SIGWINCH)
+        time.sleep(0.5)
+        os.write(master, b"stty size\r")
+        _read_until(master, b"40 120")
+        os.write(master, b"exit 3\r")
+        assert p.wait(timeout=20) == 3
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        after = termios.tcgetattr(slave)
+        os.close(master)
+        os.close(slave)
+    assert after == before
+
+
+def test_sigterm_restores_the_terminal(cluster, app_task):
+    import pty
+    import termios
+    tid, _ = app_task
+    master, slave = pty.openpty()
+    before = termios.tcgetattr(slave)
+    p = subprocess.Popen([util.orch_bin(), "task", "exec", tid, "--data",
+                          cluster.server.data_dir, "-it", "--", "sh"],
+                         stdin=slave, stdout=slave, stderr=slave, env=_env(),
+                         start_new_session=True)
+    try:
+        os.write(master, b"echo ready$((1+1))\r")
+        _read_until(master, b"ready2")
+        assert termios.tcgetattr(slave) != before
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=20) == 128 + signal.SIGTERM
+        assert termios.tcgetattr(slave) == before
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)
+        os.close(slave)
+
+
+def test_sessions_per_node_are_bounded(cluster, app_task):
+    tid, _ = app_task
+    marker = "1000.11"
+    limit = 16      # TASK_EXEC_MAX_PER_NODE
+    socks = []
+    try:
+        for _ in range(limit):
+            status, s, head = _open_channel(cluster, tid, {"command": ["sleep", marker]})
+            socks.append(s)
+            assert status == 101, head
+        status, s, head = _open_channel(cluster, tid, {"command": ["sleep", marker]})
+        socks.append(s)
+        assert status == 429, head
+        wait_for(lambda: len(_sleepers(marker)) == limit, timeout=20,
+                 what="%d sleeps" % limit)
+    finally:
+        for s in socks:
+            s.close()
+    wait_for(lambda: not _sleepers(marker), timeout=20, what="no sleep left")
+    r = _exec(cluster, tid, "--", "echo", "free again")
+    assert r.returncode == 0 and r.stdout == "free again\n", r
