@@ -82,6 +82,9 @@ __attribute__((noreturn)) static void exec_child(struct container_config *cfg,
 	if (spec_env_set_default(proc, "HOSTNAME", cfg->hostname, &err) < 0 ||
 	    spec_env_set_default(proc, "HOME", user.home, &err) < 0)
 		exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, err.message, 0);
+	/* The container's ulimits, as its command got them (while caps allow). */
+	if (container_init_set_rlimits(proc, &err) < 0)
+		exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, err.message, 0);
 	if (caps_drop_and_switch_user(caps_docker_default, user.uid, user.gid, user.sgids,
 				      user.sgid_count, &err) < 0)
 		exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, err.message, 0);

@@ -43,6 +43,7 @@ def app_task(cluster):
               {"name": "app", "image": "busybox", "memory": 32,
                "command": ["sleep", "3000"], "stopTimeout": 1,
                "user": "1000", "workingDirectory": "/tmp",
+               "ulimits": [{"name": "nofile", "softLimit": 4096, "hardLimit": 8192}],
                "environment": [{"name": "GREETING", "value": "hello exec"}]},
               {"name": "side", "image": "busybox", "memory": 32,
                "essential": False, "command": ["sleep", "3000"],
@@ -68,6 +69,12 @@ def test_output_user_env_and_workdir(cluster, app_task):
     env = dict(l.split("=", 1) for l in r.stdout.splitlines() if "=" in l)
     assert r.returncode == 0 and env.get("GREETING") == "hello exec", r
     assert env.get("HOME") == "/home/user", env
+
+
+def test_container_ulimits_apply_to_exec(cluster, app_task):
+    tid, _ = app_task
+    r = _exec(cluster, tid, "--", "sh", "-c", "ulimit -n; ulimit -Hn")
+    assert r.returncode == 0 and r.stdout.split() == ["4096", "8192"], r
 
 
 def test_task_arn_works_too(cluster, app_task):
