@@ -30,6 +30,7 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "conn.h"
 #include "http_parse.h"
 
 struct lb;
@@ -44,13 +45,23 @@ struct lb_handoff;
 #define LB_LATENCY_BUCKET_COUNT 14
 extern const uint64_t lb_latency_bucket_us[LB_LATENCY_BUCKET_COUNT];
 
-/* Per target-group counters; live until lb_free so reloads keep them. */
-struct lb_group_stats {
-	char *name;
+/*
+ * One worker's share of a target group's counters.  Only that worker writes
+ * it (a relaxed load and store: no locked instruction, no cache line shared
+ * with another worker); a metrics scrape sums the shares.
+ */
+struct lb_group_counters {
 	_Atomic uint64_t responses[6];		/* [0] no status (aborted), [1..5] = 1xx..5xx */
 	_Atomic uint64_t latency_buckets[LB_LATENCY_BUCKET_COUNT + 1];
 	_Atomic uint64_t latency_sum_us;
 	_Atomic uint64_t retries;
+} __attribute__((aligned(64)));
+
+/* Per target-group counters; live until lb_free so reloads keep them. */
+struct lb_group_stats {
+	char *name;
+	size_t worker_count;
+	struct lb_group_counters *per_worker;	/* [worker_count] */
 	struct lb_group_stats *next;
 };
 
@@ -73,7 +84,13 @@ struct lb_target {
 	_Atomic int healthy;			/* active health-check verdict */
 	_Atomic int64_t ejected_until_ms;	/* passive ejection, monotonic ms */
 	_Atomic int consecutive_failures;	/* passive: connect failures and 5xx */
-	_Atomic int outstanding;		/* requests in flight */
+	/*
+	 * Requests in flight: written by every worker on every request, so
+	 * padded away from the fields above, which every request only reads.
+	 */
+	char outstanding_pad_before[64];
+	_Atomic int outstanding;
+	char outstanding_pad_after[64 - sizeof(int)];
 	_Atomic int draining;			/* no longer in the current snapshot */
 	_Atomic int64_t drain_deadline_ms;
 
@@ -138,6 +155,7 @@ struct lb_worker {
 	struct lb_handoff *handoff;		/* pending, newest first */
 	_Atomic size_t handoff_count;
 
+	struct lb_conn_batch out_batch;		/* connections with output to write this turn */
 	TAILQ_HEAD(, lb_client) clients;
 	struct lb_upstream_list idle_upstreams;	/* all idle pooled connections */
 	_Atomic size_t client_count;

@@ -110,7 +110,6 @@ struct lb *lb_new(json_t *routes, size_t threads, orch_error *err)
 	}
 	pthread_mutex_init(&lb->publish_lock, NULL);
 	pthread_mutex_init(&lb->registry_lock, NULL);
-	lb->unrouted_stats = calloc(1, sizeof(*lb->unrouted_stats));
 	if (threads == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -119,6 +118,7 @@ struct lb *lb_new(json_t *routes, size_t threads, orch_error *err)
 	if (threads > LB_MAX_THREADS)
 		threads = LB_MAX_THREADS;
 	lb->worker_count = threads;
+	lb->unrouted_stats = lb_group_stats_new(lb, "");
 	lb->boot_config = lb_config_from_json(routes, err);
 	if (!lb->boot_config)
 		goto fail;
@@ -199,7 +199,7 @@ void lb_free(struct lb *lb)
 	if (lb->control_base)
 		event_base_free(lb->control_base);
 	lb_config_free(lb->boot_config);
-	free(lb->unrouted_stats);
+	lb_group_stats_free(lb->unrouted_stats);
 	free(lb->config_path);
 	if (lb->pid_file) {
 		unlink(lb->pid_file);

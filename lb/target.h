@@ -44,4 +44,25 @@ void lb_target_registry_clear(struct lb *lb);
 /* Persistent per-group stats object for name (created on first use). Locked by caller. */
 struct lb_group_stats *lb_group_stats_get(struct lb *lb, const char *name);
 
+/* A stats object with a share per worker (lb->worker_count); aborts on no memory. */
+struct lb_group_stats *lb_group_stats_new(struct lb *lb, const char *name);
+void lb_group_stats_free(struct lb_group_stats *stats);
+
+/* Add to a counter of the calling worker's own share (single writer). */
+static inline void lb_counter_add(_Atomic uint64_t *counter, uint64_t n)
+{
+	atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+/* Sum of one counter over every worker's share (any thread). */
+#define lb_group_stats_sum(stats, field)						\
+	({										\
+		uint64_t sum_ = 0;							\
+		for (size_t i_ = 0; i_ < (stats)->worker_count; i_++)			\
+			sum_ += atomic_load_explicit(&(stats)->per_worker[i_].field,	\
+						     memory_order_relaxed);		\
+		sum_;									\
+	})
+
 #endif

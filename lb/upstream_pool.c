@@ -3,10 +3,7 @@
  */
 #include "upstream_pool.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 
 #include <event2/buffer.h>
 
@@ -30,7 +27,7 @@ void upstream_conn_free(struct lb_upstream_conn *up)
 	if (!up)
 		return;
 	pool_remove(up);
-	bufferevent_free(up->bev);
+	lb_conn_free(up->conn);
 	lb_target_unref(up->target);
 	free(up);
 }
@@ -43,7 +40,7 @@ struct lb_upstream_conn *upstream_pool_take(struct lb_worker *worker, struct lb_
 	/* Most recently used first: it is the least likely to have timed out. */
 	while ((up = TAILQ_LAST(&slot->idle, lb_upstream_list))) {
 		pool_remove(up);
-		if (evbuffer_get_length(bufferevent_get_input(up->bev)) != 0) {
+		if (evbuffer_get_length(lb_conn_input(up->conn)) != 0) {
 			/* Unsolicited bytes from an idle server: not trustworthy. */
 			upstream_conn_free(up);
 			continue;
@@ -57,42 +54,33 @@ struct lb_upstream_conn *upstream_pool_take(struct lb_worker *worker, struct lb_
 struct lb_upstream_conn *upstream_conn_connect(struct lb_worker *worker, struct lb_target *target)
 {
 	struct lb_upstream_conn *up = calloc(1, sizeof(*up));
-	int one = 1;
-	evutil_socket_t fd;
 
 	if (!up)
 		return NULL;
-	up->bev = bufferevent_socket_new(worker->base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (!up->bev) {
+	/*
+	 * A refused connect is reported as an error event from the loop,
+	 * handled with every other failure.  NULL means no event will come: a
+	 * socket could not even be made (EMFILE, EADDRNOTAVAIL...).
+	 */
+	up->conn = lb_conn_connect(worker->base, &worker->out_batch, (struct sockaddr *)&target->addr,
+				   target->addr_len);
+	if (!up->conn) {
 		free(up);
 		return NULL;
 	}
 	up->worker = worker;
 	up->target = target;
 	lb_target_ref(target);
-	/*
-	 * A refused connect is reported by libevent as a (deferred) error event,
-	 * handled with every other failure.  -1 means no event will come: a
-	 * socket could not even be made (EMFILE, EADDRNOTAVAIL...).
-	 */
-	if (bufferevent_socket_connect(up->bev, (struct sockaddr *)&target->addr,
-				       (int)target->addr_len) < 0) {
-		upstream_conn_free(up);
-		return NULL;
-	}
-	fd = bufferevent_getfd(up->bev);
-	if (fd >= 0)
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return up;
 }
 
-static void idle_read_cb(struct bufferevent *bev, void *arg)
+static void idle_read_cb(struct lb_conn *conn, void *arg)
 {
 	/* A server that talks on an idle connection is closing it or broken. */
 	upstream_conn_free(arg);
 }
 
-static void idle_event_cb(struct bufferevent *bev, short events, void *arg)
+static void idle_event_cb(struct lb_conn *conn, short events, void *arg)
 {
 	upstream_conn_free(arg);
 }
@@ -100,11 +88,10 @@ static void idle_event_cb(struct bufferevent *bev, short events, void *arg)
 void upstream_pool_put(struct lb_upstream_conn *up, size_t max_idle, double idle_timeout)
 {
 	struct lb_pool_slot *slot = &up->target->pools[up->worker->index];
-	struct timeval tv;
 
 	if (slot->idle_count >= max_idle || atomic_load(&up->target->draining) ||
-	    evbuffer_get_length(bufferevent_get_input(up->bev)) != 0 ||
-	    evbuffer_get_length(bufferevent_get_output(up->bev)) != 0) {
+	    evbuffer_get_length(lb_conn_input(up->conn)) != 0 ||
+	    evbuffer_get_length(lb_conn_output(up->conn)) != 0) {
 		upstream_conn_free(up);
 		return;
 	}
@@ -113,12 +100,9 @@ void upstream_pool_put(struct lb_upstream_conn *up, size_t max_idle, double idle
 	TAILQ_INSERT_TAIL(&slot->idle, up, pool_link);
 	slot->idle_count++;
 	TAILQ_INSERT_TAIL(&up->worker->idle_upstreams, up, worker_link);
-	tv.tv_sec = (time_t)idle_timeout;
-	tv.tv_usec = (suseconds_t)((idle_timeout - (double)tv.tv_sec) * 1e6);
-	bufferevent_setcb(up->bev, idle_read_cb, NULL, idle_event_cb, up);
-	bufferevent_set_timeouts(up->bev, &tv, NULL);
-	bufferevent_disable(up->bev, EV_WRITE);
-	bufferevent_enable(up->bev, EV_READ);
+	lb_conn_setcb(up->conn, idle_read_cb, NULL, idle_event_cb, up);
+	lb_conn_set_timeouts(up->conn, idle_timeout, 0);
+	lb_conn_enable(up->conn, EV_READ);
 }
 
 void upstream_pool_sweep(struct lb_worker *worker)

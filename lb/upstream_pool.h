@@ -11,12 +11,11 @@
 #ifndef ORCH_LB_UPSTREAM_POOL_H
 #define ORCH_LB_UPSTREAM_POOL_H
 
-#include <event2/bufferevent.h>
-
+#include "conn.h"
 #include "lb-t.h"
 
 struct lb_upstream_conn {
-	struct bufferevent *bev;
+	struct lb_conn *conn;
 	struct lb_target *target;		/* holds a reference */
 	struct lb_worker *worker;
 	struct lb_client *client;		/* user while busy, NULL while idle */

@@ -214,6 +214,85 @@ def test_dead_slow_and_broken_backends(lb, backends):
     assert get(inst.port, "/fine")[0] == 200
 
 
+def established_from(port):
+    """Established TCP connections whose remote end is 127.0.0.1:port (from /proc)."""
+    count = 0
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            remote, state = fields[2], fields[3]
+            if state == "01" and remote == f"0100007F:{port:04X}":
+                count += 1
+    return count
+
+
+def test_connection_timeouts(lb, backends):
+    """Each timeout the proxy keeps per connection fires, and only when due."""
+    (b,) = backends(1)
+    # A listener whose accept queue is full: SYNs to it go unanswered.
+    full = socket.socket()
+    full.bind(("127.0.0.1", 0))
+    full.listen(0)
+    fillers = []
+    for _ in range(3):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(full.getsockname())
+        fillers.append(s)
+    routes = routes_for(
+        {"web": [b], "blackhole": {"targets": [{"address": "127.0.0.1:%d" % full.getsockname()[1]}]}},
+        rules=[{"pathPrefix": "/blackhole", "targetGroup": "blackhole"},
+               {"pathPrefix": "/", "targetGroup": "web"}],
+        timeouts={"upstreamConnectSeconds": 0.5, "upstreamIdleSeconds": 0.5,
+                  "clientSendSeconds": 1.0, "tunnelIdleSeconds": 0.5})
+    inst = lb(routes)
+    try:
+        # connect timeout: 504, after the timeout and not long after it
+        t0 = time.monotonic()
+        assert get(inst.port, "/blackhole")[0] == 504
+        assert 0.4 <= time.monotonic() - t0 < 3.0
+    finally:
+        for s in fillers:
+            s.close()
+        full.close()
+
+    # upstream idle: the pooled connection is closed once idle for the timeout
+    assert get(inst.port, "/fine")[0] == 200
+    backend_port = int(b.address.rsplit(":", 1)[1])
+    deadline = time.monotonic() + 5
+    while established_from(backend_port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert established_from(backend_port) == 0
+
+    # tunnel idle: a quiet WebSocket is closed after the timeout
+    c = Conn(inst.port)
+    c.send(b"GET /ws HTTP/1.1\r\nHost: app.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    assert c.read_response()[0] == 101
+    t0 = time.monotonic()
+    assert c.closed_by_peer(timeout=5)
+    assert 0.4 <= time.monotonic() - t0 < 3.0
+    c.close()
+
+    # client send: a client that stops reading a big response is cut off
+    c = Conn(inst.port, timeout=10)
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    c.send(b"GET /big?mb=64 HTTP/1.1\r\nHost: app.test\r\n\r\n")
+    time.sleep(3.0)
+    got = 0
+    try:
+        while True:
+            data = c.sock.recv(1 << 20)
+            if not data:
+                break
+            got += len(data)
+    except (ConnectionResetError, BrokenPipeError):
+        pass
+    assert got < 64 << 20, "the whole body arrived: the send timeout never fired"
+    c.close()
+    assert get(inst.port, "/fine")[0] == 200
+
+
 def test_metrics(lb, backends):
     (b,) = backends(1)
     admin = free_port()
