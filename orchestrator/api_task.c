@@ -593,7 +593,7 @@ static int runtask_replay(struct api_request *ar, struct runtask_args *a, json_t
 	cleanup_free char *sha = NULL, *ids = NULL;
 	const char *cluster = ar->params[0];
 	struct json_text tasks = JSON_TEXT_INIT, failures = JSON_TEXT_INIT;
-	char *save = NULL;
+	char *save = NULL, *text;
 	int rc, found = 0, missing = 0;
 
 	if (write_batch_begin(ar->ctx->writes, &err) < 0) {
@@ -608,10 +608,15 @@ static int runtask_replay(struct api_request *ar, struct runtask_args *a, json_t
 		return rc < 0;
 	}
 	if (strcmp(sha, a->request_sha256) != 0) {
-		write_batch_abort(ar->ctx->writes);
-		http_reply_error(ar->req, 409, "ConflictException",
-				 "clientToken: '%s' was already used by a RunTask with other parameters",
-				 a->client_token);
+		/* Through the batch: the token may be of a write not committed yet. */
+		char message[RUNTASK_CLIENT_TOKEN_MAX + 128];
+
+		snprintf(message, sizeof(message),
+			 "clientToken: '%s' was already used by a RunTask with other parameters",
+			 a->client_token);
+		write_batch_reply(ar->ctx->writes, ar->req, 409,
+				  json_pack("{s:s, s:s}", "__type", "ConflictException",
+					    "message", message));
 		return 1;
 	}
 	json_text_lit(&tasks, "{\"tasks\":[");
@@ -626,6 +631,13 @@ static int runtask_replay(struct api_request *ar, struct runtask_args *a, json_t
 			task_text(&tasks, &t);
 			store_task_release(&t);
 			continue;
+		}
+		if (err.kind != ORCH_ERR_NOT_FOUND) {
+			json_text_release(&tasks);
+			json_text_release(&failures);
+			write_batch_abort(ar->ctx->writes);
+			http_reply_orch_error(ar->req, &err);
+			return 1;
 		}
 		/* Pruned since (stopped longer than the retention). */
 		task_arn(arn, sizeof(arn), cluster, id);
@@ -643,7 +655,14 @@ static int runtask_replay(struct api_request *ar, struct runtask_args *a, json_t
 	put_ignored(&tasks, ignored);
 	json_text_lit(&tasks, "}");
 	json_text_release(&failures);
-	write_batch_reply_text(ar->ctx->writes, ar->req, 200, json_text_take(&tasks));
+	text = json_text_take(&tasks);
+	if (!text) {
+		write_batch_abort(ar->ctx->writes);
+		orch_fail(&err, ORCH_ERR_INTERNAL, "out of memory");
+		http_reply_orch_error(ar->req, &err);
+		return 1;
+	}
+	write_batch_reply_text(ar->ctx->writes, ar->req, 200, text);
 	return 1;
 }
 
@@ -668,6 +687,7 @@ void api_task_run(struct api_request *ar)
 	json_t *body = NULL, *ignored = json_array(), *def = NULL, *request = NULL;
 	cleanup_free char *group_default = NULL, *overrides_text = NULL, *request_text = NULL;
 	struct json_text reply = JSON_TEXT_INIT;
+	char *reply_text;
 	char ids[RUNTASK_MAX_COUNT][STORE_ID_HEX_LEN + 1];
 	int bound = 0;
 	const char *cluster = ar->params[0];
@@ -785,7 +805,12 @@ void api_task_run(struct api_request *ar)
 	json_text_lit(&reply, "],\"failures\":[]");
 	put_ignored(&reply, ignored);
 	json_text_lit(&reply, "}");
-	write_batch_reply_text(ar->ctx->writes, ar->req, 200, json_text_take(&reply));
+	reply_text = json_text_take(&reply);
+	if (!reply_text) {
+		orch_fail(&err, ORCH_ERR_INTERNAL, "out of memory");
+		goto fail;
+	}
+	write_batch_reply_text(ar->ctx->writes, ar->req, 200, reply_text);
 	goto out;
 fail:
 	write_batch_abort(ar->ctx->writes);
@@ -813,8 +838,10 @@ void api_task_stop(struct api_request *ar)
 	char id[STORE_ID_HEX_LEN + 1];
 	struct store_task t = { 0 };
 	const char *reason = TASK_DEFAULT_STOP_REASON;
+	struct json_text jt = JSON_TEXT_INIT;
 	json_t *body = NULL, *v;
 	const char *key;
+	char *text;
 	size_t len = 0;
 
 	if (!cluster_checked(ar) || !task_id_checked(ar, ar->params[1], id, sizeof(id)))
@@ -849,14 +876,17 @@ void api_task_stop(struct api_request *ar)
 		http_reply_orch_error(ar->req, &err);
 		goto out;
 	}
-	{
-		struct json_text jt = JSON_TEXT_INIT;
-
-		json_text_lit(&jt, "{\"task\":");
-		task_text(&jt, &t);
-		json_text_lit(&jt, "}");
-		write_batch_reply_text(ar->ctx->writes, ar->req, 200, json_text_take(&jt));
+	json_text_lit(&jt, "{\"task\":");
+	task_text(&jt, &t);
+	json_text_lit(&jt, "}");
+	text = json_text_take(&jt);
+	if (!text) {
+		write_batch_abort(ar->ctx->writes);
+		orch_fail(&err, ORCH_ERR_INTERNAL, "out of memory");
+		http_reply_orch_error(ar->req, &err);
+		goto out;
 	}
+	write_batch_reply_text(ar->ctx->writes, ar->req, 200, text);
 out:
 	store_task_release(&t);
 	json_decref(body);

@@ -1,5 +1,6 @@
 /* history.c - pruning of stopped tasks and old client tokens (history.h). */
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "history.h"
@@ -20,7 +21,7 @@ static void history_arm(struct history *h, bool at_once)
 	evtimer_add(h->tick, at_once ? &now : &h->interval);
 }
 
-/* One pass in its own savepoint; returns the tasks deleted or -1. */
+/* One pass in its own savepoint; 1 if a batch was full, 0 if not, -1 on error. */
 static int history_prune(struct history *h, orch_error *err)
 {
 	double now = store_now();
@@ -29,7 +30,8 @@ static int history_prune(struct history *h, orch_error *err)
 	if (write_batch_begin(h->writes, err) < 0)
 		return -1;
 	tasks = store_task_prune(h->store, now - h->retention_s, HISTORY_PRUNE_BATCH, err);
-	tokens = tasks < 0 ? -1 : store_run_token_prune(h->store, now - HISTORY_CLIENT_TOKEN_TTL_S, err);
+	tokens = tasks < 0 ? -1 : store_run_token_prune(h->store, now - HISTORY_CLIENT_TOKEN_TTL_S,
+							 HISTORY_PRUNE_BATCH, err);
 	if (tokens < 0) {
 		write_batch_abort(h->writes);
 		return -1;
@@ -37,29 +39,29 @@ static int history_prune(struct history *h, orch_error *err)
 	store_savepoint_release(h->store);
 	if (tasks > 0 || tokens > 0)
 		log_debug("history: pruned %d stopped tasks and %d client tokens", tasks, tokens);
-	return tasks;
+	return tasks == HISTORY_PRUNE_BATCH || tokens == HISTORY_PRUNE_BATCH;
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct history *h = arg;
 	orch_error err = ORCH_ERROR_INIT;
-	int pruned;
+	int full;
 
 	(void)fd;
 	(void)what;
-	pruned = history_prune(h, &err);
-	if (pruned < 0)
+	full = history_prune(h, &err);
+	if (full < 0)
 		log_warn("history: pruning: %s", err.message);
 	/* A full batch: more may wait; continue after this turn's other work. */
-	history_arm(h, pruned == HISTORY_PRUNE_BATCH);
+	history_arm(h, full == 1);
 }
 
 struct history *history_new(struct event_base *base, struct store *store,
 			    struct write_batch *writes, long task_retention_s)
 {
 	struct history *h = calloc(1, sizeof(*h));
-	long tick_ms = task_retention_s * 1000 / 4;
+	int64_t tick_ms = (int64_t)task_retention_s * 1000 / 4;
 
 	if (!h)
 		return NULL;

@@ -9,7 +9,7 @@
  *     HISTORY_PRUNE_BATCH per turn of the event loop; a full batch runs the
  *     next one on the following turn, so API requests interleave;
  *   - RunTask client tokens older than HISTORY_CLIENT_TOKEN_TTL_S (ECS
- *     keeps them 24 hours).
+ *     keeps them 24 hours), in batches of the same size.
  * The space of deleted rows is reused by later ones; the WAL file is cut
  * back after checkpoints (store.c, journal_size_limit).
  */

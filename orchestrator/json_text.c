@@ -38,11 +38,35 @@ void json_text_raw(struct json_text *jt, const char *s, size_t n)
 	jt->buf[jt->len] = '\0';
 }
 
+/*
+ * Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlongs,
+ * no surrogates, nothing above U+10FFFF), or 0.
+ */
+static size_t utf8_sequence(const unsigned char *p)
+{
+	unsigned char c = p[0];
+
+	if (c >= 0xc2 && c <= 0xdf)
+		return (p[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (c >= 0xe0 && c <= 0xef) {
+		unsigned char lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+
+		return p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80 ? 3 : 0;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		unsigned char lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+
+		return p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80 &&
+		       (p[3] & 0xc0) == 0x80 ? 4 : 0;
+	}
+	return 0;
+}
+
 void json_text_string(struct json_text *jt, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)s;
-	size_t run;
+	size_t run, n;
 
 	if (!s) {
 		json_text_lit(jt, "null");
@@ -50,13 +74,26 @@ void json_text_string(struct json_text *jt, const char *s)
 	}
 	json_text_lit(jt, "\"");
 	while (*p) {
-		/* Copy the longest stretch that needs no escape in one go. */
-		for (run = 0; p[run] >= 0x20 && p[run] != '"' && p[run] != '\\'; run++)
+		/* Copy the longest stretch of ASCII that needs no escape in one go. */
+		for (run = 0; p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' && p[run] != '\\'; run++)
 			;
 		json_text_raw(jt, (const char *)p, run);
 		p += run;
 		if (!*p)
 			break;
+		if (*p >= 0x80) {
+			/* Whole characters as they are; a broken one (a text cut in
+			 * the middle of a character) becomes U+FFFD. */
+			n = utf8_sequence(p);
+			if (n) {
+				json_text_raw(jt, (const char *)p, n);
+				p += n;
+			} else {
+				json_text_lit(jt, "\\ufffd");
+				p++;
+			}
+			continue;
+		}
 		switch (*p) {
 		case '"': json_text_lit(jt, "\\\""); break;
 		case '\\': json_text_lit(jt, "\\\\"); break;

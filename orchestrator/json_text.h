@@ -6,9 +6,11 @@
  * work of the request: an allocation per value and a UTF-8 walk per string.
  * These calls append text instead; the caller writes the punctuation
  * (`{"a":`, `,`) as literals and values through the typed calls, which
- * quote and escape.  Strings must be UTF-8 (everything stored came through
- * jansson); JSON texts stored by the server (a task's containers) can be
- * spliced in with json_text_raw.
+ * quote and escape.  A string's bytes that are not well-formed UTF-8 (say,
+ * a reason cut to a buffer's size in the middle of a character) are
+ * written as U+FFFD, so the text is always valid JSON; JSON texts the
+ * server stored itself (a task's containers) can be spliced in with
+ * json_text_raw.
  *
  * An allocation failure is remembered and reported by json_text_take.
  */

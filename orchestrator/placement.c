@@ -12,6 +12,8 @@
 #include "write_batch.h"
 
 #define PLACEMENT_NODE_PAGE 1000
+/* After a failed commit, waiting tasks are retried this much later. */
+#define PLACEMENT_RETRY_AFTER_FAILURE_MS 1000
 
 struct placement {
 	struct event_base *base;
@@ -220,6 +222,8 @@ int placement_load(struct placement *p, void (*on_node)(const struct store_node 
  */
 static void on_commit_failed(void *arg)
 {
+	static const struct timeval retry_after_failure = { PLACEMENT_RETRY_AFTER_FAILURE_MS / 1000,
+							    PLACEMENT_RETRY_AFTER_FAILURE_MS % 1000 * 1000 };
 	struct placement *p = arg;
 	struct scheduler *old = p->sched;
 	orch_error err = ORCH_ERROR_INIT;
@@ -235,6 +239,11 @@ static void on_commit_failed(void *arg)
 	}
 	scheduler_free(old);
 	log_warn("placement: scheduler rebuilt from the store after a failed commit");
+	/* The load asked for a retry of waiting tasks at once; while the disk
+	 * is full that would fail again at once, so give it a moment. */
+	event_del(p->retry);
+	event_add(p->retry, &retry_after_failure);
+	p->retry_pending = true;
 }
 
 int placement_place(struct placement *p, const char *task_id, const char *cluster,

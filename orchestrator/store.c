@@ -22,7 +22,7 @@
  * burst of writes does not leave a large file behind.
  */
 #define STORE_WAL_SIZE_LIMIT 67108864
-/* Page cache of each connection, KiB (SQLite's default is 2 MiB). */
+/* Page cache of the writer, KiB (SQLite's default is 2 MiB). */
 #define STORE_CACHE_KIB 16384
 #define STORE_STR_(x) #x
 #define STORE_STR(x) STORE_STR_(x)

@@ -278,8 +278,9 @@ int store_task_list_active(struct store *s, const char *node_id, struct store_ta
 int store_task_list_unplaced(struct store *s, int limit, struct store_task **out, int *count,
 			     orch_error *err);
 /*
- * Deletes up to limit tasks STOPPED before stopped_before (oldest first)
- * that no node still has to be told about; returns how many, or -1.
+ * Deletes up to limit tasks that became STOPPED (server clock) before
+ * stopped_before, oldest first, that no node still has to be told about;
+ * returns how many, or -1.
  */
 int store_task_prune(struct store *s, double stopped_before, int limit, orch_error *err);
 
@@ -292,7 +293,7 @@ int store_run_token_get(struct store *s, const char *cluster, const char *token,
 			char **request_sha256, char **task_ids, orch_error *err);
 int store_run_token_put(struct store *s, const char *cluster, const char *token,
 			const char *request_sha256, const char *task_ids, orch_error *err);
-/* Deletes tokens recorded before created_before; returns how many, or -1. */
-int store_run_token_prune(struct store *s, double created_before, orch_error *err);
+/* Deletes up to limit tokens recorded before created_before; returns how many, or -1. */
+int store_run_token_prune(struct store *s, double created_before, int limit, orch_error *err);
 
 #endif

@@ -30,6 +30,7 @@ static const char sql_task_update[] =
 	"UPDATE tasks SET last_status = ?2, desired_status = ?3, agent_status = ?4,"
 	" pending_reason = ?5, stop_code = ?6, stopped_reason = ?7, health_status = ?8,"
 	" started_at = ?9, stopping_at = ?10, stopped_at = ?11, containers_json = ?12,"
+	" stopped_recorded_at = CASE WHEN ?2 = 'STOPPED' THEN coalesce(stopped_recorded_at, ?13) END,"
 	" version = version + 1 WHERE id = ?1";
 static const char sql_task_page[] =
 	"SELECT " TASK_COLUMNS " FROM tasks WHERE cluster = ?1"
@@ -50,22 +51,27 @@ static const char sql_task_unplaced[] =
 	" AND last_status = 'PROVISIONING' ORDER BY rowid LIMIT ?1";
 
 /*
- * Stopped before ?1 and of no node's concern any more: never placed, the
- * agent reported it STOPPED, or the node is deregistered or gone.
+ * Stopped before ?1 (the server's clock) and of no node's concern any more:
+ * never placed, the agent reported it STOPPED, or the node is deregistered
+ * or gone.  A node that registers again under its old name gets its old ID
+ * back; its agent stops any container of a task not in its set, pruned
+ * ones included.
  */
 static const char sql_task_prune[] =
 	"DELETE FROM tasks WHERE rowid IN (SELECT t.rowid FROM tasks t"
-	" WHERE t.last_status = 'STOPPED' AND t.stopped_at < ?1"
+	" WHERE t.last_status = 'STOPPED' AND t.stopped_recorded_at < ?1"
 	" AND (t.node_id IS NULL OR t.agent_status IS 'STOPPED'"
 	"      OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = t.node_id"
 	"                     AND n.status != 'INACTIVE'))"
-	" ORDER BY t.stopped_at LIMIT ?2)";
+	" ORDER BY t.stopped_recorded_at LIMIT ?2)";
 static const char sql_run_token_get[] =
 	"SELECT request_sha256, task_ids FROM run_tokens WHERE cluster = ?1 AND token = ?2";
 static const char sql_run_token_put[] =
 	"INSERT INTO run_tokens(cluster, token, request_sha256, task_ids, created_at)"
 	" VALUES (?1, ?2, ?3, ?4, ?5)";
-static const char sql_run_token_prune[] = "DELETE FROM run_tokens WHERE created_at < ?1";
+static const char sql_run_token_prune[] =
+	"DELETE FROM run_tokens WHERE (cluster, token) IN (SELECT cluster, token FROM run_tokens"
+	" WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)";
 
 static const char *const task_status_order[] = {
 	"PROVISIONING", "PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING", "STOPPING",
@@ -280,6 +286,7 @@ int store_task_update(struct store *s, struct store_task *t, orch_error *err)
 	bind_time_or_null(stmt, 10, t->stopping_at);
 	bind_time_or_null(stmt, 11, t->stopped_at);
 	sqlite3_bind_text(stmt, 12, t->containers, -1, SQLITE_STATIC);
+	sqlite3_bind_double(stmt, 13, store_now());
 	rc = sqlite3_step(stmt);
 	sqlite3_reset(stmt);
 	if (rc != SQLITE_DONE)
@@ -452,7 +459,7 @@ int store_run_token_put(struct store *s, const char *cluster, const char *token,
 	return rc == SQLITE_DONE ? 0 : store_fail(s, err, "recording a client token");
 }
 
-int store_run_token_prune(struct store *s, double created_before, orch_error *err)
+int store_run_token_prune(struct store *s, double created_before, int limit, orch_error *err)
 {
 	sqlite3_stmt *stmt = store_prepare(s, STORE_WRITER, sql_run_token_prune, err);
 	int rc;
@@ -460,6 +467,7 @@ int store_run_token_prune(struct store *s, double created_before, orch_error *er
 	if (!stmt)
 		return -1;
 	sqlite3_bind_double(stmt, 1, created_before);
+	sqlite3_bind_int(stmt, 2, limit);
 	rc = sqlite3_step(stmt);
 	sqlite3_reset(stmt);
 	if (rc != SQLITE_DONE)

@@ -21,6 +21,7 @@ struct write_batch {
 	int count;
 	write_batch_failed_fn *failed;
 	void *failed_arg;
+	bool open;		/* began a transaction that is not committed yet */
 };
 
 static void on_commit_event(evutil_socket_t fd, short what, void *arg)
@@ -52,11 +53,24 @@ void write_batch_free(struct write_batch *wb)
 	free(wb);
 }
 
+/*
+ * SQLite rolls the whole transaction back by itself when a statement fails
+ * with SQLITE_FULL, an I/O error or out of memory: the batch's released
+ * savepoints are gone with it, so its waiting requests must hear 500.
+ */
+static bool batch_lost(struct write_batch *wb)
+{
+	return wb->open && !store_in_transaction(wb->store);
+}
+
 int write_batch_begin(struct write_batch *wb, orch_error *err)
 {
+	if (batch_lost(wb))
+		write_batch_commit(wb);	/* answers the lost batch's requests */
 	if (!store_in_transaction(wb->store)) {
 		if (store_begin(wb->store, err) < 0)
 			return -1;
+		wb->open = true;
 		event_active(wb->commit_event, EV_TIMEOUT, 0);
 	}
 	return store_savepoint(wb->store, err);
@@ -117,9 +131,16 @@ void write_batch_commit(struct write_batch *wb)
 	int count = wb->count;
 	bool committed = true;
 
-	if (store_in_transaction(wb->store) && store_commit(wb->store, &err) < 0) {
-		log_error("store: %s; failing %d requests", err.message, count);
+	if (batch_lost(wb)) {
+		orch_fail(&err, ORCH_ERR_INTERNAL,
+			  "the store rolled the transaction back after a failed write");
 		committed = false;
+	} else if (store_in_transaction(wb->store) && store_commit(wb->store, &err) < 0) {
+		committed = false;
+	}
+	wb->open = false;
+	if (!committed) {
+		log_error("store: %s; failing %d requests", err.message, count);
 		if (wb->failed)
 			wb->failed(wb->failed_arg);
 	}

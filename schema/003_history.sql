@@ -3,8 +3,10 @@
 -- Stopped tasks are deleted once they have been stopped longer than the
 -- server's --task-retention, if no node still has to hear about them (the
 -- agent reported them STOPPED, they were never placed, or their node is
--- gone).  tasks_stopped_by_age finds them without a scan; it holds only
--- stopped tasks, so creating a task does not touch it.
+-- gone).  The age counts from tasks.stopped_recorded_at, the server's clock
+-- when the task became STOPPED (stopped_at may be an agent's clock).
+-- tasks_stopped_by_age finds them without a scan; it holds only stopped
+-- tasks, so creating a task does not touch it.
 --
 -- run_tokens remembers RunTask's clientToken per cluster for 24 hours:
 -- request_sha256 is the SHA-256 (hex) of the request without the token, so
@@ -24,7 +26,10 @@ DROP INDEX tasks_by_cluster_desired;
 DROP INDEX tasks_by_cluster_family;
 DROP INDEX tasks_not_stopped;
 
-CREATE INDEX tasks_stopped_by_age ON tasks(stopped_at) WHERE last_status = 'STOPPED';
+ALTER TABLE tasks ADD COLUMN stopped_recorded_at REAL;
+UPDATE tasks SET stopped_recorded_at = coalesce(stopped_at, created_at)
+    WHERE last_status = 'STOPPED';
+CREATE INDEX tasks_stopped_by_age ON tasks(stopped_recorded_at) WHERE last_status = 'STOPPED';
 
 CREATE TABLE run_tokens (
     cluster         TEXT NOT NULL,

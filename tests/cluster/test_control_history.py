@@ -305,3 +305,49 @@ def test_migration_from_schema_2_keeps_tasks(tmp_path):
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         db.close()
+
+
+def test_retention_counts_on_the_server_clock(tmp_path, agents):
+    # Agents report stoppedAt from their own clocks: one far behind (1970),
+    # one far ahead. Neither may shorten or lengthen the retention.
+    srv = util.OrchServer(tmp_path / "data", tmp_path / "server.log",
+                          extra_args=fake_agent.SERVER_ARGS + ["--task-retention", "5s"])
+    srv.start()
+    try:
+        c = srv.client
+        cluster = new_cluster(c)
+        a = agents(srv, cluster=cluster)
+        fam = unique_family("clock")
+        register_taskdef(c, fam)
+        ids = [t["taskId"] for t in run_task(c, fam, count=2, cluster=cluster).json["tasks"]]
+        for tid in ids:
+            a.report_status(tid, "RUNNING")
+        a.report_status(ids[0], "STOPPED", stoppedAt=1.0)
+        a.report_status(ids[1], "STOPPED", stoppedAt=1e18)
+        stopped = time.monotonic()
+        assert describe_task(c, ids[0], cluster)["stoppedAt"] == 1.0
+        # Past a pruning tick (a quarter of the retention), both are still there.
+        time.sleep(2.0)
+        if time.monotonic() - stopped < 4.5:
+            assert all(task_status(c, cluster, t) == 200 for t in ids)
+        wait_for(lambda: all(task_status(c, cluster, t) == 404 for t in ids), timeout=20,
+                 what="both tasks pruned after the retention")
+    finally:
+        srv.stop()
+
+
+def test_answers_stay_valid_json_with_a_cut_reason(cp, agents, cp_server):
+    # The scheduler's reason quotes the expression and is cut to its buffer,
+    # possibly inside a character: the answers must still be valid JSON.
+    cluster = new_cluster(cp)
+    agents(cp_server, cluster=cluster)
+    fam = unique_family("utf")
+    register_taskdef(cp, fam)
+    expr = "attribute:zone == " + "\u00e9" * 300
+    r = run_task(cp, fam, cluster=cluster,
+                 placementConstraints=[{"type": "memberOf", "expression": expr}])
+    assert r.status == 200 and r.json is not None, r
+    t = r.json["tasks"][0]
+    assert t["lastStatus"] == "PROVISIONING" and "memberOf" in t["pendingReason"]
+    assert describe_task(cp, t["taskId"], cluster)["pendingReason"] == t["pendingReason"]
+    assert list_ids(cp, cluster) == [t["taskId"]]

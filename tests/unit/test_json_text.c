@@ -70,6 +70,49 @@ static void test_escapes_are_exact(void **state)
 	free(text);
 }
 
+/* Writes s and returns what a JSON parser reads back (caller frees). */
+static char *written_back(const char *s)
+{
+	struct json_text jt = JSON_TEXT_INIT;
+	char *text, *out;
+	json_t *v;
+
+	json_text_lit(&jt, "[");
+	json_text_string(&jt, s);
+	json_text_lit(&jt, "]");
+	text = json_text_take(&jt);
+	v = json_loads(text, 0, NULL);
+	if (!v)
+		fail_msg("'%s' is not valid JSON", text);
+	out = strdup(json_string_value(json_array_get(v, 0)));
+	json_decref(v);
+	free(text);
+	return out;
+}
+
+static void test_broken_utf8_becomes_replacement_characters(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "cut \xc3", "cut \xef\xbf\xbd" },				/* half a character */
+		{ "\xe2\x82", "\xef\xbf\xbd\xef\xbf\xbd" },		/* two lone bytes */
+		{ "\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd" },		/* overlong '/' */
+		{ "\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },	/* surrogate */
+		{ "\xf4\x90\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },	/* > U+10FFFF */
+		{ "\xff", "\xef\xbf\xbd" },
+		{ "ok \xc3\xa9 \xf0\x9f\x90\xb3 \xc3", "ok \xc3\xa9 \xf0\x9f\x90\xb3 \xef\xbf\xbd" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *back = written_back(cases[i].in);
+
+		assert_string_equal(back, cases[i].out);
+		free(back);
+	}
+}
+
 static void test_numbers(void **state)
 {
 	struct json_text jt = JSON_TEXT_INIT;
@@ -171,6 +214,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_strings_round_trip),
 		cmocka_unit_test(test_escapes_are_exact),
+		cmocka_unit_test(test_broken_utf8_becomes_replacement_characters),
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_large_and_empty),
 		cmocka_unit_test(test_failure_is_reported),
