@@ -361,15 +361,23 @@ def destroy_cluster(cl):
             _live.remove(cl)
 
 
+def release_cluster(cl, workdir):
+    """Stops everything, checks for leftovers, and always gives the network
+    lock back (a teardown that raised must not hang the next test)."""
+    try:
+        destroy_cluster(cl)
+        left = cluster_leftovers(str(workdir), cl.agents)
+    finally:
+        cl.net.teardown()
+    assert not left, "the cluster left %s" % left
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, busybox_layout):
     workdir = tmp_path_factory.mktemp("cluster")
     cl = make_cluster(workdir, busybox_layout)
     yield cl
-    destroy_cluster(cl)
-    left = cluster_leftovers(str(workdir), cl.agents)
-    cl.net.teardown()
-    assert not left, "the cluster left %s" % left
+    release_cluster(cl, workdir)
 
 
 @pytest.fixture
@@ -380,10 +388,7 @@ def fresh_cluster(tmp_path, busybox_layout):
     `cluster`, never both at once."""
     cl = make_cluster(tmp_path, busybox_layout)
     yield cl
-    destroy_cluster(cl)
-    left = cluster_leftovers(str(tmp_path), cl.agents)
-    cl.net.teardown()
-    assert not left, "the cluster left %s" % left
+    release_cluster(cl, tmp_path)
 
 
 def sleeper_td(family, command=("sleep", "300"), network="host", **extra):

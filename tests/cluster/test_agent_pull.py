@@ -8,8 +8,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, destroy_cluster, cluster_leftovers, make_cluster, \
-    sleeper_td, wait_for
+from conftest import ROOT, make_cluster, release_cluster, sleeper_td, wait_for
 import netns
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "runtime"))
@@ -37,11 +36,10 @@ def pull_cluster(tmp_path_factory, busybox_layout):
     try:
         yield cl
     finally:
-        destroy_cluster(cl)
-        reg.stop()
-        left = cluster_leftovers(str(workdir), cl.agents)
-        cl.net.teardown()
-        assert not left, left
+        try:
+            reg.stop()
+        finally:
+            release_cluster(cl, workdir)
 
 
 def test_missing_image_is_pulled_then_runs(pull_cluster, family):
