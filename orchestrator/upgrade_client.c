@@ -9,6 +9,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include <openssl/ssl.h>
+
 #include "cleanup.h"
 
 static long long now_ms(void)
@@ -111,6 +113,20 @@ static char *read_error_body(struct upgrade_conn *c, const char *head, const cha
 	return body;
 }
 
+/*
+ * The callers send from a queue that may be compacted or grown between a
+ * send that could not finish and its retry; OpenSSL refuses such a retry
+ * ("bad write retry") unless told the buffer may move (its contents up to
+ * the pending length stay the same).
+ */
+static CURLcode allow_moving_write_buffer(CURL *curl, void *ssl_ctx, void *arg)
+{
+	(void)curl;
+	(void)arg;
+	SSL_CTX_set_mode((SSL_CTX *)ssl_ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	return CURLE_OK;
+}
+
 int upgrade_open(const struct upgrade_request *r, struct upgrade_conn *c, long *status,
 		 char **body, orch_error *err)
 {
@@ -152,6 +168,7 @@ int upgrade_open(const struct upgrade_request *r, struct upgrade_conn *c, long *
 	curl_easy_setopt(c->curl, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)r->timeout_ms);
+	curl_easy_setopt(c->curl, CURLOPT_SSL_CTX_FUNCTION, allow_moving_write_buffer);
 	if (r->ca_pem) {
 		struct curl_blob blob = { .data = (void *)r->ca_pem, .len = strlen(r->ca_pem),
 					  .flags = CURL_BLOB_COPY };
