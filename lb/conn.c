@@ -48,9 +48,9 @@ struct lb_conn {
 	int64_t timer_at_ms;
 	int busy;
 	bool freed;
-	struct lb_conn_batch *batch;
-	bool queued;				/* on batch's list */
-	struct lb_conn *batch_next, **batch_prev;
+	struct lb_conn_turn *turn;
+	bool queued;				/* on turn's list: write_cb due after the turn */
+	struct lb_conn *turn_next, **turn_prev;
 
 	lb_conn_data_cb read_cb, write_cb;
 	lb_conn_event_cb event_cb;
@@ -77,9 +77,9 @@ static void conn_unqueue(struct lb_conn *c)
 {
 	if (!c->queued)
 		return;
-	*c->batch_prev = c->batch_next;
-	if (c->batch_next)
-		c->batch_next->batch_prev = c->batch_prev;
+	*c->turn_prev = c->turn_next;
+	if (c->turn_next)
+		c->turn_next->turn_prev = c->turn_prev;
 	c->queued = false;
 }
 
@@ -356,7 +356,7 @@ static void bev_event_cb(struct bufferevent *bev, short what, void *arg)
 
 /* ---- the interface ----------------------------------------------------------- */
 
-struct lb_conn *lb_conn_new_socket(struct event_base *base, struct lb_conn_batch *batch,
+struct lb_conn *lb_conn_new_socket(struct event_base *base, struct lb_conn_turn *turn,
 				   evutil_socket_t fd)
 {
 	struct lb_conn *c = calloc(1, sizeof(*c));
@@ -366,7 +366,7 @@ struct lb_conn *lb_conn_new_socket(struct event_base *base, struct lb_conn_batch
 		return NULL;
 	}
 	c->fd = fd;
-	c->batch = batch;
+	c->turn = turn;
 	c->input = evbuffer_new();
 	c->output = evbuffer_new();
 	c->read_event = event_new(base, fd, EV_READ | EV_PERSIST, conn_read_event_cb, c);
@@ -394,7 +394,7 @@ struct lb_conn *lb_conn_new_bufferevent(struct bufferevent *bev)
 	return c;
 }
 
-struct lb_conn *lb_conn_connect(struct event_base *base, struct lb_conn_batch *batch,
+struct lb_conn *lb_conn_connect(struct event_base *base, struct lb_conn_turn *turn,
 				const struct sockaddr *addr, socklen_t addr_len)
 {
 	int one = 1, e;
@@ -404,7 +404,7 @@ struct lb_conn *lb_conn_connect(struct event_base *base, struct lb_conn_batch *b
 	if (fd < 0)
 		return NULL;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c = lb_conn_new_socket(base, batch, fd);
+	c = lb_conn_new_socket(base, turn, fd);
 	if (!c)
 		return NULL;
 	c->connecting = true;
@@ -517,6 +517,9 @@ void lb_conn_set_watermarks(struct lb_conn *c, size_t read_high, size_t write_lo
 
 void lb_conn_settle(struct lb_conn *c)
 {
+	ssize_t n;
+	size_t left;
+
 	if (c->bev || c->freed)
 		return;	/* a bufferevent writes and resumes by itself */
 	if (c->reading && !c->read_watching)
@@ -524,37 +527,35 @@ void lb_conn_settle(struct lb_conn *c)
 	/* Waiting for the socket to take more (or to report an error): the event writes. */
 	if (c->connecting || c->write_failed || c->write_watching)
 		return;
-	if (evbuffer_get_length(c->output) == 0 || c->queued)
+	if (evbuffer_get_length(c->output) == 0)
 		return;
-	c->queued = true;
-	c->batch_next = c->batch->first;
-	if (c->batch_next)
-		c->batch_next->batch_prev = &c->batch_next;
-	c->batch_prev = &c->batch->first;
-	c->batch->first = c;
+	/* On an error the write event fires at once and reports it from the loop. */
+	n = conn_write(c);
+	left = evbuffer_get_length(c->output);
+	if (n < 0 || left > 0)
+		conn_watch_write(c, true);
+	if (n > 0 && left <= c->write_low && c->write_cb && !c->queued) {
+		c->queued = true;
+		c->turn_next = c->turn->first;
+		if (c->turn_next)
+			c->turn_next->turn_prev = &c->turn_next;
+		c->turn_prev = &c->turn->first;
+		c->turn->first = c;
+	}
 }
 
-void lb_conn_batch_flush(struct lb_conn_batch *batch)
+void lb_conn_turn_finish(struct lb_conn_turn *turn)
 {
 	struct lb_conn *c;
 
-	while ((c = batch->first)) {
-		ssize_t n;
-		size_t left;
-
+	while ((c = turn->first)) {
 		conn_unqueue(c);
-		if (c->connecting || c->write_failed || c->write_watching)
+		/* Still true?  More may have been queued since, or an error ended writing. */
+		if (c->write_failed || evbuffer_get_length(c->output) > c->write_low || !c->write_cb)
 			continue;
-		/* On an error the write event fires at once and reports it from the loop. */
-		n = conn_write(c);
-		left = evbuffer_get_length(c->output);
-		if (n < 0 || left > 0)
-			conn_watch_write(c, true);
-		if (n > 0 && left <= c->write_low && c->write_cb) {
-			c->busy++;
-			c->write_cb(c, c->arg);
-			conn_unbusy(c);
-		}
+		c->busy++;
+		c->write_cb(c, c->arg);
+		conn_unbusy(c);
 	}
 }
 

@@ -7,7 +7,7 @@
  * three on the proxy's request path), and it re-arms its read and write
  * timeouts in the timer heap on every read and write.  A plain connection
  * here reads into a fixed per-thread buffer with one recv(2), writes with
- * one send/sendmsg per turn of the loop, and keeps its timeouts as
+ * one send/sendmsg when its owner settles it, and keeps its timeouts as
  * deadlines on the coarse clock, checked by one timer that is only moved
  * when a deadline comes closer (so progress costs nothing).
  * A TLS connection keeps libevent's OpenSSL bufferevent underneath: the
@@ -19,13 +19,13 @@
  *     holds less than the read limit; read_cb runs after each read.  When
  *     the owner consumes input below the limit, lb_conn_settle resumes it.
  *   - Output: lb_conn_output() holds what is to be sent.  The owner calls
- *     lb_conn_settle at the end of each of its callbacks; a plain
- *     connection with output then joins its batch, and the loop's owner
- *     writes the batch after the turn (lb_conn_batch_flush).  Whatever the
- *     kernel does not take is written when the socket turns writable.
- *     write_cb runs after a write from the batch or the loop that leaves at
- *     most the write low mark queued.  Writing is never "disabled": queued
- *     bytes always go out.
+ *     lb_conn_settle at the end of each of its callbacks, which writes a
+ *     plain connection's output at once; whatever the kernel does not take
+ *     is written when the socket turns writable.  write_cb runs once a
+ *     write leaves at most the write low mark queued: from the loop after a
+ *     write there, or after the turn (lb_conn_turn_finish) for a write made
+ *     by lb_conn_settle, so it never runs inside the owner's own callback.
+ *     Writing is never "disabled": queued bytes always go out.
  *   - event_cb(what) uses libevent's BEV_EVENT_* flags: CONNECTED;
  *     EOF|READING; ERROR with READING or WRITING (or neither: connect
  *     failed); TIMEOUT|READING (nothing read for the read timeout while
@@ -54,12 +54,12 @@
 struct lb_conn;
 
 /*
- * Output written once per turn of the loop: lb_conn_settle queues a plain
- * connection here, and the loop's owner writes them all with
- * lb_conn_batch_flush after each turn (every ready event handled first).
- * One per worker; a connection knows its batch from birth.
+ * A worker's turn of the loop: connections that lb_conn_settle wrote to and
+ * whose write_cb is due wait here, and the loop's owner runs those
+ * callbacks with lb_conn_turn_finish after each turn.  One per worker; a
+ * connection knows its turn list from birth.
  */
-struct lb_conn_batch {
+struct lb_conn_turn {
 	struct lb_conn *first;
 };
 
@@ -67,7 +67,7 @@ typedef void (*lb_conn_data_cb)(struct lb_conn *conn, void *arg);
 typedef void (*lb_conn_event_cb)(struct lb_conn *conn, short what, void *arg);
 
 /* Adopt a connected plain socket (closed by lb_conn_free; closed now on failure). */
-struct lb_conn *lb_conn_new_socket(struct event_base *base, struct lb_conn_batch *batch,
+struct lb_conn *lb_conn_new_socket(struct event_base *base, struct lb_conn_turn *turn,
 				   evutil_socket_t fd);
 
 /* Adopt a bufferevent, e.g. a TLS one (freed by lb_conn_free; freed now on failure). */
@@ -78,11 +78,11 @@ struct lb_conn *lb_conn_new_bufferevent(struct bufferevent *bev);
  * error event follows once the caller is back in the loop.  NULL (errno
  * set) when no attempt could even be made: no socket, no local address.
  */
-struct lb_conn *lb_conn_connect(struct event_base *base, struct lb_conn_batch *batch,
+struct lb_conn *lb_conn_connect(struct event_base *base, struct lb_conn_turn *turn,
 				const struct sockaddr *addr, socklen_t addr_len);
 
-/* Write the output of every queued connection (the loop's owner, after each turn). */
-void lb_conn_batch_flush(struct lb_conn_batch *batch);
+/* Run the write callbacks due from this turn's writes (the loop's owner, after each turn). */
+void lb_conn_turn_finish(struct lb_conn_turn *turn);
 
 void lb_conn_free(struct lb_conn *conn);
 

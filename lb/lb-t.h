@@ -38,6 +38,7 @@ struct lb_worker;
 struct lb_upstream_conn;
 struct lb_client;
 struct lb_tls;
+struct lb_listener;
 struct lb_health_probe;
 struct lb_handoff;
 
@@ -155,7 +156,7 @@ struct lb_worker {
 	struct lb_handoff *handoff;		/* pending, newest first */
 	_Atomic size_t handoff_count;
 
-	struct lb_conn_batch out_batch;		/* connections with output to write this turn */
+	struct lb_conn_turn turn;		/* write callbacks due after this turn */
 	TAILQ_HEAD(, lb_client) clients;
 	struct lb_upstream_list idle_upstreams;	/* all idle pooled connections */
 	_Atomic size_t client_count;
@@ -177,7 +178,6 @@ struct lb_metrics {
 
 struct lb {
 	char *config_path;
-	struct lb_config *boot_config;		/* listeners and TLS come from this one */
 	size_t worker_count;
 	struct lb_worker *workers;
 	struct event_base *control_base;
@@ -191,10 +191,9 @@ struct lb {
 	struct lb_group_stats *group_stats;
 	struct lb_group_stats *unrouted_stats;	/* answered without a target group */
 
-	struct lb_tls **tls;			/* [listener_count], NULL for plain */
+	/* Control thread: replaced as a whole by a reload (listener.c). */
 	size_t listener_count;
-	struct evconnlistener **listeners;	/* on control_base: accept, then hand off */
-	void *listen_ctxs;
+	struct lb_listener **listeners;		/* on control_base: accept, then hand off */
 	size_t next_worker;			/* accept rotation start (control thread) */
 	struct lb_metrics metrics;
 
@@ -205,6 +204,7 @@ struct lb {
 	struct event *maintenance_timer;
 	struct event *signal_events[4];
 	struct evconnlistener *admin_listener;
+	char *admin_address;			/* as configured; NULL: no admin listener */
 	char *pid_file;
 };
 

@@ -42,37 +42,11 @@ static void maintenance_cb(evutil_socket_t fd, short what, void *arg)
 	lb_target_registry_prune(arg);
 }
 
-static bool listeners_equal(const struct lb_config *a, const struct lb_config *b)
+/* Build and publish config's routing table (config is the table's from here on). */
+static int publish_config(struct lb *lb, struct lb_config *config, orch_error *err)
 {
-	if (a->listener_count != b->listener_count)
-		return false;
-	for (size_t i = 0; i < a->listener_count; i++) {
-		const struct lb_listener_conf *x = &a->listeners[i], *y = &b->listeners[i];
-
-		if (strcmp(x->address, y->address) != 0 || x->tls != y->tls ||
-		    x->certificate_count != y->certificate_count)
-			return false;
-		for (size_t j = 0; j < x->certificate_count; j++) {
-			if (strcmp(x->certificates[j].cert_file, y->certificates[j].cert_file) ||
-			    strcmp(x->certificates[j].key_file, y->certificates[j].key_file))
-				return false;
-		}
-	}
-	if (!a->admin_address != !b->admin_address ||
-	    (a->admin_address && strcmp(a->admin_address, b->admin_address) != 0))
-		return false;
-	return true;
-}
-
-int lb_publish_routes(struct lb *lb, json_t *snapshot, orch_error *err)
-{
-	struct lb_config *config = lb_config_from_json(snapshot, err);
 	struct lb_route_table *table, *old;
 
-	if (!config)
-		return -1;
-	if (lb->boot_config && !listeners_equal(lb->boot_config, config))
-		log_warn("lb: listener, TLS or admin changes take effect on restart only");
 	pthread_mutex_lock(&lb->publish_lock);
 	pthread_mutex_lock(&lb->registry_lock);
 	table = route_table_build(lb, config, err);
@@ -94,6 +68,42 @@ int lb_publish_routes(struct lb *lb, json_t *snapshot, orch_error *err)
 	log_info("lb: routes generation %llu: %zu rules, %zu target groups",
 		 (unsigned long long)table->generation, table->config->rule_count,
 		 table->config->group_count);
+	return 0;
+}
+
+int lb_publish_routes(struct lb *lb, json_t *snapshot, orch_error *err)
+{
+	struct lb_config *config = lb_config_from_json(snapshot, err);
+
+	if (!config)
+		return -1;
+	if (!lb_listeners_match(lb, config))
+		log_warn("lb: listener, TLS or admin changes in a published snapshot are not applied "
+			 "(a reload applies them)");
+	return publish_config(lb, config, err);
+}
+
+int lb_reload(struct lb *lb, json_t *snapshot, orch_error *err)
+{
+	struct lb_config *config = lb_config_from_json(snapshot, err);
+	struct lb_listener_plan *plan = NULL;
+
+	if (!config)
+		return -1;
+	/* Stopping: the listeners are closed for good; routes still serve what is in flight. */
+	if (!atomic_load(&lb->draining)) {
+		plan = lb_listener_plan_new(lb, config, err);
+		if (!plan) {
+			lb_config_free(config);
+			return -1;
+		}
+	}
+	if (publish_config(lb, config, err) < 0) {
+		lb_listener_plan_abandon(plan);
+		return -1;
+	}
+	if (plan)
+		lb_listener_plan_commit(lb, plan);
 	return 0;
 }
 
@@ -119,29 +129,14 @@ struct lb *lb_new(json_t *routes, size_t threads, orch_error *err)
 		threads = LB_MAX_THREADS;
 	lb->worker_count = threads;
 	lb->unrouted_stats = lb_group_stats_new(lb, "");
-	lb->boot_config = lb_config_from_json(routes, err);
-	if (!lb->boot_config)
-		goto fail;
 	lb->control_base = event_base_new();
 	if (!lb->control_base) {
 		orch_fail(err, ORCH_ERR_INTERNAL, "cannot create the control event base");
 		goto fail;
 	}
-	lb->tls = calloc(lb->boot_config->listener_count, sizeof(*lb->tls));
-	for (size_t i = 0; i < lb->boot_config->listener_count; i++) {
-		if (!lb->boot_config->listeners[i].tls)
-			continue;
-		lb->tls[i] = lb_tls_new(&lb->boot_config->listeners[i], err);
-		if (!lb->tls[i]) {
-			orch_error_prefix(err, "listeners[%zu].tls", i);
-			goto fail;
-		}
-	}
 	if (lb_workers_init(lb, err) < 0)
 		goto fail;
-	if (lb_publish_routes(lb, routes, err) < 0)
-		goto fail;
-	if (lb_metrics_listen(lb, lb->boot_config, err) < 0)
+	if (lb_reload(lb, routes, err) < 0)
 		goto fail;
 	lb->hc_kick = event_new(lb->control_base, -1, 0, hc_kick_cb, lb);
 	lb->maintenance_timer = event_new(lb->control_base, -1, EV_PERSIST, maintenance_cb, lb);
@@ -191,14 +186,9 @@ void lb_free(struct lb *lb)
 	if (lb->maintenance_timer)
 		event_free(lb->maintenance_timer);
 	lb_target_registry_clear(lb);
-	if (lb->tls) {
-		for (size_t i = 0; i < lb->boot_config->listener_count; i++)
-			lb_tls_free(lb->tls[i]);
-		free(lb->tls);
-	}
 	if (lb->control_base)
 		event_base_free(lb->control_base);
-	lb_config_free(lb->boot_config);
+	free(lb->admin_address);
 	lb_group_stats_free(lb->unrouted_stats);
 	free(lb->config_path);
 	if (lb->pid_file) {
@@ -221,12 +211,12 @@ static void reload(struct lb *lb)
 	log_info("lb: SIGHUP: reloading \"%s\"", lb->config_path);
 	root = json_load_file(lb->config_path, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
-		log_error("lb: reload failed, keeping the running routes: \"%s\": line %d: %s",
+		log_error("lb: reload failed, keeping the running configuration: \"%s\": line %d: %s",
 			  lb->config_path, jerr.line, jerr.text);
 		return;
 	}
-	if (lb_publish_routes(lb, root, &err) < 0)
-		log_error("lb: reload failed, keeping the running routes: %s", err.message);
+	if (lb_reload(lb, root, &err) < 0)
+		log_error("lb: reload failed, keeping the running configuration: %s", err.message);
 	json_decref(root);
 }
 

@@ -7,9 +7,11 @@
  *              JSON document as routes.json, schema/routes.schema.json) with
  *              lb_publish_routes whenever targets change.
  *
- * Listeners, TLS certificates and the admin address are taken from the
- * first snapshot (lb_new); later snapshots replace rules, target groups,
- * limits and timeouts.  A snapshot that fails validation changes nothing.
+ * lb_publish_routes replaces rules, target groups, limits and timeouts;
+ * lb_reload (SIGHUP in `orch lb`) applies listeners, TLS certificates (read
+ * from their files again) and the admin address as well.  A snapshot that
+ * fails validation, or whose listeners cannot be bound or certificates
+ * loaded, changes nothing.
  */
 #ifndef ORCH_LB_LB_H
 #define ORCH_LB_LB_H
@@ -37,6 +39,14 @@ struct lb *lb_new(json_t *routes, size_t threads, orch_error *err);
  * snapshot they started with; targets no longer listed drain.  Thread-safe.
  */
 int lb_publish_routes(struct lb *lb, json_t *snapshot, orch_error *err);
+
+/*
+ * Replace the routing snapshot and the listeners, certificates and admin
+ * listener with snapshot's, all or nothing: addresses in both keep their
+ * socket, new ones are bound, dropped ones close (their connections
+ * finish).  Control thread only (or before lb_run).
+ */
+int lb_reload(struct lb *lb, json_t *snapshot, orch_error *err);
 
 /* Run the control loop (health checks, admin, maintenance) until lb_stop. */
 int lb_run(struct lb *lb, orch_error *err);

@@ -193,16 +193,17 @@ static void admin_accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
-int lb_metrics_listen(struct lb *lb, const struct lb_config *config, orch_error *err)
+int lb_metrics_bind(struct lb *lb, const struct lb_config *config, struct evconnlistener **out,
+		    orch_error *err)
 {
+	*out = NULL;
 	if (!config->admin_address)
 		return 0;
-	lb->admin_listener = evconnlistener_new_bind(lb->control_base, admin_accept_cb, lb,
-						     LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE |
-						     LEV_OPT_CLOSE_ON_EXEC, 64,
-						     (struct sockaddr *)&config->admin_addr,
-						     (int)config->admin_addr_len);
-	if (!lb->admin_listener)
+	*out = evconnlistener_new_bind(lb->control_base, admin_accept_cb, lb,
+				       LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+				       64, (struct sockaddr *)&config->admin_addr,
+				       (int)config->admin_addr_len);
+	if (!*out)
 		return orch_fail_errno(err, errno, "admin.address: cannot listen on \"%s\"",
 				       config->admin_address);
 	return 0;

@@ -14,13 +14,18 @@
 #define ORCH_LB_METRICS_H
 
 #include <event2/buffer.h>
+#include <event2/listener.h>
 
 #include "lb-t.h"
 
 /* Append the exposition text to out. */
 void lb_metrics_render(struct lb *lb, struct evbuffer *out);
 
-/* Start the admin listener on lb->control_base. */
-int lb_metrics_listen(struct lb *lb, const struct lb_config *config, orch_error *err);
+/*
+ * Bind config's admin address on lb->control_base (*out stays NULL when it
+ * names none).  The caller owns the listener.
+ */
+int lb_metrics_bind(struct lb *lb, const struct lb_config *config, struct evconnlistener **out,
+		    orch_error *err);
 
 #endif

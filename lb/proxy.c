@@ -81,7 +81,6 @@ struct head_builder {
 struct lb_client {
 	struct lb_worker *w;
 	struct lb_conn *conn;
-	size_t listener_index;
 	bool tls;
 	int local_port;
 	char peer_ip[INET6_ADDRSTRLEN];
@@ -1467,7 +1466,7 @@ static void client_timer_cb(evutil_socket_t fd, short what, void *arg)
 	client_settle(c);
 }
 
-void proxy_client_start(struct lb_worker *w, struct lb_conn *conn, size_t listener_index,
+void proxy_client_start(struct lb_worker *w, struct lb_conn *conn, bool tls, int local_port,
 			const struct sockaddr *peer, int peer_len)
 {
 	struct lb *lb = w->lb;
@@ -1481,9 +1480,8 @@ void proxy_client_start(struct lb_worker *w, struct lb_conn *conn, size_t listen
 	}
 	c->w = w;
 	c->conn = conn;
-	c->listener_index = listener_index;
-	c->tls = lb->boot_config->listeners[listener_index].tls;
-	c->local_port = lb->boot_config->listeners[listener_index].port;
+	c->tls = tls;
+	c->local_port = local_port;
 	if (peer->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, c->peer_ip,
 			  sizeof(c->peer_ip));

@@ -10,11 +10,11 @@
 #include "lb-t.h"
 
 /*
- * Take over an accepted connection: conn is the client's connection (plain
- * or TLS) on worker's base, listener_index says which listener accepted it.
- * On failure the connection is freed.
+ * Take over an accepted connection: conn is the client's connection on
+ * worker's base, TLS or plain as tls says, accepted on local_port.  On
+ * failure the connection is freed.
  */
-void proxy_client_start(struct lb_worker *worker, struct lb_conn *conn, size_t listener_index,
+void proxy_client_start(struct lb_worker *worker, struct lb_conn *conn, bool tls, int local_port,
 			const struct sockaddr *peer, int peer_len);
 
 /* Periodic: abort requests to targets whose deregistration delay ran out. */

@@ -3,6 +3,8 @@
  */
 #include "tls.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -22,6 +24,7 @@ struct lb_tls_cert {
 };
 
 struct lb_tls {
+	_Atomic long refs;		/* the listener's, and one per SSL made from it */
 	size_t cert_count;
 	struct lb_tls_cert *certs;	/* [0] is the default */
 };
@@ -113,6 +116,25 @@ static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 	return SSL_TLSEXT_ERR_OK;
 }
 
+/*
+ * Each SSL holds a reference to the lb_tls it was made from, in its ex_data:
+ * its handshake may still call servername_cb with it after a reload has
+ * dropped the listener's reference.  OpenSSL releases it in SSL_free.
+ */
+static int ssl_ref_index = -1;
+static pthread_once_t ssl_ref_once = PTHREAD_ONCE_INIT;
+
+static void ssl_ref_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+			 void *argp)
+{
+	lb_tls_unref(ptr);
+}
+
+static void ssl_ref_init(void)
+{
+	ssl_ref_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, ssl_ref_free);
+}
+
 static int ssl_fail(orch_error *err, const char *what, const char *file)
 {
 	char buf[256];
@@ -125,12 +147,19 @@ static int ssl_fail(orch_error *err, const char *what, const char *file)
 
 struct lb_tls *lb_tls_new(const struct lb_listener_conf *listener, orch_error *err)
 {
-	struct lb_tls *tls = calloc(1, sizeof(*tls));
+	struct lb_tls *tls;
 
+	pthread_once(&ssl_ref_once, ssl_ref_init);
+	if (ssl_ref_index < 0) {
+		orch_fail(err, ORCH_ERR_INTERNAL, "cannot reserve SSL ex_data");
+		return NULL;
+	}
+	tls = calloc(1, sizeof(*tls));
 	if (!tls) {
 		orch_fail_errno(err, ENOMEM, "tls");
 		return NULL;
 	}
+	atomic_init(&tls->refs, 1);
 	tls->certs = calloc(listener->certificate_count, sizeof(*tls->certs));
 	tls->cert_count = listener->certificate_count;
 	for (size_t i = 0; i < listener->certificate_count; i++) {
@@ -166,13 +195,18 @@ struct lb_tls *lb_tls_new(const struct lb_listener_conf *listener, orch_error *e
 	return tls;
 fail:
 	orch_error_prefix(err, "listener \"%s\"", listener->address);
-	lb_tls_free(tls);
+	lb_tls_unref(tls);
 	return NULL;
 }
 
-void lb_tls_free(struct lb_tls *tls)
+void lb_tls_ref(struct lb_tls *tls)
 {
-	if (!tls)
+	atomic_fetch_add_explicit(&tls->refs, 1, memory_order_relaxed);
+}
+
+void lb_tls_unref(struct lb_tls *tls)
+{
+	if (!tls || atomic_fetch_sub_explicit(&tls->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	for (size_t i = 0; i < tls->cert_count; i++) {
 		SSL_CTX_free(tls->certs[i].ctx);
@@ -190,6 +224,13 @@ struct bufferevent *lb_tls_wrap(struct lb_tls *tls, struct event_base *base, evu
 	struct bufferevent *bev;
 
 	if (!ssl) {
+		close(fd);
+		return NULL;
+	}
+	lb_tls_ref(tls);
+	if (SSL_set_ex_data(ssl, ssl_ref_index, tls) != 1) {
+		lb_tls_unref(tls);
+		SSL_free(ssl);
 		close(fd);
 		return NULL;
 	}

@@ -16,8 +16,15 @@
 
 struct lb_tls;
 
+/*
+ * Load the listener's certificates and keys (read from their files now).
+ * The result holds one reference; every SSL made from it holds another
+ * until it is freed, so a reload can drop the listener's reference while
+ * handshakes and connections made from it carry on.  Any thread.
+ */
 struct lb_tls *lb_tls_new(const struct lb_listener_conf *listener, orch_error *err);
-void lb_tls_free(struct lb_tls *tls);
+void lb_tls_ref(struct lb_tls *tls);
+void lb_tls_unref(struct lb_tls *tls);
 
 /* A server-side TLS bufferevent for an accepted socket (NULL on failure; fd closed). */
 struct bufferevent *lb_tls_wrap(struct lb_tls *tls, struct event_base *base, evutil_socket_t fd);

@@ -62,7 +62,7 @@ struct lb_upstream_conn *upstream_conn_connect(struct lb_worker *worker, struct 
 	 * handled with every other failure.  NULL means no event will come: a
 	 * socket could not even be made (EMFILE, EADDRNOTAVAIL...).
 	 */
-	up->conn = lb_conn_connect(worker->base, &worker->out_batch, (struct sockaddr *)&target->addr,
+	up->conn = lb_conn_connect(worker->base, &worker->turn, (struct sockaddr *)&target->addr,
 				   target->addr_len);
 	if (!up->conn) {
 		free(up);
