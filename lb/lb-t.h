@@ -205,6 +205,8 @@ struct lb {
 	struct event *signal_events[4];
 	struct evconnlistener *admin_listener;
 	char *admin_address;			/* as configured; NULL: no admin listener */
+	struct sockaddr_storage admin_addr;	/* as resolved */
+	socklen_t admin_addr_len;
 	char *pid_file;
 };
 

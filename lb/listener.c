@@ -83,7 +83,9 @@ struct lb_listener_plan {
 	size_t count;
 	struct lb_listener **items;
 	bool admin_changed;
-	char *admin_address;
+	char *admin_address;			/* the new spelling, NULL: none */
+	struct sockaddr_storage admin_addr;
+	socklen_t admin_addr_len;
 	struct evconnlistener *admin;		/* bound if admin_changed and set */
 };
 
@@ -357,15 +359,15 @@ static struct lb_listener *listener_plan_one(struct lb *lb, const struct lb_list
 	memcpy(&l->addr, &lc->addr, lc->addr_len);
 	l->addr_len = lc->addr_len;
 	l->port = lc->port;
+	l->takes_over = find_listener(lb, lc);
 	if (lc->tls) {
-		l->tls = lb_tls_new(lc, err);
+		l->tls = lb_tls_new(lc, l->takes_over ? l->takes_over->tls : NULL, err);
 		if (!l->tls) {
 			orch_error_prefix(err, "listeners[%zu].tls", index);
 			listener_free(l);
 			return NULL;
 		}
 	}
-	l->takes_over = find_listener(lb, lc);
 	if (l->takes_over && l->takes_over->evl)
 		return l;
 	l->takes_over = NULL;
@@ -413,18 +415,23 @@ struct lb_listener_plan *lb_listener_plan_new(struct lb *lb, const struct lb_con
 			goto fail;
 		plan->count++;
 	}
+	/* The same resolved address keeps its socket, whatever its spelling. */
 	plan->admin_changed = !lb->admin_address != !config->admin_address ||
 			      (config->admin_address &&
-			       strcmp(lb->admin_address, config->admin_address) != 0);
-	if (plan->admin_changed && config->admin_address) {
+			       (lb->admin_addr_len != config->admin_addr_len ||
+				memcmp(&lb->admin_addr, &config->admin_addr,
+				       config->admin_addr_len) != 0));
+	if (config->admin_address) {
 		plan->admin_address = strdup(config->admin_address);
 		if (!plan->admin_address) {
 			orch_fail_errno(err, ENOMEM, "admin.address");
 			goto fail;
 		}
-		if (lb_metrics_bind(lb, config, &plan->admin, err) < 0)
-			goto fail;
+		memcpy(&plan->admin_addr, &config->admin_addr, config->admin_addr_len);
+		plan->admin_addr_len = config->admin_addr_len;
 	}
+	if (plan->admin_changed && lb_metrics_bind(lb, config, &plan->admin, err) < 0)
+		goto fail;
 	return plan;
 fail:
 	lb_listener_plan_abandon(plan);
@@ -450,8 +457,22 @@ void lb_listener_plan_commit(struct lb *lb, struct lb_listener_plan *plan)
 			log_info("lb: listening on %s%s", l->address, l->tls ? " (TLS)" : "");
 		}
 	}
+	/* lb_listeners_match may look from another thread. */
+	pthread_mutex_lock(&lb->publish_lock);
 	lb->listeners = plan->items;
 	lb->listener_count = plan->count;
+	free(lb->admin_address);
+	lb->admin_address = plan->admin_address;
+	lb->admin_addr = plan->admin_addr;
+	lb->admin_addr_len = plan->admin_addr_len;
+	plan->admin_address = NULL;
+	pthread_mutex_unlock(&lb->publish_lock);
+	if (plan->admin_changed) {
+		if (lb->admin_listener)
+			evconnlistener_free(lb->admin_listener);
+		lb->admin_listener = plan->admin;
+		plan->admin = NULL;
+	}
 	/* Connections these accepted keep their TLS context (each holds a reference). */
 	for (size_t i = 0; i < old_count; i++) {
 		if (old[i]->evl)
@@ -459,35 +480,28 @@ void lb_listener_plan_commit(struct lb *lb, struct lb_listener_plan *plan)
 		listener_free(old[i]);
 	}
 	free(old);
-	if (plan->admin_changed) {
-		if (lb->admin_listener)
-			evconnlistener_free(lb->admin_listener);
-		free(lb->admin_address);
-		lb->admin_listener = plan->admin;
-		lb->admin_address = plan->admin_address;
-		plan->admin = NULL;
-		plan->admin_address = NULL;
-	}
 	plan->items = NULL;
 	plan->count = 0;
 	lb_listener_plan_abandon(plan);
 }
 
-bool lb_listeners_match(const struct lb *lb, const struct lb_config *config)
+bool lb_listeners_match(struct lb *lb, const struct lb_config *config)
 {
-	if (lb->listener_count != config->listener_count)
-		return false;
-	for (size_t i = 0; i < config->listener_count; i++) {
-		char *identity = listener_identity(&config->listeners[i]);
-		bool same = identity && strcmp(identity, lb->listeners[i]->identity) == 0;
+	bool same;
 
+	pthread_mutex_lock(&lb->publish_lock);
+	same = lb->listener_count == config->listener_count;
+	for (size_t i = 0; same && i < config->listener_count; i++) {
+		char *identity = listener_identity(&config->listeners[i]);
+
+		same = identity && strcmp(identity, lb->listeners[i]->identity) == 0;
 		free(identity);
-		if (!same)
-			return false;
 	}
-	if (!lb->admin_address != !config->admin_address)
-		return false;
-	return !config->admin_address || strcmp(lb->admin_address, config->admin_address) == 0;
+	if (same && (!lb->admin_address != !config->admin_address ||
+		     (config->admin_address && strcmp(lb->admin_address, config->admin_address))))
+		same = false;
+	pthread_mutex_unlock(&lb->publish_lock);
+	return same;
 }
 
 int lb_workers_start(struct lb *lb, orch_error *err)

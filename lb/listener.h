@@ -31,7 +31,7 @@ void lb_listener_plan_commit(struct lb *lb, struct lb_listener_plan *plan);
 void lb_listener_plan_abandon(struct lb_listener_plan *plan);
 
 /* Does config name exactly the running listeners, certificate files and admin address? */
-bool lb_listeners_match(const struct lb *lb, const struct lb_config *config);
+bool lb_listeners_match(struct lb *lb, const struct lb_config *config);
 
 /* Start the worker threads. */
 int lb_workers_start(struct lb *lb, orch_error *err);

@@ -17,8 +17,8 @@
  * Callbacks never free a client directly: anything that ends a connection
  * sets c->dead, and the outermost callback frees it on the way out
  * (client_settle), so no code touches a freed client.  client_settle also
- * hands what the callback queued to the connections (conn.h), which write
- * it at the end of the loop's turn.
+ * writes what the callback queued (conn.h: at once, whatever the kernel
+ * takes).
  */
 #include "proxy.h"
 
@@ -1200,16 +1200,17 @@ static void response_progress(struct lb_client *c)
 /* ---- settling ----------------------------------------------------------- */
 
 /*
- * The end of every callback: queue both directions' output for writing,
- * resume a direction that backpressure stopped if there is room again,
- * finish a close whose output is out, and free the client if it died.
- * Room made by a write is reported later through the write callbacks.
+ * The end of every callback: write both directions' output, resume a
+ * direction that backpressure stopped if there is room again, finish a
+ * close whose output is out, and free the client if it died.  Each round
+ * starts with a write, so nothing a round moved is left unwritten; after
+ * eight rounds the write callbacks carry on in a later turn.
  */
 static void client_settle(struct lb_client *c)
 {
 	if (!c)
 		return;
-	for (int round = 0; round < 8 && !c->dead; round++) {
+	for (int round = 0; !c->dead; round++) {
 		size_t cap = client_buffer_cap(c);
 		bool again = false;
 
@@ -1222,6 +1223,8 @@ static void client_settle(struct lb_client *c)
 				client_flushed(c);
 			break;
 		}
+		if (round == 8)
+			break;
 		if (c->resp_blocked && c->up &&
 		    evbuffer_get_length(lb_conn_output(c->conn)) <= cap / 2) {
 			c->resp_blocked = false;

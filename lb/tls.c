@@ -4,6 +4,7 @@
 #include "tls.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,8 +146,14 @@ static int ssl_fail(orch_error *err, const char *what, const char *file)
 	return orch_fail(err, ORCH_ERR_INVALID, "%s \"%s\": %s", what, file, buf);
 }
 
-struct lb_tls *lb_tls_new(const struct lb_listener_conf *listener, orch_error *err)
+/* OpenSSL's session ticket keys: name, HMAC secret and AES key. */
+#define LB_TLS_TICKET_KEYS_BYTES 80
+
+struct lb_tls *lb_tls_new(const struct lb_listener_conf *listener, const struct lb_tls *previous,
+			  orch_error *err)
 {
+	unsigned char ticket_keys[LB_TLS_TICKET_KEYS_BYTES];
+	bool keep_tickets = false;
 	struct lb_tls *tls;
 
 	pthread_once(&ssl_ref_once, ssl_ref_init);
@@ -161,7 +168,15 @@ struct lb_tls *lb_tls_new(const struct lb_listener_conf *listener, orch_error *e
 	}
 	atomic_init(&tls->refs, 1);
 	tls->certs = calloc(listener->certificate_count, sizeof(*tls->certs));
+	if (!tls->certs) {
+		orch_fail_errno(err, ENOMEM, "tls");
+		goto fail;
+	}
 	tls->cert_count = listener->certificate_count;
+	/* Tickets issued before a reload still resume: the session context's keys carry over. */
+	if (previous && previous->cert_count > 0)
+		keep_tickets = SSL_CTX_get_tlsext_ticket_keys(previous->certs[0].ctx, ticket_keys,
+							       sizeof(ticket_keys)) == 1;
 	for (size_t i = 0; i < listener->certificate_count; i++) {
 		const struct lb_certificate_conf *conf = &listener->certificates[i];
 		struct lb_tls_cert *cert = &tls->certs[i];
@@ -191,9 +206,14 @@ struct lb_tls *lb_tls_new(const struct lb_listener_conf *listener, orch_error *e
 		SSL_CTX_set_tlsext_servername_callback(ctx, servername_cb);
 		SSL_CTX_set_tlsext_servername_arg(ctx, tls);
 		SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);
+		if (keep_tickets &&
+		    SSL_CTX_set_tlsext_ticket_keys(ctx, ticket_keys, sizeof(ticket_keys)) != 1)
+			ERR_clear_error();	/* fresh keys: old tickets mean full handshakes */
 	}
+	OPENSSL_cleanse(ticket_keys, sizeof(ticket_keys));
 	return tls;
 fail:
+	OPENSSL_cleanse(ticket_keys, sizeof(ticket_keys));
 	orch_error_prefix(err, "listener \"%s\"", listener->address);
 	lb_tls_unref(tls);
 	return NULL;
@@ -237,7 +257,7 @@ struct bufferevent *lb_tls_wrap(struct lb_tls *tls, struct event_base *base, evu
 	bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
 					     BEV_OPT_CLOSE_ON_FREE);
 	if (!bev) {
-		SSL_free(ssl);
+		/* libevent freed the SSL (CLOSE_ON_FREE); its socket BIO leaves fd open. */
 		close(fd);
 		return NULL;
 	}

@@ -20,9 +20,12 @@ struct lb_tls;
  * Load the listener's certificates and keys (read from their files now).
  * The result holds one reference; every SSL made from it holds another
  * until it is freed, so a reload can drop the listener's reference while
- * handshakes and connections made from it carry on.  Any thread.
+ * handshakes and connections made from it carry on.  previous, the
+ * listener's context before a reload (or NULL), passes on its session
+ * ticket keys, so clients resume across the reload.  Any thread.
  */
-struct lb_tls *lb_tls_new(const struct lb_listener_conf *listener, orch_error *err);
+struct lb_tls *lb_tls_new(const struct lb_listener_conf *listener, const struct lb_tls *previous,
+			  orch_error *err);
 void lb_tls_ref(struct lb_tls *tls);
 void lb_tls_unref(struct lb_tls *tls);
 

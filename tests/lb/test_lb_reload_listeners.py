@@ -238,6 +238,44 @@ def test_certificate_rotated_in_place(lb, backends, tmp_path):
     assert get(pa)[0] == 200
 
 
+def tls_session_request(ctx, port, server_name, session=None):
+    """One request on a new TLS connection: (reused?, the session to resume later)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname=server_name, session=session) as s:
+            s.sendall(f"GET / HTTP/1.1\r\nHost: {server_name}\r\n"
+                      "Connection: close\r\n\r\n".encode())
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            assert data.startswith(b"HTTP/1.1 200"), data[:200]
+            return s.session_reused, s.session
+
+
+def test_sessions_resume_across_reload(lb, backends, tmp_path):
+    """A reload reads the certificates again but keeps the ticket keys: clients resume."""
+    (a,) = backends(1)
+    cert = make_cert(tmp_path, "res", "DNS:res.test")
+    pa, pt = free_port(), free_port()
+    routes = config([a], [listener(pa), listener(pt, cert)])
+    inst = lb(routes, threads=1)
+    wait_port(pt)
+    ctx = tls_ctx()                         # a session resumes only with its context
+    reused, session = tls_session_request(ctx, pt, "res.test")
+    assert not reused
+    reused, _ = tls_session_request(ctx, pt, "res.test", session)
+    assert reused, "no resumption even without a reload"
+
+    # A reload that visibly took effect (a new listener), certificates read again.
+    pn = free_port()
+    inst.reload(config([a], [listener(pa), listener(pt, cert), listener(pn)]))
+    assert wait_until(lambda: plain_ok(pn)), "reload not applied"
+    reused, _ = tls_session_request(ctx, pt, "res.test", session)
+    assert reused, "a ticket issued before the reload did not resume after it"
+
+
 @pytest.mark.parametrize("breakage", ["garbage-cert", "missing-key", "mismatched-key"])
 def test_bad_certificate_refuses_whole_reload(lb, backends, tmp_path, breakage):
     a, b = backends(2)
