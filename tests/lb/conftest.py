@@ -48,6 +48,16 @@ def wait_port(port, timeout=10.0):
     raise RuntimeError(f"port {port} never accepted")
 
 
+def wait_until(pred, timeout=10.0, step=0.05):
+    """Poll pred until it is true (True) or timeout seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return False
+
+
 class Handler(BaseHTTPRequestHandler):
     """A backend that reports who it is and what it saw, with a few tricks:
 

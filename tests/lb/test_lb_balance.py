@@ -9,16 +9,7 @@ import json
 import threading
 import time
 
-from conftest import Conn, free_port, get, routes_for
-
-
-def wait_until(pred, timeout=10.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
+from conftest import Conn, free_port, get, routes_for, wait_until
 
 
 def healthy_gauge(admin, address):

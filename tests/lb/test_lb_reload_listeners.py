@@ -19,8 +19,8 @@ import time
 
 import pytest
 
-from conftest import Conn, free_port, get, routes_for, wait_port
-from test_lb_tls import der_of, make_cert, tls_request
+from conftest import Conn, free_port, get, routes_for, wait_port, wait_until
+from test_lb_tls import der_of, make_cert, tls_exchange, tls_request
 
 pytestmark = pytest.mark.skipif(
     subprocess.run(["which", "openssl"], capture_output=True).returncode != 0,
@@ -28,15 +28,6 @@ pytestmark = pytest.mark.skipif(
 
 
 # ---- helpers -----------------------------------------------------------------
-
-def wait_until(pred, timeout=10.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
-
 
 def listener(port, cert=None):
     """A listener entry; cert is a (cert path, key path) pair for TLS."""
@@ -240,18 +231,9 @@ def test_certificate_rotated_in_place(lb, backends, tmp_path):
 
 def tls_session_request(ctx, port, server_name, session=None):
     """One request on a new TLS connection: (reused?, the session to resume later)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-        with ctx.wrap_socket(raw, server_hostname=server_name, session=session) as s:
-            s.sendall(f"GET / HTTP/1.1\r\nHost: {server_name}\r\n"
-                      "Connection: close\r\n\r\n".encode())
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-            assert data.startswith(b"HTTP/1.1 200"), data[:200]
-            return s.session_reused, s.session
+    _, data, reused, session = tls_exchange(port, server_name, ctx=ctx, session=session)
+    assert data.startswith(b"HTTP/1.1 200"), data[:200]
+    return reused, session
 
 
 def test_sessions_resume_across_reload(lb, backends, tmp_path):

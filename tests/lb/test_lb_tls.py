@@ -23,12 +23,16 @@ def make_cert(tmp_path, name, san):
     return crt, key
 
 
-def tls_request(port, server_name, path="/"):
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
+def tls_exchange(port, server_name, path="/", ctx=None, session=None):
+    """One request on a new TLS connection (Connection: close).
+
+    Returns (certificate DER, raw answer, session resumed?, the session)."""
+    if ctx is None:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
     with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-        with ctx.wrap_socket(raw, server_hostname=server_name) as s:
+        with ctx.wrap_socket(raw, server_hostname=server_name, session=session) as s:
             der = s.getpeercert(binary_form=True)
             s.sendall(f"GET {path} HTTP/1.1\r\nHost: {server_name or 'x.test'}\r\n"
                       f"Connection: close\r\n\r\n".encode())
@@ -38,6 +42,11 @@ def tls_request(port, server_name, path="/"):
                 if not chunk:
                     break
                 data += chunk
+            return der, data, s.session_reused, s.session
+
+
+def tls_request(port, server_name, path="/"):
+    der, data, _, _ = tls_exchange(port, server_name, path)
     return der, data
 
 
