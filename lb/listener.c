@@ -22,11 +22,12 @@
  * callbacks those writes made due (lb_conn_turn_finish), then wait again.
  * Writing as it goes lets the backend start on the first request of a
  * turn while the worker parses the rest.  Measured against writing all of
- * a turn's output after the turn, alternating 8 s rounds with HAProxy on
- * a quiet machine (medians of 9): one worker p99 1.57 ms against 1.85 ms
- * (HAProxy 1.71), two workers 1.27 against 1.40 (HAProxy 1.97), the same
- * CPU per request.  (On a busy machine the end-of-turn batch had looked
- * better; those rounds were too noisy to tell.)
+ * a turn's output after the turn, in two runs alternating both builds and
+ * HAProxy (8 s rounds, medians of 9 and of 11 rounds): one worker p99
+ * 1.57 and 1.62 ms against 1.85 and 1.94 (HAProxy 1.71, 1.81); two
+ * workers 1.27 and 1.92 against 1.40 and 1.92 (HAProxy 1.97, 1.97); the
+ * same CPU per request within 4%.  (On a busy machine the end-of-turn
+ * batch had looked better; those rounds were too noisy to tell.)
  */
 #include "listener.h"
 
