@@ -31,9 +31,9 @@ def binary_is_sanitized():
         return False
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+def free_port(host="127.0.0.1"):
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
@@ -201,11 +201,17 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_PATCH = _handle
 
 
+class IPv6HTTPServer(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 class Backend:
-    def __init__(self, name):
-        self.port = free_port()
+    def __init__(self, name, host="127.0.0.1"):
+        self.host = host
+        self.port = free_port(host)
         self.name = name
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        server_class = IPv6HTTPServer if ":" in host else ThreadingHTTPServer
+        self.server = server_class((host, self.port), Handler)
         self.server.daemon_threads = True
         self.server.name = name
         self.server.healthy = True
@@ -219,7 +225,7 @@ class Backend:
 
     @property
     def address(self):
-        return f"127.0.0.1:{self.port}"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     @property
     def requests(self):
@@ -235,8 +241,8 @@ class Backend:
 def backends():
     made = []
 
-    def make(n=1, prefix="b"):
-        out = [Backend(f"{prefix}{len(made) + i}") for i in range(n)]
+    def make(n=1, prefix="b", host="127.0.0.1"):
+        out = [Backend(f"{prefix}{len(made) + i}", host) for i in range(n)]
         made.extend(out)
         return out
 
@@ -335,8 +341,8 @@ def lb(tmp_path):
 class Conn:
     """A raw HTTP/1.1 client connection for exact bytes and keep-alive checks."""
 
-    def __init__(self, port, timeout=5.0):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port, timeout=5.0, host="127.0.0.1"):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
         self.buf = bytearray()
 
     def send(self, data):

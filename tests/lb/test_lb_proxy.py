@@ -93,6 +93,37 @@ def test_keepalive_pipelining_and_forwarded_headers(lb, backends):
     assert len(b.requests) >= 11
 
 
+def ipv6_loopback_works():
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not ipv6_loopback_works(), reason="no IPv6 loopback here")
+def test_ipv6_listener_and_target(lb, backends):
+    """A [::1] listener next to an IPv4 one, an IPv6 target, keep-alive on both sides."""
+    (b,) = backends(1, host="::1")
+    v6_port = free_port("::1")
+    routes = routes_for({"web": [b]})
+    routes["listeners"].append({"address": f"[::1]:{v6_port}"})
+    inst = lb(routes)
+    c = Conn(v6_port, host="::1")
+    for i in range(3):
+        status, _, body = c.request("GET", f"/v6-{i}")
+        assert status == 200
+        h = {k.lower(): v for k, v in json.loads(body)["headers"].items()}
+        assert h["x-forwarded-for"] == "::1"
+        assert h["x-forwarded-port"] == str(v6_port)
+    c.close()
+    status, _, body = get(inst.port, "/v4")        # an IPv4 client to the IPv6 target
+    assert status == 200 and json.loads(body)["path"] == "/v4"
+    paths = [path for _, path, _ in b.requests]
+    assert paths == ["/v6-0", "/v6-1", "/v6-2", "/v4"]
+
+
 def test_http10_client(lb, backends):
     (b,) = backends(1)
     inst = lb(routes_for({"web": [b]}))
