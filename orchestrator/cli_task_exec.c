@@ -11,6 +11,7 @@
 #include <termios.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include <jansson.h>
 
@@ -326,6 +327,15 @@ int cli_task_exec_run(const struct cli_conn *conn, const char *path,
 	close(signal_pipe[0]);
 	close(signal_pipe[1]);
 	signal_pipe[0] = signal_pipe[1] = -1;
+	/*
+	 * Leaving a session the server did not end (a signal, a failure): a
+	 * reset, not a close, which would reach the server only after the input
+	 * still queued here, and never while the server holds that input back
+	 * (the command does not read it): the command would run on.
+	 */
+	if (c->exit_code < 0 && !c->error[0] && upgrade_fd(&c->chan) >= 0)
+		setsockopt(upgrade_fd(&c->chan), SOL_SOCKET, SO_LINGER,
+			   &(struct linger){ .l_onoff = 1, .l_linger = 0 }, sizeof(struct linger));
 	upgrade_close(&c->chan);
 	free(c->out);
 	free(c);

@@ -14,8 +14,9 @@
  * whose high watermark stops reading when a client pushes too far ahead.
  *
  * An upgraded connection (http_upgrade) leaves the machine for UPGRADED:
- * raw bytes both ways, no timer (TCP keepalive finds a vanished peer), until
- * its owner closes it (-> WRITING, then closed) or the peer does (abandon).
+ * raw bytes both ways, no timer (TCP keepalive finds a vanished peer) but
+ * the watch of a paused channel, until its owner closes it (-> WRITING,
+ * then closed) or aborts it, or the peer goes (abandon).
  */
 #include "http_server.h"
 
@@ -26,6 +27,7 @@
 #include <strings.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -58,6 +60,13 @@
 #define HTTP_SERVER_CHANNEL_KEEPALIVE_IDLE_S 30
 #define HTTP_SERVER_CHANNEL_KEEPALIVE_INTERVAL_S 10
 #define HTTP_SERVER_CHANNEL_KEEPALIVE_COUNT 3
+/*
+ * A paused channel reads nothing, so nothing would see its peer close or
+ * reset the connection: while paused, its socket is looked at this often.
+ * (An EV_CLOSED event cannot do it: libevent's epoll backend reports a
+ * reset as EV_READ|EV_WRITE, never to an EV_CLOSED-only event.)
+ */
+#define HTTP_SERVER_CHANNEL_WATCH_MS 200
 
 enum conn_state { CONN_IDLE, CONN_HEAD, CONN_BODY, CONN_HANDLING, CONN_STREAMING, CONN_WRITING,
 		  CONN_LINGER, CONN_UPGRADED };
@@ -88,6 +97,8 @@ struct http_request {
 	http_channel_read_fn *channel_read_cb;
 	void *channel_arg;
 	bool channel_paused;
+	http_channel_hup_fn *channel_hup_cb;
+	void *channel_hup_arg;
 };
 
 struct http_conn {
@@ -586,6 +597,37 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	conn_free(conn);
 }
 
+/*
+ * The watch of a paused channel (HTTP_SERVER_CHANNEL_WATCH_MS): whether its
+ * peer closed its side or reset the connection, though nothing is read.
+ * The owner's hup callback decides; a reset channel the owner kept (or one
+ * without a hup callback) ends here, its abandon callback runs.  A close is
+ * told once per pause: the bytes before it wait in the kernel, and the close
+ * itself is read after them when the owner resumes.
+ */
+static void channel_watch(struct http_conn *conn)
+{
+	struct http_request *req = conn->req;
+	struct pollfd p = { .fd = bufferevent_getfd(conn->bev), .events = POLLRDHUP };
+	bool reset;
+
+	if (!req || !req->channel_paused)
+		return;
+	if (!conn->channel_eof &&
+	    (poll(&p, 1, 0) <= 0 || !(p.revents & (POLLRDHUP | POLLHUP | POLLERR)))) {
+		conn_arm_timer(conn, HTTP_SERVER_CHANNEL_WATCH_MS);
+		return;
+	}
+	reset = !conn->channel_eof && (p.revents & (POLLHUP | POLLERR));
+	log_debug("http: the peer of a paused channel %s", reset ? "reset it" : "closed its side");
+	if (req->channel_hup_cb)
+		req->channel_hup_cb(req, bufferevent_get_input(conn->bev), reset,
+				    req->channel_hup_arg);
+	/* The owner may have closed it (then conn is not ours to free). */
+	if (reset && conn->state == CONN_UPGRADED && conn->req == req)
+		conn_free(conn);
+}
+
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_conn *conn = arg;
@@ -598,12 +640,14 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 			 conn->srv->limits.request_timeout_ms);
 		conn_refuse(conn, 408, why);
 		return;
+	case CONN_UPGRADED:
+		channel_watch(conn);
+		return;
 	case CONN_IDLE:
 	case CONN_WRITING:	/* the client does not take its answer */
 	case CONN_HANDLING:
 	case CONN_STREAMING:
 	case CONN_LINGER:
-	case CONN_UPGRADED:
 		break;
 	}
 	conn_free(conn);
@@ -851,8 +895,10 @@ void http_channel_pause(struct http_request *req, bool paused)
 	req->channel_paused = paused;
 	if (paused) {
 		bufferevent_disable(conn->bev, EV_READ);
+		conn_arm_timer(conn, HTTP_SERVER_CHANNEL_WATCH_MS);	/* channel_watch */
 		return;
 	}
+	evtimer_del(conn->timer);
 	if (!conn->channel_eof)
 		bufferevent_enable(conn->bev, EV_READ);
 	bufferevent_trigger(conn->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
@@ -872,6 +918,27 @@ void http_channel_close(struct http_request *req)
 	if (evbuffer_get_length(bufferevent_get_output(conn->bev)) == 0)
 		bufferevent_trigger(conn->bev, EV_WRITE,
 				    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+void http_channel_abort(struct http_request *req)
+{
+	struct http_conn *conn = req->conn;
+
+	request_free(req);
+	if (!conn)
+		return;
+	conn->req = NULL;
+	/* Closing with SO_LINGER 0 sends a reset: a peer that reads nothing
+	 * (its own backpressure) still sees it, as a socket error. */
+	setsockopt(bufferevent_getfd(conn->bev), SOL_SOCKET, SO_LINGER,
+		   &(struct linger){ .l_onoff = 1, .l_linger = 0 }, sizeof(struct linger));
+	conn_free(conn);
+}
+
+void http_channel_set_hup_cb(struct http_request *req, http_channel_hup_fn *cb, void *arg)
+{
+	req->channel_hup_cb = cb;
+	req->channel_hup_arg = arg;
 }
 
 /* ---- the server -------------------------------------------------------- */

@@ -149,9 +149,22 @@ void http_request_set_drain_cb(struct http_request *req,
  * bytes were sent, http_stream_pending() tells how many wait.  No request
  * timeout applies; TCP keepalive probes end a channel to a vanished peer.
  * A peer's close with unread input is reported after the owner took it.
+ * A paused channel reads nothing, yet its socket is watched: when the peer
+ * resets the connection, or closes its side (its last bytes may still wait
+ * unread), the hup callback runs (see http_channel_set_hup_cb).
  * Channels do not count as busy for http_server_busy_connections().
  */
 typedef void http_channel_read_fn(struct http_request *req, struct evbuffer *in, void *arg);
+/*
+ * The peer of a paused channel went: reset (the connection failed: what is
+ * in `in` is all there will be) or not (it closed its side; bytes may wait
+ * behind the close, read when the owner resumes).  The owner may close the
+ * channel here (not abort it: the watch still holds the connection); a
+ * reset channel it keeps is ended after the callback (the abandon callback
+ * runs).  A close is told once per pause.
+ */
+typedef void http_channel_hup_fn(struct http_request *req, struct evbuffer *in, bool reset,
+				 void *arg);
 
 /* "Connection: upgrade" and protocol among the Upgrade header's tokens. */
 bool http_request_wants_upgrade(const struct http_request *req, const char *protocol);
@@ -165,5 +178,11 @@ void http_channel_move(struct http_request *req, struct evbuffer *from, size_t l
 void http_channel_pause(struct http_request *req, bool paused);
 /* Sends what was written, then closes; req is released at once. */
 void http_channel_close(struct http_request *req);
+/*
+ * Drops what waits to be sent and closes at once with a reset, which a peer
+ * that is not reading (its own backpressure) sees too; req is released.
+ */
+void http_channel_abort(struct http_request *req);
+void http_channel_set_hup_cb(struct http_request *req, http_channel_hup_fn *cb, void *arg);
 
 #endif

@@ -7,6 +7,12 @@
  * request is parked with an abandon callback), then OPEN with two channels.
  * Every way out goes through session_end(), which closes what is left and
  * frees the session; abandon callbacks first forget the request that went.
+ *
+ * A side that is paused (backpressure) reads nothing, so its going is seen
+ * by the server's watch of paused channels (the hup callbacks here), not by
+ * a read: without it, a client that went while its input was held, or an
+ * agent that reset its connection while its output was held, would leave
+ * the session (and the process) to wait for the other side.
  */
 #include "task_exec.h"
 
@@ -26,6 +32,7 @@ struct exec_session {
 	char task_id[40];
 	char container[256];
 	bool open;			/* the agent connected: both are channels */
+	bool flushing;			/* the agent's side failed: pass on what came */
 	struct http_request *client;
 	struct http_request *agent;
 	struct exec_session *prev, *next;
@@ -83,6 +90,24 @@ static void client_error_frame(struct exec_session *s, const char *message)
 	exec_frame_header(h, EXEC_FRAME_ERROR, (uint32_t)len);
 	http_channel_write(s->client, h, sizeof(h));
 	http_channel_write(s->client, message, len);
+}
+
+/*
+ * The client went (or broke the protocol): its unsent input is of no use to
+ * a process that ends now, and an agent holding its own backpressure might
+ * never read up to a graceful close, so the agent's channel is aborted (a
+ * reset it sees at once, and kills the process).  The caller then ends the
+ * session.  Never from the agent's own callbacks: that frees its connection.
+ */
+static void session_abort_agent(struct exec_session *s)
+{
+	struct http_request *agent = s->agent;
+
+	if (!agent)
+		return;
+	s->agent = NULL;
+	http_request_set_abandon_cb(agent, NULL, NULL);
+	http_channel_abort(agent);
 }
 
 /*
@@ -167,12 +192,14 @@ static bool splice_frames(struct exec_session *s, struct evbuffer *in, bool from
 				 (unsigned)length);
 			log_info("task %s: %s", s->task_id, why);
 			client_error_frame(s, from_client ? why : "the agent broke the exec protocol");
+			if (from_client)	/* from the client's callback: not the agent's */
+				session_abort_agent(s);
 			session_end(s, 0, NULL);
 			return false;
 		}
 		if (avail < sizeof(h) + length)
 			return true;
-		if (http_stream_pending(to) > TASK_EXEC_HIGH_WATER) {
+		if (http_stream_pending(to) > TASK_EXEC_HIGH_WATER && !s->flushing) {
 			http_channel_pause(from, true);	/* resumed by the drain callback */
 			return true;
 		}
@@ -218,6 +245,39 @@ static void on_client_gone(struct http_request *req, void *arg)
 
 	s->client = NULL;
 	log_debug("task %s: exec client went away; closing the agent's channel", s->task_id);
+	session_abort_agent(s);
+	session_end(s, 0, NULL);
+}
+
+/* The client closed or reset its connection while its input was held. */
+static void on_client_hup(struct http_request *req, struct evbuffer *in, bool reset, void *arg)
+{
+	struct exec_session *s = arg;
+
+	log_debug("task %s: exec client went away while its input was held (%s); closing the "
+		  "agent's channel", s->task_id, reset ? "reset" : "closed");
+	session_abort_agent(s);
+	session_end(s, 0, NULL);
+}
+
+/*
+ * The agent's side went while its output was held.  A close may have the
+ * process's last output and its EXIT frame behind it, which the client
+ * still wants: they follow as the client reads (and the close after them).
+ * A reset lost the rest: what came is passed on, then an ERROR frame.
+ */
+static void on_agent_hup(struct http_request *req, struct evbuffer *in, bool reset, void *arg)
+{
+	struct exec_session *s = arg;
+
+	if (!reset)
+		return;
+	log_debug("task %s: the agent's exec channel failed while its output was held",
+		  s->task_id);
+	s->flushing = true;
+	if (!splice_frames(s, in, false))
+		return;		/* its EXIT or ERROR frame was among them */
+	client_error_frame(s, "the agent closed the exec channel before the process exited");
 	session_end(s, 0, NULL);
 }
 
@@ -248,6 +308,8 @@ static void on_agent_connected(struct api_request *ar, void *arg)
 	http_request_set_drain_cb(s->agent, on_agent_drain, s);
 	http_request_set_abandon_cb(s->client, on_client_gone, s);
 	http_request_set_drain_cb(s->client, on_client_drain, s);
+	http_channel_set_hup_cb(s->agent, on_agent_hup, s);
+	http_channel_set_hup_cb(s->client, on_client_hup, s);
 	http_upgrade(s->agent, EXEC_UPGRADE_PROTOCOL, on_agent_read, s);
 	http_upgrade(s->client, EXEC_UPGRADE_PROTOCOL, on_client_read, s);
 	log_info("task %s: exec session %s open in container %s", s->task_id, s->stream_id,

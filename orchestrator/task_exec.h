@@ -9,10 +9,14 @@
  * client frame ends the session with an ERROR frame to the client.  While
  * more than TASK_EXEC_HIGH_WATER bytes wait to be sent to one side, the
  * other side is not read (backpressure end to end: the agent stops reading
- * the process's output, the CLI stops reading its stdin).  Either side
- * closing closes the other; the agent kills the process when its side
- * closes.  At most TASK_EXEC_MAX_PER_NODE sessions (waiting for their agent
- * or open) per node: 429 past it.
+ * the process's output, the CLI stops reading its stdin).  A side held back
+ * so is still watched (http_channel_set_hup_cb): its going is seen at once,
+ * not when the other side next moves.  The client going (or breaking the
+ * protocol) resets the agent's side: its held input is of no use, and the
+ * agent kills the process when its side closes.  The agent's side failing
+ * sends the client what came from it, an ERROR frame if no EXIT was among
+ * it, and closes.  At most TASK_EXEC_MAX_PER_NODE sessions (waiting for
+ * their agent or open) per node: 429 past it.
  *
  * A session is owned here from the client's request until both of its
  * connections were closed or went away.

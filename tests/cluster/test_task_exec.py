@@ -2,14 +2,17 @@
 its own network namespace, through the server's upgraded channels: the
 container's user, environment and working directory, exit codes, stdin,
 a terminal, stderr apart, container choice, refusals, no process left
-behind when the CLI dies, hostile clients on the channel, auth."""
+behind when the CLI dies, hostile clients on the channel, auth, and either
+side going while the server holds the other back (backpressure)."""
 
 import hashlib
 import json
 import os
 import signal
+import socket
 import struct
 import subprocess
+import threading
 import time
 
 import pytest
@@ -176,8 +179,9 @@ def test_stopped_task_is_409(cluster, family):
     assert "not RUNNING" in r.stderr, r
 
 
-def _sleepers(marker):
-    """Host pids of processes whose command line holds marker."""
+def _sleepers(marker, name=b"sleep"):
+    """Host pids of the processes named name with marker among their
+    arguments."""
     found = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -187,7 +191,7 @@ def _sleepers(marker):
                 argv = f.read().split(b"\0")
         except OSError:
             continue
-        if argv and argv[0].endswith(b"sleep") and marker.encode() in argv:
+        if argv and argv[0].endswith(name) and marker.encode() in argv:
             found.append(int(pid))
     return found
 
@@ -229,14 +233,14 @@ def test_sigint_ends_the_cli_and_the_command(cluster, app_task):
 
 # ---- the channel, by hand -------------------------------------------------
 
-def _open_channel(cluster, tid, body, token=None):
+def _open_channel(cluster, tid, body, token=None, ecs_cluster="default"):
     """A raw TLS socket after the exec request; returns (status, sock, head)."""
     s = util.connect(cluster.server.port, timeout=30)
     payload = json.dumps(body).encode()
-    head = ("POST /v1/clusters/default/tasks/%s/exec HTTP/1.1\r\nHost: x\r\n"
+    head = ("POST /v1/clusters/%s/tasks/%s/exec HTTP/1.1\r\nHost: x\r\n"
             "Connection: Upgrade\r\nUpgrade: orch-exec/1\r\n"
             "Content-Type: application/json\r\nContent-Length: %d\r\n"
-            % (tid, len(payload)))
+            % (ecs_cluster, tid, len(payload)))
     if token is not False:
         head += "Authorization: Bearer %s\r\n" % (token or cluster.server.token)
     s.sendall(head.encode() + b"\r\n" + payload)
@@ -459,3 +463,215 @@ def test_sessions_per_node_are_bounded(cluster, app_task):
     wait_for(lambda: not _sleepers(marker), timeout=20, what="no sleep left")
     r = _exec(cluster, tid, "--", "echo", "free again")
     assert r.returncode == 0 and r.stdout == "free again\n", r
+
+
+# ---- one side going while the server holds the other back -----------------
+#
+# The server stops reading a side whose frames the other side does not take
+# (backpressure).  Such a paused side must still be seen to go: the session
+# ends within seconds, not when the other side ends it (a `sleep 1000` here).
+
+GONE_WITHIN_S = 5
+
+
+def _hold_input(s, stall_s=1.5, limit=512 << 20):
+    """Sends STDIN frames until the server stops taking them (a send stalls
+    for stall_s: every buffer on the way is full); returns the bytes sent."""
+    frame = _frame(FRAME_STDIN, b"x" * 32768)
+    sent = 0
+    s.settimeout(stall_s)
+    try:
+        while sent < limit:
+            s.sendall(frame)
+            sent += len(frame)
+    except (socket.timeout, TimeoutError):
+        return sent
+    raise AssertionError("the server took %d bytes of input nobody reads" % sent)
+
+
+def _await_end(s, timeout):
+    """Reads until the server closes: (frames, seconds), or fails after
+    timeout seconds."""
+    buf, start = b"", time.monotonic()
+    s.settimeout(timeout)
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    except (socket.timeout, TimeoutError):
+        raise AssertionError("the session did not end within %ss" % timeout)
+    except OSError:
+        pass    # a reset after the last frames
+    frames = []
+    while len(buf) >= 5:
+        t, n = struct.unpack(">BI", buf[:5])
+        if len(buf) < 5 + n:
+            break
+        frames.append((t, buf[5:5 + n]))
+        buf = buf[5 + n:]
+    return frames, time.monotonic() - start
+
+
+def _await_gone(marker, name=b"sleep"):
+    start = time.monotonic()
+    wait_for(lambda: not _sleepers(marker, name), timeout=GONE_WITHIN_S,
+             what="the exec'd %s gone" % name.decode())
+    return time.monotonic() - start
+
+
+def test_client_reset_while_its_input_is_held_ends_the_command(cluster, app_task):
+    """The command reads no stdin: the agent, then the server stop taking
+    the client's input.  The client then resets its connection: the server
+    sees it though it reads nothing from it, and the command is killed."""
+    tid, _ = app_task
+    marker = "1000.41"
+    status, s, head = _open_channel(cluster, tid, {"command": ["sleep", marker],
+                                                   "interactive": True})
+    assert status == 101, head
+    try:
+        wait_for(lambda: _sleepers(marker), timeout=20, what="the exec'd sleep")
+        _hold_input(s)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    finally:
+        s.close()
+    _await_gone(marker)
+
+
+def test_client_gone_with_unread_output_while_its_input_is_held(cluster, app_task):
+    """As above, but the client just closes, with output it never read (its
+    kernel answers with a reset): the server's next write to it would have
+    failed, but it has nothing more to write."""
+    tid, _ = app_task
+    marker = "1000.42"
+    status, s, head = _open_channel(cluster, tid, {
+        "command": ["sh", "-c", 'head -c 100000 /dev/zero; exec sleep "$0"', marker],
+        "interactive": True})
+    assert status == 101, head
+    try:
+        wait_for(lambda: _sleepers(marker), timeout=20, what="the exec'd sleep")
+        _hold_input(s)
+    finally:
+        s.close()
+    _await_gone(marker)
+
+
+def test_cli_interrupted_while_its_input_is_held_ends_the_command(cluster, app_task):
+    """`orch task exec -i` whose input the command does not read, then
+    SIGINT: the CLI's bytes still queued would hold back a plain close (it
+    reaches the server only after them), so the CLI resets the connection
+    and the command ends."""
+    tid, _ = app_task
+    marker = "1000.43"
+    p = subprocess.Popen([util.orch_bin(), "task", "exec", tid, "--data",
+                          cluster.server.data_dir, "-i", "--", "sleep", marker],
+                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, env=_env())
+    written = [0]
+
+    def feed():
+        block = b"y" * 65536
+        try:
+            while True:
+                p.stdin.write(block)
+                written[0] += len(block)
+        except (BrokenPipeError, ValueError, OSError):
+            pass
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    try:
+        wait_for(lambda: _sleepers(marker), timeout=20, what="the exec'd sleep")
+        feeder.start()
+        # Held back end to end: the CLI stops reading its stdin.
+        last = [-1]
+
+        def stalled():
+            now, before = written[0], last[0]
+            last[0] = now
+            return now > 0 and now == before
+        wait_for(stalled, timeout=60, interval=1.5, what="the CLI's input held back")
+        p.send_signal(signal.SIGINT)
+        assert p.wait(timeout=10) == 128 + signal.SIGINT
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        try:
+            p.stdin.close()
+        except OSError:
+            pass
+        feeder.join(timeout=10)
+    _await_gone(marker)
+
+
+def test_client_gone_while_its_output_is_held_ends_the_command(cluster, app_task):
+    """The reverse: the client reads nothing of a command's endless output
+    (the server stops reading the agent), then closes."""
+    tid, _ = app_task
+    marker = "1000.44"
+    status, s, head = _open_channel(cluster, tid, {
+        "command": ["sh", "-c", 'cat /dev/zero; : "$0"', marker]})
+    assert status == 101, head
+    try:
+        wait_for(lambda: _sleepers(marker, b"sh"), timeout=20, what="the exec'd sh")
+        time.sleep(2)   # every buffer on the way fills
+    finally:
+        s.close()
+    _await_gone(marker, b"sh")
+
+
+def test_agent_killed_while_the_client_input_is_held_ends_the_session(cluster, app_task):
+    """The agent dies (kill -9) while the server holds the client's input
+    back: the client gets an ERROR frame and the close within seconds."""
+    tid, t = app_task
+    agent = cluster.node_of(t)
+    marker = "1000.45"
+    status, s, head = _open_channel(cluster, tid, {"command": ["sleep", marker],
+                                                   "interactive": True})
+    assert status == 101, head
+    try:
+        wait_for(lambda: _sleepers(marker), timeout=20, what="the exec'd sleep")
+        _hold_input(s)
+        agent.kill9()
+        frames, took = _await_end(s, GONE_WITHIN_S)
+    finally:
+        s.close()
+        if not agent.alive():
+            agent.start()
+        cluster.wait_nodes_active([agent.name])
+    assert frames and frames[-1][0] == FRAME_ERROR, frames
+    assert b"agent" in frames[-1][1], frames
+    _await_gone(marker)     # the helper ends it when its agent dies
+    wait_for(lambda: _exec(cluster, tid, "--", "true").returncode == 0, timeout=30,
+             what="exec served again by the restarted agent")
+
+
+def test_node_that_never_opens_the_channel_is_504(cluster):
+    """A node that is alive (it reports) but never takes the exec stream:
+    504 once the stream's 10 s passed (TASK_STREAM_CONNECT_TIMEOUT_MS), and
+    the node stays ACTIVE.  The node is a fake agent (fake_agent.py) in an
+    ECS cluster of its own, so the real agents and their tasks see nothing."""
+    from fake_agent import FakeAgent, new_cluster, register_taskdef, unique_family
+    name = new_cluster(cluster.client, "exec504")
+    fake = FakeAgent(cluster.server, unique_family("mute"), cluster=name)
+    assert fake.register().status == 201
+    fake.start_heartbeats()
+    try:
+        family = unique_family("exec504")
+        register_taskdef(cluster.client, family)
+        tid = cluster.run_task(family, cluster=name)[0]["taskId"]
+        fake.report_status(tid, "RUNNING", containers=[
+            {"name": "app", "lastStatus": "RUNNING", "runtimeId": "orch-%s-0" % tid}])
+        start = time.monotonic()
+        status, s, head = _open_channel(cluster, tid, {"command": ["true"]},
+                                        ecs_cluster=name)
+        took = time.monotonic() - start
+        s.close()
+        assert status == 504, head
+        assert 9 <= took < 20, took
+        assert cluster.node(fake.name, cluster=name)["status"] == "ACTIVE"
+        fake.report_status(tid, "STOPPED", containers=[
+            {"name": "app", "lastStatus": "STOPPED", "exitCode": 0}])
+    finally:
+        fake.stop_heartbeats()
