@@ -26,6 +26,7 @@
 #include "container.h"
 #include "container_init.h"
 #include "container_store.h"
+#include "seccomp_profile.h"
 #include "spec.h"
 #include "user_lookup.h"
 
@@ -90,6 +91,9 @@ __attribute__((noreturn)) static void exec_child(struct container_config *cfg,
 		exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, err.message, 0);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, "setting no_new_privs", errno);
+	/* The container's own filter, as its command got it; never run unfiltered. */
+	if (seccomp_profile_load_default(&err) < 0)
+		exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, err.message, 0);
 	/* After the user switch, which clears it: the helper's death kills us. */
 	if (o->supervised && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, "setting the parent death signal", errno);

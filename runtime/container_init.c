@@ -22,6 +22,7 @@
 #include "cleanup.h"
 #include "linux_mounts.h"
 #include "linux_ns.h"
+#include "seccomp_profile.h"
 #include "user_lookup.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -281,6 +282,9 @@ __attribute__((noreturn)) void container_init_run(const struct container_init_ar
 		orch_fail_errno(&err, errno, "setting no_new_privs");
 		init_fail(a->sync_fd, CONTAINER_EXIT_RUNTIME_ERROR, &err);
 	}
+	/* Never run the command unfiltered: a failure here fails the start. */
+	if (seccomp_profile_load_default(&err) < 0)
+		init_fail(a->sync_fd, CONTAINER_EXIT_RUNTIME_ERROR, &err);
 	if (chdir(proc->workdir) < 0) {
 		orch_fail_errno(&err, errno, "entering the working directory '%s'", proc->workdir);
 		init_fail(a->sync_fd, CONTAINER_EXIT_RUNTIME_ERROR, &err);

@@ -7,7 +7,8 @@
  * container's namespaces and file system (linux_ns.h, linux_mounts.h),
  * resolves the user inside the container's /etc, sets the rlimits (the
  * container's ulimits over Docker's default RLIMIT_NOFILE), switches to the
- * user with Docker's capabilities (caps.h), sets no_new_privs, and execs.
+ * user with Docker's capabilities (caps.h), sets no_new_privs, loads the
+ * default seccomp filter (seccomp_profile.h), and execs.
  *
  * The host binary is never reachable from the container (CVE-2019-5736):
  * this process is the only one in the PID namespace until its execve, after

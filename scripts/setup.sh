@@ -26,7 +26,7 @@ APT_PACKAGES=(
   # libraries orch links (their -dev packages carry the .a files for the
   # static link as well)
   libsqlite3-dev libevent-dev libjansson-dev libcurl4-openssl-dev libssl-dev
-  zlib1g-dev libarchive-dev libzstd-dev
+  zlib1g-dev libarchive-dev libzstd-dev libseccomp-dev
   # tests
   libcmocka-dev python3 python3-pytest sqlite3 curl
   # benchmark peers (load balancer)
