@@ -80,6 +80,16 @@ def test_container_ulimits_apply_to_exec(cluster, app_task):
     assert r.returncode == 0 and r.stdout.split() == ["4096", "8192"], r
 
 
+def test_exec_runs_confined_like_the_container(cluster, app_task):
+    """The exec'd process gets the container's seccomp filter and no_new_privs."""
+    tid, _ = app_task
+    r = _exec(cluster, tid, "--", "grep", "-E", "^(Seccomp|NoNewPrivs):", "/proc/self/status")
+    status = dict(line.split(":\t", 1) for line in r.stdout.splitlines())
+    assert r.returncode == 0 and status == {"NoNewPrivs": "1", "Seccomp": "2"}, r
+    r = _exec(cluster, tid, "--", "unshare", "-m", "true")
+    assert r.returncode != 0, r
+
+
 def test_task_arn_works_too(cluster, app_task):
     tid, t = app_task
     r = _exec(cluster, t["taskArn"], "--", "echo", "by-arn")
