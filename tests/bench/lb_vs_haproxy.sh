@@ -7,7 +7,8 @@
 # For each thread count (1, then one per core) it runs ROUNDS rounds (default
 # 5) of SECONDS seconds (default 10) for each proxy, alternating orch and
 # HAProxy so drift on a shared machine hits both alike, then prints the
-# median requests/s and p50/p99 latency of each and the ratios.  Both proxies
+# median requests/s and p50/p99 latency of each and the ratios, and the
+# rounds compared pairwise (how many each proxy won).  Both proxies
 # get the same thread count, keep-alive on both sides and pooled upstream
 # connections (HAProxy: http-reuse always), no health checks, no logging.
 # The direct backend is measured once for reference.  Each run also reports
@@ -113,10 +114,6 @@ n, u = float(m.group(1)), m.group(2)
 print("%.3f" % (n / 1000 if u == "us" else n * 1000 if u == "s" else n))' "$1"
 }
 
-median() {
-	python3 -c 'import sys, statistics; print("%.3f" % statistics.median(float(x) for x in sys.argv[1:]))' "$@"
-}
-
 echo "backend direct (nginx, 1 worker): $(wrk_run "http://127.0.0.1:$BACKEND_PORT/") (rps p50_ms p99_ms)"
 
 bench_threads() {
@@ -170,18 +167,28 @@ EOF
 			"$threads" "$r" "${o_rps[-1]}" "${o_p50[-1]}" "${o_p99[-1]}" "${o_cpu[-1]}" \
 			"${h_rps[-1]}" "${h_p50[-1]}" "${h_p99[-1]}" "${h_cpu[-1]}"
 	done
-	local mo mh mo50 mh50 mo99 mh99 moc mhc
-	mo=$(median "${o_rps[@]}"); mh=$(median "${h_rps[@]}")
-	mo50=$(median "${o_p50[@]}"); mh50=$(median "${h_p50[@]}")
-	mo99=$(median "${o_p99[@]}"); mh99=$(median "${h_p99[@]}")
-	moc=$(median "${o_cpu[@]}"); mhc=$(median "${h_cpu[@]}")
-	python3 - "$threads" "$mo" "$mh" "$mo50" "$mh50" "$mo99" "$mh99" "$moc" "$mhc" <<'EOF'
-import sys
-t, mo, mh, mo50, mh50, mo99, mh99, moc, mhc = sys.argv[1], *map(float, sys.argv[2:])
-print(f"threads={t} median: orch {mo:.0f} rps (p50 {mo50:.3f} ms, p99 {mo99:.3f} ms, {moc:.2f} us CPU/req) | "
-      f"haproxy {mh:.0f} rps (p50 {mh50:.3f} ms, p99 {mh99:.3f} ms, {mhc:.2f} us CPU/req) | "
+	# Medians of each, then the rounds compared pairwise: each orch round ran
+	# right before its HAProxy round, so a pair shares the machine's mood.
+	python3 - "$threads" "${o_rps[*]}" "${h_rps[*]}" "${o_p50[*]}" "${h_p50[*]}" \
+		"${o_p99[*]}" "${h_p99[*]}" "${o_cpu[*]}" "${h_cpu[*]}" <<'EOF'
+import statistics, sys
+t = sys.argv[1]
+o_rps, h_rps, o_p50, h_p50, o_p99, h_p99, o_cpu, h_cpu = (
+    [float(x) for x in a.split()] for a in sys.argv[2:])
+med = statistics.median
+mo, mh, mo99, mh99, moc, mhc = med(o_rps), med(h_rps), med(o_p99), med(h_p99), med(o_cpu), med(h_cpu)
+n = len(o_rps)
+rps_ratios = [a / b for a, b in zip(o_rps, h_rps)]
+p99_ratios = [a / b for a, b in zip(o_p99, h_p99)]
+print(f"threads={t} median: orch {mo:.0f} rps (p50 {med(o_p50):.3f} ms, p99 {mo99:.3f} ms, {moc:.2f} us CPU/req) | "
+      f"haproxy {mh:.0f} rps (p50 {med(h_p50):.3f} ms, p99 {mh99:.3f} ms, {mhc:.2f} us CPU/req) | "
       f"rps ratio orch/haproxy {mo / mh:.2f}x, p99 ratio {mo99 / mh99:.2f}x, "
       f"CPU/req ratio {moc / mhc if mhc else float('nan'):.2f}x")
+print(f"threads={t} paired rounds: rps ratio median {med(rps_ratios):.2f}x "
+      f"(range {min(rps_ratios):.2f}-{max(rps_ratios):.2f}), orch ahead in "
+      f"{sum(r >= 1 for r in rps_ratios)}/{n}; p99 ratio median {med(p99_ratios):.2f}x "
+      f"(range {min(p99_ratios):.2f}-{max(p99_ratios):.2f}), orch no worse in "
+      f"{sum(r <= 1 for r in p99_ratios)}/{n}")
 EOF
 	kill "$orch_pid" "$hap_pid"
 	wait "$orch_pid" "$hap_pid" 2>/dev/null || true
