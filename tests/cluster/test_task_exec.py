@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import orch, sleeper_td, wait_for
+from conftest import sleeper_td, wait_for
 
 import util
 
@@ -268,9 +268,21 @@ def _frame(t, payload=b""):
     return struct.pack(">BI", t, len(payload)) + payload
 
 
+def _parse_frames(buf):
+    """The whole frames at the start of buf: [(type, payload)]."""
+    frames = []
+    while len(buf) >= 5:
+        t, n = struct.unpack(">BI", buf[:5])
+        if len(buf) < 5 + n:
+            break
+        frames.append((t, buf[5:5 + n]))
+        buf = buf[5 + n:]
+    return frames
+
+
 def _read_frames(s, deadline_s=15):
     """Frames until the server closes: [(type, payload)]."""
-    buf, frames = b"", []
+    buf = b""
     s.settimeout(deadline_s)
     try:
         while True:
@@ -280,13 +292,7 @@ def _read_frames(s, deadline_s=15):
             buf += chunk
     except OSError:
         pass
-    while len(buf) >= 5:
-        t, n = struct.unpack(">BI", buf[:5])
-        if len(buf) < 5 + n:
-            break
-        frames.append((t, buf[5:5 + n]))
-        buf = buf[5 + n:]
-    return frames
+    return _parse_frames(buf)
 
 
 def test_protocol_by_hand(cluster, app_task):
@@ -514,14 +520,7 @@ def _await_end(s, timeout):
         raise AssertionError("the session did not end within %ss" % timeout)
     except OSError:
         pass    # a reset after the last frames
-    frames = []
-    while len(buf) >= 5:
-        t, n = struct.unpack(">BI", buf[:5])
-        if len(buf) < 5 + n:
-            break
-        frames.append((t, buf[5:5 + n]))
-        buf = buf[5 + n:]
-    return frames, time.monotonic() - start
+    return _parse_frames(buf), time.monotonic() - start
 
 
 def _await_gone(marker, name=b"sleep"):
