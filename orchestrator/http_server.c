@@ -623,8 +623,9 @@ static void channel_watch(struct http_conn *conn)
 	if (req->channel_hup_cb)
 		req->channel_hup_cb(req, bufferevent_get_input(conn->bev), reset,
 				    req->channel_hup_arg);
-	/* The owner may have closed it (then conn is not ours to free). */
-	if (reset && conn->state == CONN_UPGRADED && conn->req == req)
+	/* The owner may have closed it (then conn is not ours to free) or
+	 * resumed it (then reading reaches the error after the last bytes). */
+	if (reset && conn->state == CONN_UPGRADED && conn->req == req && req->channel_paused)
 		conn_free(conn);
 }
 

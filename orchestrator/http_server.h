@@ -156,12 +156,14 @@ void http_request_set_drain_cb(struct http_request *req,
  */
 typedef void http_channel_read_fn(struct http_request *req, struct evbuffer *in, void *arg);
 /*
- * The peer of a paused channel went: reset (the connection failed: what is
- * in `in` is all there will be) or not (it closed its side; bytes may wait
- * behind the close, read when the owner resumes).  The owner may close the
- * channel here (not abort it: the watch still holds the connection); a
- * reset channel it keeps is ended after the callback (the abandon callback
- * runs).  A close is told once per pause.
+ * The peer of a paused channel went: reset (the connection failed; bytes
+ * that came before the reset may still wait in the kernel) or not (it
+ * closed its side; bytes may wait behind the close, read when the owner
+ * resumes).  The owner may close the
+ * channel here (not abort it: the watch still holds the connection) or
+ * resume it (a reset one then reads what the kernel still holds before its
+ * error ends it); a reset channel it keeps paused is ended after the
+ * callback (the abandon callback runs).  A close is told once per pause.
  */
 typedef void http_channel_hup_fn(struct http_request *req, struct evbuffer *in, bool reset,
 				 void *arg);

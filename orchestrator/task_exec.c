@@ -264,7 +264,8 @@ static void on_client_hup(struct http_request *req, struct evbuffer *in, bool re
  * The agent's side went while its output was held.  A close may have the
  * process's last output and its EXIT frame behind it, which the client
  * still wants: they follow as the client reads (and the close after them).
- * A reset lost the rest: what came is passed on, then an ERROR frame.
+ * A reset lost the rest: what came (the kernel's too) is passed on, then
+ * an ERROR frame unless the EXIT frame was among it.
  */
 static void on_agent_hup(struct http_request *req, struct evbuffer *in, bool reset, void *arg)
 {
@@ -274,11 +275,15 @@ static void on_agent_hup(struct http_request *req, struct evbuffer *in, bool res
 		return;
 	log_debug("task %s: the agent's exec channel failed while its output was held",
 		  s->task_id);
+	/*
+	 * The kernel still holds what arrived before the reset (the EXIT frame
+	 * among it, perhaps): read it all without backpressure, then the
+	 * socket's error ends the channel (on_agent_gone) unless EXIT came.
+	 */
 	s->flushing = true;
 	if (!splice_frames(s, in, false))
 		return;		/* its EXIT or ERROR frame was among them */
-	client_error_frame(s, "the agent closed the exec channel before the process exited");
-	session_end(s, 0, NULL);
+	http_channel_pause(s->agent, false);
 }
 
 static void on_agent_gone(struct http_request *req, void *arg)

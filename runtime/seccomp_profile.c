@@ -39,9 +39,8 @@ static const struct seccomp_deny seccomp_deny_table[] = {
 	DENY(lookup_dcookie, "profiling interface into host kernel state"),
 	DENY(fanotify_init, "can watch every mount of the host (CAP_SYS_ADMIN)"),
 	DENY(syslog, "reads and clears the host's kernel log (CAP_SYSLOG)"),
-	/* the clock is the host's */
-	DENY(clock_adjtime, "the system clock is not namespaced"),
-	DENY(clock_adjtime64, "the system clock is not namespaced (32-bit time64 ABI)"),
+	/* the clock is the host's (adjtimex and clock_adjtime stay: glibc reads the clock's
+	 * state through them, and changing it needs CAP_SYS_TIME anyway) */
 	DENY(clock_settime, "the system clock is not namespaced"),
 	DENY(clock_settime64, "the system clock is not namespaced (32-bit time64 ABI)"),
 	DENY(settimeofday, "the system clock is not namespaced"),
