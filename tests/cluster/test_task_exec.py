@@ -280,19 +280,26 @@ def _parse_frames(buf):
     return frames
 
 
-def _read_frames(s, deadline_s=15):
-    """Frames until the server closes: [(type, payload)]."""
+def _recv_until_close(s, timeout):
+    """Bytes until the server closes or resets: (bytes, timed out?)."""
     buf = b""
-    s.settimeout(deadline_s)
+    s.settimeout(timeout)
     try:
         while True:
             chunk = s.recv(65536)
             if not chunk:
                 break
             buf += chunk
+    except (socket.timeout, TimeoutError):
+        return buf, True
     except OSError:
-        pass
-    return _parse_frames(buf)
+        pass    # a reset after the last frames
+    return buf, False
+
+
+def _read_frames(s, deadline_s=15):
+    """Frames until the server closes: [(type, payload)]."""
+    return _parse_frames(_recv_until_close(s, deadline_s)[0])
 
 
 def test_protocol_by_hand(cluster, app_task):
@@ -508,18 +515,10 @@ def _hold_input(s, stall_s=1.5, limit=512 << 20):
 def _await_end(s, timeout):
     """Reads until the server closes: (frames, seconds), or fails after
     timeout seconds."""
-    buf, start = b"", time.monotonic()
-    s.settimeout(timeout)
-    try:
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    except (socket.timeout, TimeoutError):
+    start = time.monotonic()
+    buf, timed_out = _recv_until_close(s, timeout)
+    if timed_out:
         raise AssertionError("the session did not end within %ss" % timeout)
-    except OSError:
-        pass    # a reset after the last frames
     return _parse_frames(buf), time.monotonic() - start
 
 
