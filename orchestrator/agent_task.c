@@ -27,8 +27,6 @@
 #include "cleanup.h"
 #include "container_exec.h"
 #include "container_image.h"
-#include "image_pull.h"
-#include "image_store.h"
 #include "log.h"
 #include "spec.h"
 
@@ -686,9 +684,17 @@ static const char *missing_image(struct agent_tasks *t, struct agent_task *task)
 	return NULL;
 }
 
-/* Forks a child that pulls image into the runtime's store. */
+/*
+ * Starts `orch image pull` on image into the runtime's store; its error
+ * message comes through a pipe (its stderr).  A fresh process, not a forked
+ * copy of the agent: the agent has threads (exec sessions, log uploads) that
+ * may hold a lock (the allocator's, OpenSSL's, a stream's) at the fork, and
+ * a pull takes all of them.
+ */
 static int pull_start(struct agent_tasks *t, struct agent_task *task, const char *image)
 {
+	char *argv[] = { "orch", "image", "pull", "--data", t->runtime_dir, "--quiet",
+			 "--log-level", "error", "--", (char *)image, NULL };
 	int fds[2];
 	pid_t pid;
 
@@ -701,26 +707,18 @@ static int pull_start(struct agent_tasks *t, struct agent_task *task, const char
 		return -1;
 	}
 	if (pid == 0) {
-		struct registry_options reg;
-		orch_error err = ORCH_ERROR_INIT;
-		struct image_store *is = NULL;
-		char id[IMAGE_ID_MAX];
-		int rc;
+		/* Async-signal-safe calls only until the exec. */
+		int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+		sigset_t none;
 
-		/* Nothing of the agent's (its lock, its connections) outlives it here. */
-		if (dup2(fds[1], 3) < 0)
+		if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 ||
+		    dup2(null_fd, STDOUT_FILENO) < 0 || dup2(fds[1], STDERR_FILENO) < 0)
 			_exit(2);
-		syscall(SYS_close_range, 4, ~0U, 0);
-		fds[1] = 3;
-		memset(&reg, 0, sizeof(reg));
-		rc = image_store_open(t->runtime_dir, &is, &err);
-		if (rc == 0)
-			rc = image_pull(is, image, &reg, id, NULL, &err);
-		if (is)
-			image_store_close(is);
-		if (rc < 0 && write(fds[1], err.message, strlen(err.message)) < 0)
-			_exit(2);
-		_exit(rc < 0 ? 1 : 0);
+		syscall(SYS_close_range, 3U, ~0U, 0U);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execv("/proc/self/exe", argv);
+		_exit(127);
 	}
 	close(fds[1]);
 	task->pull_pid = pid;
@@ -1016,9 +1014,15 @@ static void pull_finish(struct agent_tasks *t, struct agent_task *task)
 	if (n < 0 && errno == EAGAIN)
 		return;
 	if (n > 0) {	/* the message, then EOF */
+		static const char prefix[] = "orch: error: ";
+		char *text = buf;
+
 		buf[n] = '\0';
+		if (strncmp(text, prefix, sizeof(prefix) - 1) == 0)
+			text += sizeof(prefix) - 1;
+		text[strcspn(text, "\n")] = '\0';
 		free(task->pull_error);
-		task->pull_error = strdup(buf);
+		task->pull_error = strdup(text);
 		return;
 	}
 	close(task->pull_fd);

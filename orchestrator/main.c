@@ -23,6 +23,7 @@
 #include "cli_image.h"
 #include "cli_run.h"
 #include "cli_task.h"
+#include "container_exec.h"
 #include "lb.h"
 #include "server.h"
 #include "shim.h"
@@ -110,6 +111,8 @@ int main(int argc, char **argv)
 		return cli_run_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "shim") == 0)
 		return shim_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], CONTAINER_EXEC_HELPER_COMMAND) == 0)
+		container_exec_helper_main(argc - 1, argv + 1);
 	/* Not in the usage text: a benchmark, see tests/bench/scheduler_bench.sh. */
 	if (strcmp(argv[1], "bench-scheduler") == 0)
 		return bench_scheduler_main(argc - 1, argv + 1);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -140,14 +141,52 @@ __attribute__((noreturn)) static void helper_supervise(pid_t child, bool tty,
 	}
 }
 
+/*
+ * The helper, in the forked child of a possibly multi-threaded caller:
+ * async-signal-safe calls only (another thread may have held a lock, the
+ * allocator's among them, at the fork), then a fresh `orch exec-helper`.
+ * The signal mask, the parent death signal and the process group carry
+ * over the execve.
+ */
+__attribute__((noreturn)) static void exec_helper(const struct container_exec_options *o,
+						  pid_t caller, const sigset_t *watched,
+						  char *const argv[])
+{
+	static char *const empty_env[] = { NULL };
+	static const char failed[] = "orch exec: cannot run the exec helper\n";
+
+	setpgid(0, 0);
+	if (o->supervised) {
+		sigprocmask(SIG_BLOCK, watched, NULL);
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) < 0 || getppid() != caller)
+			_exit(CONTAINER_EXIT_RUNTIME_ERROR);
+	}
+	setup_stdio(o);
+	/* The caller's other descriptors (sockets, other sessions' pipes)
+	 * must not live on in the helper. */
+	syscall(SYS_close_range, 3U, ~0U, 0U);
+	execve("/proc/self/exe", argv, empty_env);
+	if (write(STDERR_FILENO, failed, sizeof(failed) - 1) < 0) {
+		/* nowhere left to say it */
+	}
+	_exit(CONTAINER_EXIT_RUNTIME_ERROR);
+}
+
+static void watched_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGCHLD);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGINT);
+}
+
 pid_t container_exec_start(const char *data_dir, const char *id,
 			   const struct container_exec_options *o, orch_error *err)
 {
-	struct container_config cfg;
 	struct container_state st;
-	struct cgroup cg;
-	int ns_fds[EXEC_NS_COUNT];
-	char dir[4200], path[64];
+	cleanup_free char **argv = NULL;
+	size_t n = 0, count = 0;
 	pid_t helper, caller = getpid();
 	sigset_t watched;
 
@@ -157,68 +196,109 @@ pid_t container_exec_start(const char *data_dir, const char *id,
 		return -1;
 	if (st.status != CONTAINER_RUNNING)
 		return orch_fail(err, ORCH_ERR_CONFLICT, "container '%s' is not running", id);
-	container_dir_path(data_dir, id, dir, sizeof(dir));
-	if (container_config_read(dir, &cfg, NULL, err) < 0)
-		return -1;
-	if (cgroup_init(&cg, cfg.cgroup_parent, id, err) < 0) {
-		container_config_release(&cfg);
-		return -1;
-	}
-	for (size_t i = 0; i < EXEC_NS_COUNT; i++) {
-		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)st.pid, exec_namespaces[i].name);
-		ns_fds[i] = open(path, O_RDONLY | O_CLOEXEC);
-		if (ns_fds[i] < 0) {
-			orch_fail_errno(err, errno, "exec in '%s': opening %s", id, path);
-			while (i-- > 0)
-				close(ns_fds[i]);
-			container_config_release(&cfg);
-			return -1;
-		}
-	}
-	sigemptyset(&watched);
-	sigaddset(&watched, SIGCHLD);
-	sigaddset(&watched, SIGTERM);
-	sigaddset(&watched, SIGHUP);
-	sigaddset(&watched, SIGINT);
+	while (o->argv[count])
+		count++;
+	argv = calloc(count + 9, sizeof(*argv));
+	if (!argv)
+		return orch_fail_errno(err, ENOMEM, "exec in '%s'", id);
+	argv[n++] = "orch";
+	argv[n++] = CONTAINER_EXEC_HELPER_COMMAND;
+	argv[n++] = "--data";
+	argv[n++] = (char *)data_dir;
+	if (o->tty)
+		argv[n++] = "--tty";
+	if (o->supervised)
+		argv[n++] = "--supervised";
+	argv[n++] = (char *)id;
+	argv[n++] = "--";
+	memcpy(argv + n, o->argv, count * sizeof(*argv));
+	watched_signals(&watched);
 	helper = fork();
-	if (helper == 0) {
-		pid_t child;
-		int status;
-
-		setpgid(0, 0);
-		if (o->supervised) {
-			sigprocmask(SIG_BLOCK, &watched, NULL);
-			if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) < 0 || getppid() != caller)
-				_exit(CONTAINER_EXIT_RUNTIME_ERROR);
-		}
-		setup_stdio(o);
-		if (cgroup_enter(&cg, getpid(), err) < 0)
-			exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, err->message, 0);
-		for (size_t i = 0; i < EXEC_NS_COUNT; i++)
-			if (setns(ns_fds[i], exec_namespaces[i].type) < 0)
-				exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, exec_namespaces[i].name, errno);
-		/* The caller's other descriptors (sockets, other sessions' pipes)
-		 * must not live on in a helper that never execs. */
-		if (o->supervised)
-			syscall(SYS_close_range, 3U, ~0U, 0U);
-		child = fork();
-		if (child < 0)
-			exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, "fork", errno);
-		if (child == 0)
-			exec_child(&cfg, o);
-		if (o->supervised)
-			helper_supervise(child, o->tty, &watched);
-		while (waitpid(child, &status, 0) < 0)
-			if (errno != EINTR)
-				_exit(CONTAINER_EXIT_RUNTIME_ERROR);
-		_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-	}
-	for (size_t i = 0; i < EXEC_NS_COUNT; i++)
-		close(ns_fds[i]);
-	container_config_release(&cfg);
+	if (helper == 0)
+		exec_helper(o, caller, &watched, argv);
 	if (helper < 0)
 		return orch_fail_errno(err, errno, "exec in '%s': fork", id);
 	return helper;
+}
+
+/* The helper's work, in a single-threaded process of its own. */
+static int helper_run(const char *data_dir, const char *id,
+		      const struct container_exec_options *o)
+{
+	orch_error err = ORCH_ERROR_INIT;
+	struct container_config cfg;
+	struct container_state st;
+	struct cgroup cg;
+	int ns_fds[EXEC_NS_COUNT];
+	char dir[4200], path[64];
+	sigset_t watched;
+	pid_t child;
+	int status;
+
+	if (container_state_get(data_dir, id, &st, &err) < 0)
+		exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, err.message, 0);
+	if (st.status != CONTAINER_RUNNING)
+		exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, "the container is not running", 0);
+	container_dir_path(data_dir, id, dir, sizeof(dir));
+	if (container_config_read(dir, &cfg, NULL, &err) < 0 ||
+	    cgroup_init(&cg, cfg.cgroup_parent, id, &err) < 0)
+		exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, err.message, 0);
+	for (size_t i = 0; i < EXEC_NS_COUNT; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)st.pid, exec_namespaces[i].name);
+		ns_fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+		if (ns_fds[i] < 0)
+			exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, path, errno);
+	}
+	if (cgroup_enter(&cg, getpid(), &err) < 0)
+		exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, err.message, 0);
+	for (size_t i = 0; i < EXEC_NS_COUNT; i++) {
+		if (setns(ns_fds[i], exec_namespaces[i].type) < 0)
+			exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, exec_namespaces[i].name, errno);
+		close(ns_fds[i]);
+	}
+	child = fork();
+	if (child < 0)
+		exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, "fork", errno);
+	if (child == 0)
+		exec_child(&cfg, o);
+	if (o->supervised) {
+		watched_signals(&watched);
+		helper_supervise(child, o->tty, &watched);
+	}
+	while (waitpid(child, &status, 0) < 0)
+		if (errno != EINTR)
+			return CONTAINER_EXIT_RUNTIME_ERROR;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void container_exec_helper_main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "data", required_argument, NULL, 'd' },
+		{ "tty", no_argument, NULL, 't' },
+		{ "supervised", no_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct container_exec_options o = { .stdin_fd = STDIN_FILENO, .stdout_fd = STDOUT_FILENO,
+					    .stderr_fd = STDERR_FILENO };
+	const char *data_dir = NULL;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "+", options, NULL)) != -1) {
+		switch (opt) {
+		case 'd': data_dir = optarg; break;
+		case 't': o.tty = true; break;
+		case 's': o.supervised = true; break;
+		default: exec_fail(2, "usage: orch " CONTAINER_EXEC_HELPER_COMMAND
+				   " --data DIR [--tty] [--supervised] ID -- COMMAND...", 0);
+		}
+	}
+	if (!data_dir || optind + 2 >= argc || !container_id_valid(argv[optind]) ||
+	    strcmp(argv[optind + 1], "--") != 0)
+		exec_fail(2, "usage: orch " CONTAINER_EXEC_HELPER_COMMAND
+			  " --data DIR [--tty] [--supervised] ID -- COMMAND...", 0);
+	o.argv = argv + optind + 2;
+	_exit(helper_run(data_dir, argv[optind], &o));
 }
 
 int container_exec_open_pty(const char *data_dir, const char *id, unsigned short rows,

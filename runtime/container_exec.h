@@ -12,7 +12,11 @@
  * Shape: the caller forks a helper that enters the namespaces and forks the
  * process itself (a PID namespace is entered by children only); the helper
  * waits for it and exits with its status (128+N for signal N).  The helper
- * leads its own process group, so killing -pid ends both.
+ * leads its own process group, so killing -pid ends both.  The forked child
+ * execs `orch exec-helper` at once: the caller may be multi-threaded, and
+ * the helper's work (reading the config, the user lookup, building the
+ * seccomp filter) allocates, which a forked copy of such a process must
+ * not do (another thread may have held the allocator's lock at the fork).
  *
  * With a terminal (tty, `orch task exec -t`) the process leads a session of
  * its own with the terminal as its controlling terminal, so it is not in
@@ -52,6 +56,12 @@ struct container_exec_options {
  */
 pid_t container_exec_start(const char *data_dir, const char *id,
 			   const struct container_exec_options *o, orch_error *err);
+
+/* The helper's command, run by main as `orch exec-helper` (not for users). */
+#define CONTAINER_EXEC_HELPER_COMMAND "exec-helper"
+
+/* The helper's process; argv[0] is the command's name.  Does not return. */
+__attribute__((noreturn)) void container_exec_helper_main(int argc, char **argv);
 
 /*
  * Opens a new pseudo-terminal in running container id's own devpts (its

@@ -65,5 +65,7 @@ def test_failed_pull_stops_the_task_with_the_error(pull_cluster, family):
     t = cl.wait_task(t["taskId"], "STOPPED", timeout=60)
     assert t["stopCode"] == "TaskFailedToStart", t
     assert "CannotPullContainerError" in t["stoppedReason"], t
+    # The puller's own message, one line, without the CLI's prefix.
+    assert "orch:" not in t["stoppedReason"] and "\n" not in t["stoppedReason"], t
     assert "nothere" in t["stoppedReason"] or "not found" in \
         t["stoppedReason"].lower() or "unknown" in t["stoppedReason"].lower(), t

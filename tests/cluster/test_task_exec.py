@@ -90,6 +90,35 @@ def test_exec_runs_confined_like_the_container(cluster, app_task):
     assert r.returncode != 0, r
 
 
+def test_helper_is_a_fresh_process_with_stdio_only(cluster, app_task):
+    """The process's parent (the helper) was exec'd, not left a forked copy
+    of the multi-threaded agent: one thread, its own command line, and no
+    descriptor of the agent's beyond stdio."""
+    tid, _ = app_task
+    marker = "1000.13"
+    p = subprocess.Popen([util.orch_bin(), "task", "exec", tid, "--data",
+                          cluster.server.data_dir, "--", "sleep", marker],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, env=_env())
+    try:
+        pid = wait_for(lambda: _sleepers(marker), timeout=20, what="the exec'd sleep")[0]
+        with open("/proc/%d/stat" % pid) as f:
+            helper = int(f.read().rsplit(")", 1)[1].split()[1])
+        with open("/proc/%d/cmdline" % helper, "rb") as f:
+            argv = f.read().split(b"\0")
+        assert argv[1] == b"exec-helper" and marker.encode() in argv, argv
+        with open("/proc/%d/status" % helper) as f:
+            assert "Threads:\t1\n" in f.read()
+        fds = {int(fd): os.readlink("/proc/%d/fd/%s" % (helper, fd))
+               for fd in os.listdir("/proc/%d/fd" % helper)}
+        # stdio, and the signalfd it supervises the process with
+        assert sorted(fds) == [0, 1, 2, 3] and fds[3] == "anon_inode:[signalfd]", fds
+    finally:
+        p.kill()
+        p.wait()
+    wait_for(lambda: not _sleepers(marker), timeout=15, what="no sleep left")
+
+
 def test_task_arn_works_too(cluster, app_task):
     tid, t = app_task
     r = _exec(cluster, t["taskArn"], "--", "echo", "by-arn")
