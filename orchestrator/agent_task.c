@@ -30,7 +30,6 @@
 #include "log.h"
 #include "spec.h"
 
-#define AGENT_PULL_ERROR_MAX 1024
 #define AGENT_ENV_MAX 1024
 
 static double mono_now(void)
@@ -685,16 +684,16 @@ static const char *missing_image(struct agent_tasks *t, struct agent_task *task)
 }
 
 /*
- * Starts `orch image pull` on image into the runtime's store; its error
- * message comes through a pipe (its stderr).  A fresh process, not a forked
- * copy of the agent: the agent has threads (exec sessions, log uploads) that
- * may hold a lock (the allocator's, OpenSSL's, a stream's) at the fork, and
- * a pull takes all of them.
+ * Starts `orch image pull` on image into the runtime's store; what it says
+ * (warnings, then its error) comes through a pipe on its stderr.  A fresh
+ * process, not a forked copy of the agent: the agent has threads (exec
+ * sessions, log uploads) that may hold a lock (the allocator's, OpenSSL's, a
+ * stream's) at the fork, and a pull takes all of them.
  */
 static int pull_start(struct agent_tasks *t, struct agent_task *task, const char *image)
 {
 	char *argv[] = { "orch", "image", "pull", "--data", t->runtime_dir, "--quiet",
-			 "--log-level", "error", "--", (char *)image, NULL };
+			 "--log-level", "warn", "--", (char *)image, NULL };
 	int fds[2];
 	pid_t pid;
 
@@ -707,12 +706,14 @@ static int pull_start(struct agent_tasks *t, struct agent_task *task, const char
 		return -1;
 	}
 	if (pid == 0) {
-		/* Async-signal-safe calls only until the exec. */
-		int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+		/* Async-signal-safe calls only until the exec.  The pipe moves
+		 * above stdio first, in case the agent runs without some of it. */
+		int err_fd = fcntl(fds[1], F_DUPFD, 3);
+		int null_fd = open("/dev/null", O_RDWR);
 		sigset_t none;
 
-		if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 ||
-		    dup2(null_fd, STDOUT_FILENO) < 0 || dup2(fds[1], STDERR_FILENO) < 0)
+		if (err_fd < 0 || null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 ||
+		    dup2(null_fd, STDOUT_FILENO) < 0 || dup2(err_fd, STDERR_FILENO) < 0)
 			_exit(2);
 		syscall(SYS_close_range, 3U, ~0U, 0U);
 		sigemptyset(&none);
@@ -723,6 +724,7 @@ static int pull_start(struct agent_tasks *t, struct agent_task *task, const char
 	close(fds[1]);
 	task->pull_pid = pid;
 	task->pull_fd = fds[0];
+	task->pull_output_len = 0;
 	free(task->pull_error);
 	task->pull_error = NULL;
 	log_info("agent: task %s: pulling %s", task->id, image);
@@ -1005,32 +1007,81 @@ static void task_follow_containers(struct agent_tasks *t, struct agent_task *tas
 
 /* ---- converge ------------------------------------------------------------- */
 
+/*
+ * The puller's stderr, once it ended: lines other than its error are
+ * logged; the error ("orch: error: ..."), or else its last line, is why a
+ * failed pull failed.
+ */
+static void pull_conclude(struct agent_task *task, int status)
+{
+	static const char prefix[] = "orch: error: ";
+	static const size_t stamp_len = sizeof("2026-01-01T00:00:00.000Z warn  ") - 1;
+	const char *error = NULL, *last = NULL;
+	char *line = task->pull_output, *end;
+
+	task->pull_output[task->pull_output_len] = '\0';
+	for (; *line; line = end) {
+		end = line + strcspn(line, "\n");
+		if (*end)
+			*end++ = '\0';
+		if (!*line)
+			continue;
+		if (strncmp(line, prefix, sizeof(prefix) - 1) == 0) {
+			error = line + sizeof(prefix) - 1;
+			continue;
+		}
+		/* Its log lines (log.h) lose their own time and level. */
+		if (strlen(line) > stamp_len && line[10] == 'T' && line[23] == 'Z' &&
+		    line[24] == ' ')
+			line += stamp_len;
+		last = line;
+		log_warn("agent: task %s: image pull: %s", task->id, line);
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return;
+	free(task->pull_error);
+	if (error || last) {
+		task->pull_error = strdup(error ? error : last);
+	} else {
+		char text[64];
+
+		if (WIFSIGNALED(status))
+			snprintf(text, sizeof(text), "the image pull was killed by signal %d",
+				 WTERMSIG(status));
+		else
+			snprintf(text, sizeof(text), "the image pull failed (exit %d)",
+				 WEXITSTATUS(status));
+		task->pull_error = strdup(text);
+	}
+}
+
 static void pull_finish(struct agent_tasks *t, struct agent_task *task)
 {
-	char buf[AGENT_PULL_ERROR_MAX];
-	ssize_t n = read(task->pull_fd, buf, sizeof(buf) - 1);
+	char buf[1024];
+	ssize_t n = read(task->pull_fd, buf, sizeof(buf));
+	size_t room = sizeof(task->pull_output) - 1;
 	int status = 0;
 
-	if (n < 0 && errno == EAGAIN)
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (n > 0) {	/* the message, then EOF */
-		static const char prefix[] = "orch: error: ";
-		char *text = buf;
+	if (n > 0) {	/* keep the last of it: the error comes at the end */
+		size_t add = (size_t)n, keep = task->pull_output_len;
 
-		buf[n] = '\0';
-		if (strncmp(text, prefix, sizeof(prefix) - 1) == 0)
-			text += sizeof(prefix) - 1;
-		text[strcspn(text, "\n")] = '\0';
-		free(task->pull_error);
-		task->pull_error = strdup(text);
+		_Static_assert(sizeof(buf) < AGENT_PULL_OUTPUT_MAX, "a read fits the buffer");
+		if (keep + add > room) {
+			memmove(task->pull_output, task->pull_output + (keep + add - room),
+				room - add);
+			keep = room - add;
+		}
+		memcpy(task->pull_output + keep, buf, add);
+		task->pull_output_len = keep + add;
 		return;
 	}
 	close(task->pull_fd);
 	task->pull_fd = -1;
 	waitpid(task->pull_pid, &status, 0);
 	task->pull_pid = 0;
-	if ((!WIFEXITED(status) || WEXITSTATUS(status) != 0) && !task->pull_error)
-		task->pull_error = strdup("the image pull failed");
+	pull_conclude(task, status);
 	task_changed(t);
 }
 

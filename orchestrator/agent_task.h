@@ -44,6 +44,7 @@
 #define AGENT_EXIT_SWEEP_MS 2000		/* re-read every container's state */
 #define AGENT_ORPHAN_SCAN_MS 5000		/* look for containers we do not know */
 #define AGENT_REASON_MAX 256
+#define AGENT_PULL_OUTPUT_MAX 2048		/* kept of an image pull's stderr */
 /* ECS's healthCheck defaults, seconds. */
 #define AGENT_HEALTH_INTERVAL_S 30
 #define AGENT_HEALTH_TIMEOUT_S 5
@@ -103,8 +104,10 @@ struct agent_task {
 	size_t container_count;
 	double kill_at;			/* monotonic seconds: SIGKILL what still runs; 0 none */
 	pid_t pull_pid;			/* image pull child, 0 none */
-	int pull_fd;			/* its error pipe, -1 none */
-	char *pull_error;		/* what it wrote */
+	int pull_fd;			/* its stderr, -1 none */
+	char pull_output[AGENT_PULL_OUTPUT_MAX];	/* the last of what it wrote there */
+	size_t pull_output_len;
+	char *pull_error;		/* why it failed, NULL when it did not */
 	bool cgroup_gone;		/* its cgroup was removed (agent_task_cgroup.h) */
 	struct agent_task *next;
 };

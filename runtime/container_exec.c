@@ -152,7 +152,6 @@ __attribute__((noreturn)) static void exec_helper(const struct container_exec_op
 						  pid_t caller, const sigset_t *watched,
 						  char *const argv[])
 {
-	static char *const empty_env[] = { NULL };
 	static const char failed[] = "orch exec: cannot run the exec helper\n";
 
 	setpgid(0, 0);
@@ -165,7 +164,9 @@ __attribute__((noreturn)) static void exec_helper(const struct container_exec_op
 	/* The caller's other descriptors (sockets, other sessions' pipes)
 	 * must not live on in the helper. */
 	syscall(SYS_close_range, 3U, ~0U, 0U);
-	execve("/proc/self/exe", argv, empty_env);
+	/* The caller's environment (sanitizer options, say); the process
+	 * itself gets the container's. */
+	execve("/proc/self/exe", argv, environ);
 	if (write(STDERR_FILENO, failed, sizeof(failed) - 1) < 0) {
 		/* nowhere left to say it */
 	}
@@ -289,13 +290,13 @@ void container_exec_helper_main(int argc, char **argv)
 		case 'd': data_dir = optarg; break;
 		case 't': o.tty = true; break;
 		case 's': o.supervised = true; break;
-		default: exec_fail(2, "usage: orch " CONTAINER_EXEC_HELPER_COMMAND
+		default: exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, "usage: orch " CONTAINER_EXEC_HELPER_COMMAND
 				   " --data DIR [--tty] [--supervised] ID -- COMMAND...", 0);
 		}
 	}
 	if (!data_dir || optind + 2 >= argc || !container_id_valid(argv[optind]) ||
 	    strcmp(argv[optind + 1], "--") != 0)
-		exec_fail(2, "usage: orch " CONTAINER_EXEC_HELPER_COMMAND
+		exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, "usage: orch " CONTAINER_EXEC_HELPER_COMMAND
 			  " --data DIR [--tty] [--supervised] ID -- COMMAND...", 0);
 	o.argv = argv + optind + 2;
 	_exit(helper_run(data_dir, argv[optind], &o));

@@ -51,8 +51,10 @@ struct container_exec_options {
 
 /*
  * Starts argv in container id of data_dir; returns the helper's pid (a
- * child of the caller: waitpid it) or -1.  Failures inside (user, exec)
- * show as exit codes CONTAINER_EXIT_* and a message on the stderr fd.
+ * child of the caller: waitpid it) or -1 (no command, the container not
+ * running, no fork).  Failures inside the helper (the container's config,
+ * cgroup or namespaces, the user, the exec) show as exit codes
+ * CONTAINER_EXIT_* and a message on the stderr fd.
  */
 pid_t container_exec_start(const char *data_dir, const char *id,
 			   const struct container_exec_options *o, orch_error *err);

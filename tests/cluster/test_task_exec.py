@@ -96,10 +96,7 @@ def test_helper_is_a_fresh_process_with_stdio_only(cluster, app_task):
     descriptor of the agent's beyond stdio."""
     tid, _ = app_task
     marker = "1000.13"
-    p = subprocess.Popen([util.orch_bin(), "task", "exec", tid, "--data",
-                          cluster.server.data_dir, "--", "sleep", marker],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, env=_env())
+    p = _exec_sleep(cluster, tid, marker)
     try:
         pid = wait_for(lambda: _sleepers(marker), timeout=20, what="the exec'd sleep")[0]
         with open("/proc/%d/stat" % pid) as f:
@@ -218,6 +215,14 @@ def test_stopped_task_is_409(cluster, family):
     assert "not RUNNING" in r.stderr, r
 
 
+def _exec_sleep(cluster, tid, marker, args=()):
+    """`orch task exec [args] -- sleep marker` in the background, no stdio."""
+    return subprocess.Popen([util.orch_bin(), "task", "exec", tid, "--data",
+                             cluster.server.data_dir, *args, "--", "sleep", marker],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=_env())
+
+
 def _sleepers(marker, name=b"sleep"):
     """Host pids of the processes named name with marker among their
     arguments."""
@@ -240,10 +245,7 @@ def test_killing_the_cli_kills_the_command(cluster, app_task, tty):
     tid, _ = app_task
     marker = "1000.%d" % (7 if tty else 3)
     args = ["-t"] if tty else []
-    p = subprocess.Popen([util.orch_bin(), "task", "exec", tid, "--data",
-                          cluster.server.data_dir] + args + ["--", "sleep", marker],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, env=_env())
+    p = _exec_sleep(cluster, tid, marker, args)
     try:
         wait_for(lambda: _sleepers(marker), timeout=20, what="the exec'd sleep")
     finally:
@@ -255,10 +257,7 @@ def test_killing_the_cli_kills_the_command(cluster, app_task, tty):
 def test_sigint_ends_the_cli_and_the_command(cluster, app_task):
     tid, _ = app_task
     marker = "1000.5"
-    p = subprocess.Popen([util.orch_bin(), "task", "exec", tid, "--data",
-                          cluster.server.data_dir, "--", "sleep", marker],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, env=_env())
+    p = _exec_sleep(cluster, tid, marker)
     try:
         wait_for(lambda: _sleepers(marker), timeout=20, what="the exec'd sleep")
         p.send_signal(signal.SIGINT)
