@@ -27,7 +27,7 @@
 #include "agent_client.h"
 #include "container.h"
 #include "container_exec.h"
-#include "exec_protocol.h"
+#include "exec_frames.h"
 #include "log.h"
 #include "upgrade_client.h"
 
@@ -43,53 +43,6 @@ struct exec_run {
 	unsigned short rows, cols;
 	char *server, *ca_pem, *credential, *runtime_dir;
 };
-
-/* A byte queue: data[off..len) waits. */
-struct byte_queue {
-	char *data;
-	size_t off, len, cap;
-};
-
-static size_t queue_size(const struct byte_queue *q)
-{
-	return q->len - q->off;
-}
-
-static int queue_add(struct byte_queue *q, const void *data, size_t n)
-{
-	if (q->off == q->len)
-		q->off = q->len = 0;
-	if (q->len + n > q->cap) {
-		size_t cap = q->cap ? q->cap : 4096;
-		char *grown;
-
-		if (q->off > 0) {	/* compact first */
-			memmove(q->data, q->data + q->off, q->len - q->off);
-			q->len -= q->off;
-			q->off = 0;
-		}
-		while (cap < q->len + n)
-			cap *= 2;
-		if (cap != q->cap) {
-			grown = realloc(q->data, cap);
-			if (!grown)
-				return -1;
-			q->data = grown;
-			q->cap = cap;
-		}
-	}
-	memcpy(q->data + q->len, data, n);
-	q->len += n;
-	return 0;
-}
-
-static int queue_frame(struct byte_queue *q, unsigned type, const void *payload, uint32_t len)
-{
-	unsigned char h[EXEC_FRAME_HEADER_BYTES];
-
-	exec_frame_header(h, type, len);
-	return queue_add(q, h, sizeof(h)) < 0 || queue_add(q, payload, len) < 0 ? -1 : 0;
-}
 
 static void run_free(struct exec_run *r)
 {
@@ -167,10 +120,9 @@ struct session {
 	bool exited;
 	int exit_code;
 	long long exited_at, last_output_at;
-	struct byte_queue out_q;	/* frames for the server */
-	struct byte_queue in_q;		/* bytes for the process's stdin */
-	unsigned char frame[EXEC_FRAME_HEADER_BYTES + EXEC_FRAME_MAX_PAYLOAD];
-	size_t frame_len;		/* bytes of the frame being received */
+	struct exec_queue out_q;	/* frames for the server */
+	struct exec_queue in_q;		/* bytes for the process's stdin */
+	struct exec_frame_reader frames;	/* the server's, as they come */
 };
 
 static void close_fd(int *fd)
@@ -187,7 +139,7 @@ static int session_frame(struct session *s, unsigned type, const unsigned char *
 
 	switch (type) {
 	case EXEC_FRAME_STDIN:
-		if (s->in_fd >= 0 && !s->stdin_closing && queue_add(&s->in_q, p, len) < 0)
+		if (s->in_fd >= 0 && !s->stdin_closing && exec_queue_add(&s->in_q, p, len) < 0)
 			return -1;
 		return 0;
 	case EXEC_FRAME_STDIN_CLOSE:
@@ -198,7 +150,7 @@ static int session_frame(struct session *s, unsigned type, const unsigned char *
 			if (s->in_fd >= 0 && tcgetattr(s->in_fd, &t) == 0)
 				eof = (char)t.c_cc[VEOF];
 			if (s->in_fd >= 0)
-				return queue_add(&s->in_q, &eof, 1);
+				return exec_queue_add(&s->in_q, &eof, 1);
 			return 0;
 		}
 		s->stdin_closing = true;
@@ -215,50 +167,22 @@ static int session_frame(struct session *s, unsigned type, const unsigned char *
 	}
 }
 
-/* Reads what the server sent; -1 when it closed or broke the protocol. */
+/*
+ * Reads what the server sent, until the process's input queue is full;
+ * -1 when the server closed or broke the protocol.
+ */
 static int session_read_channel(struct session *s)
 {
-	while (queue_size(&s->in_q) < AGENT_EXEC_HIGH_WATER) {
-		size_t want = EXEC_FRAME_HEADER_BYTES;
-		uint32_t len = 0;
-		ssize_t n;
+	while (exec_queue_pending(&s->in_q) < AGENT_EXEC_HIGH_WATER) {
+		struct exec_frame f;
+		int rc = exec_frame_read(&s->frames, &s->chan, &f);
 
-		if (s->frame_len >= EXEC_FRAME_HEADER_BYTES) {
-			len = exec_get_u32(s->frame + 1);
-			if (!exec_frame_from_client(s->frame[0]) ||
-			    !exec_frame_length_ok(s->frame[0], len)) {
-				log_info("agent: exec %s: bad frame from the server", s->r->stream_id);
-				return -1;
-			}
-			want += len;
-		}
-		if (s->frame_len == want) {
-			if (session_frame(s, s->frame[0], s->frame + EXEC_FRAME_HEADER_BYTES, len) < 0)
-				return -1;
-			s->frame_len = 0;
-			continue;
-		}
-		n = upgrade_recv(&s->chan, s->frame + s->frame_len, want - s->frame_len);
-		if (n < 0)
-			return -1;
-		if (n == 0)
+		if (rc == EXEC_READ_NONE)
 			return 0;
-		s->frame_len += (size_t)n;
-	}
-	return 0;
-}
-
-/* Sends queued frames; -1 when the connection failed. */
-static int session_write_channel(struct session *s)
-{
-	while (queue_size(&s->out_q) > 0) {
-		ssize_t n = upgrade_send(&s->chan, s->out_q.data + s->out_q.off, queue_size(&s->out_q));
-
-		if (n < 0)
+		if (rc == EXEC_READ_BAD)
+			log_info("agent: exec %s: bad frame from the server", s->r->stream_id);
+		if (rc != EXEC_READ_FRAME || session_frame(s, f.type, f.payload, f.len) < 0)
 			return -1;
-		if (n == 0)
-			return 0;
-		s->out_q.off += (size_t)n;
 	}
 	return 0;
 }
@@ -266,22 +190,23 @@ static int session_write_channel(struct session *s)
 /* Feeds queued input to the process. */
 static void session_write_stdin(struct session *s)
 {
-	while (s->in_fd >= 0 && queue_size(&s->in_q) > 0) {
-		ssize_t n = write(s->in_fd, s->in_q.data + s->in_q.off, queue_size(&s->in_q));
+	while (s->in_fd >= 0 && exec_queue_pending(&s->in_q) > 0) {
+		ssize_t n = write(s->in_fd, exec_queue_head(&s->in_q),
+				  exec_queue_pending(&s->in_q));
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			return;
 		if (n <= 0) {	/* the process closed its stdin: drop the rest */
-			s->in_q.off = s->in_q.len = 0;
+			exec_queue_drop(&s->in_q, exec_queue_pending(&s->in_q));
 			if (!s->r->tty)
 				close_fd(&s->in_fd);
 			return;
 		}
-		s->in_q.off += (size_t)n;
+		exec_queue_drop(&s->in_q, (size_t)n);
 	}
-	if (s->stdin_closing && queue_size(&s->in_q) == 0 && !s->r->tty)
+	if (s->stdin_closing && exec_queue_pending(&s->in_q) == 0 && !s->r->tty)
 		close_fd(&s->in_fd);
 }
 
@@ -305,8 +230,8 @@ static int session_read_output(struct session *s, int which)
 		return 0;
 	}
 	s->last_output_at = now_ms();
-	return queue_frame(&s->out_q, which ? EXEC_FRAME_STDERR : EXEC_FRAME_STDOUT, buf,
-			   (uint32_t)n);
+	return exec_queue_frame(&s->out_q, which ? EXEC_FRAME_STDERR : EXEC_FRAME_STDOUT, buf,
+				(uint32_t)n);
 }
 
 static void session_reap(struct session *s)
@@ -335,16 +260,17 @@ static int session_pump(struct session *s)
 		bool outputs_open = s->out_fd[0] >= 0 || (!s->r->tty && s->out_fd[1] >= 0);
 
 		/* TLS may hold bytes the socket no longer shows: take them first. */
-		if (queue_size(&s->in_q) < AGENT_EXEC_HIGH_WATER && session_read_channel(s) < 0)
+		if (exec_queue_pending(&s->in_q) < AGENT_EXEC_HIGH_WATER &&
+		    session_read_channel(s) < 0)
 			return -1;
-		if (queue_size(&s->in_q) > 0 || s->stdin_closing)
+		if (exec_queue_pending(&s->in_q) > 0 || s->stdin_closing)
 			session_write_stdin(s);	/* non-blocking: cheap when not ready */
-		if (session_write_channel(s) < 0)
+		if (exec_queue_send(&s->out_q, &s->chan) < 0)
 			return -1;
 		if (s->exited) {
 			long long quiet;
 
-			if (queue_size(&s->out_q) >= AGENT_EXEC_HIGH_WATER)
+			if (exec_queue_pending(&s->out_q) >= AGENT_EXEC_HIGH_WATER)
 				s->last_output_at = now_ms();	/* not reading is not quiet */
 			quiet = now_ms() - (s->last_output_at > s->exited_at
 					    ? s->last_output_at : s->exited_at);
@@ -355,18 +281,20 @@ static int session_pump(struct session *s)
 		}
 		i_sock = n;
 		p[n++] = (struct pollfd){ .fd = upgrade_fd(&s->chan),
-			.events = (short)((queue_size(&s->in_q) < AGENT_EXEC_HIGH_WATER ? POLLIN : 0) |
-					  (queue_size(&s->out_q) ? POLLOUT : 0)) };
+			.events = (short)((exec_queue_pending(&s->in_q) < AGENT_EXEC_HIGH_WATER
+					   ? POLLIN : 0) |
+					  (exec_queue_pending(&s->out_q) ? POLLOUT : 0)) };
 		if (!s->exited) {
 			i_pid = n;
 			p[n++] = (struct pollfd){ .fd = s->pidfd, .events = POLLIN };
 			if (s->pidfd < 0)	/* no pidfd: look for the exit now and then */
 				timeout = AGENT_EXEC_DRAIN_IDLE_MS;
 		}
-		if (s->in_fd >= 0 && queue_size(&s->in_q) > 0)
+		if (s->in_fd >= 0 && exec_queue_pending(&s->in_q) > 0)
 			p[n++] = (struct pollfd){ .fd = s->in_fd, .events = POLLOUT };
 		for (int w = 0; w < (s->r->tty ? 1 : 2); w++)
-			if (s->out_fd[w] >= 0 && queue_size(&s->out_q) < AGENT_EXEC_HIGH_WATER) {
+			if (s->out_fd[w] >= 0 &&
+			    exec_queue_pending(&s->out_q) < AGENT_EXEC_HIGH_WATER) {
 				i_out[w] = n;
 				p[n++] = (struct pollfd){ .fd = s->out_fd[w], .events = POLLIN };
 			}
@@ -393,9 +321,10 @@ static void session_linger(struct session *s)
 
 	while (now_ms() < deadline) {
 		struct pollfd p = { .fd = upgrade_fd(&s->chan),
-				    .events = (short)(POLLIN | (queue_size(&s->out_q) ? POLLOUT : 0)) };
+				    .events = (short)(POLLIN |
+						      (exec_queue_pending(&s->out_q) ? POLLOUT : 0)) };
 
-		if (session_write_channel(s) < 0)
+		if (exec_queue_send(&s->out_q, &s->chan) < 0)
 			return;
 		for (;;) {	/* input is of no use now */
 			ssize_t n = upgrade_recv(&s->chan, sink, sizeof(sink));
@@ -500,6 +429,7 @@ static void *exec_thread(void *arg)
 	char message[600];
 	int rc;
 
+	exec_frame_reader_init(&s.frames, EXEC_SENDER_CLIENT);
 	/* Writes to a closed stdin fail with EPIPE here, not kill the agent. */
 	sigemptyset(&pipe_set);
 	sigaddset(&pipe_set, SIGPIPE);
@@ -544,9 +474,9 @@ static void *exec_thread(void *arg)
 		snprintf(text, sizeof(text), "orch: exec in container \"%s\": %s\r\n", r->container,
 			 err.message);
 		exec_put_u32(code, CONTAINER_EXIT_RUNTIME_ERROR);
-		queue_frame(&s.out_q, r->tty ? EXEC_FRAME_STDOUT : EXEC_FRAME_STDERR, text,
-			    (uint32_t)strlen(text));
-		queue_frame(&s.out_q, EXEC_FRAME_EXIT, code, 4);
+		exec_queue_frame(&s.out_q, r->tty ? EXEC_FRAME_STDOUT : EXEC_FRAME_STDERR, text,
+				 (uint32_t)strlen(text));
+		exec_queue_frame(&s.out_q, EXEC_FRAME_EXIT, code, 4);
 		session_linger(&s);
 		goto out;
 	}
@@ -557,7 +487,7 @@ static void *exec_thread(void *arg)
 		unsigned char code[4];
 
 		exec_put_u32(code, (uint32_t)s.exit_code);
-		if (queue_frame(&s.out_q, EXEC_FRAME_EXIT, code, 4) == 0)
+		if (exec_queue_frame(&s.out_q, EXEC_FRAME_EXIT, code, 4) == 0)
 			session_linger(&s);
 		log_debug("agent: exec %s ended with %d", r->stream_id, s.exit_code);
 	} else {
@@ -575,8 +505,8 @@ out:
 		close_fd(&s.out_fd[1]);
 	close_fd(&s.pidfd);
 	upgrade_close(&s.chan);
-	free(s.out_q.data);
-	free(s.in_q.data);
+	exec_queue_release(&s.out_q);
+	exec_queue_release(&s.in_q);
 	free(body);
 	run_free(r);
 	atomic_fetch_sub(&exec_active, 1);

@@ -15,7 +15,7 @@
 
 #include <jansson.h>
 
-#include "exec_protocol.h"
+#include "exec_frames.h"
 #include "upgrade_client.h"
 
 /* Signals reach the loop through a pipe (the handler only writes to it). */
@@ -37,38 +37,11 @@ struct exec_client {
 	bool raw;			/* our terminal is in raw mode */
 	struct termios saved_termios;
 	bool stdin_open;
-	unsigned char *out;		/* frames for the server */
-	size_t out_off, out_len, out_cap;
-	unsigned char frame[EXEC_FRAME_HEADER_BYTES + EXEC_FRAME_MAX_PAYLOAD];
-	size_t frame_len;
+	struct exec_queue out;		/* frames for the server */
+	struct exec_frame_reader frames;	/* the server's, as they come */
 	int exit_code;			/* -1 until EXIT */
 	char error[EXEC_FRAME_MAX_PAYLOAD + 1];	/* an ERROR frame's text */
 };
-
-static int queue_frame(struct exec_client *c, unsigned type, const void *payload, uint32_t len)
-{
-	size_t need = EXEC_FRAME_HEADER_BYTES + len;
-
-	if (c->out_off == c->out_len)
-		c->out_off = c->out_len = 0;
-	if (c->out_len + need > c->out_cap) {
-		size_t cap = c->out_cap ? c->out_cap : 65536;
-		unsigned char *grown;
-
-		while (cap < c->out_len + need)
-			cap *= 2;
-		grown = realloc(c->out, cap);
-		if (!grown)
-			return -1;
-		c->out = grown;
-		c->out_cap = cap;
-	}
-	exec_frame_header(c->out + c->out_len, type, len);
-	if (len)
-		memcpy(c->out + c->out_len + EXEC_FRAME_HEADER_BYTES, payload, len);
-	c->out_len += need;
-	return 0;
-}
 
 static void queue_resize(struct exec_client *c)
 {
@@ -81,7 +54,7 @@ static void queue_resize(struct exec_client *c)
 	p[1] = (unsigned char)ws.ws_row;
 	p[2] = (unsigned char)(ws.ws_col >> 8);
 	p[3] = (unsigned char)ws.ws_col;
-	queue_frame(c, EXEC_FRAME_RESIZE, p, 4);
+	exec_queue_frame(&c->out, EXEC_FRAME_RESIZE, p, 4);
 }
 
 static int write_all(int fd, const unsigned char *p, size_t len)
@@ -100,21 +73,21 @@ static int write_all(int fd, const unsigned char *p, size_t len)
 }
 
 /* One whole frame from the server; -1 on a protocol error. */
-static int handle_frame(struct exec_client *c, unsigned type, const unsigned char *p,
-			uint32_t len)
+static int handle_frame(struct exec_client *c, const struct exec_frame *f)
 {
-	switch (type) {
+	switch (f->type) {
 	case EXEC_FRAME_STDOUT:
 	case EXEC_FRAME_STDERR:
 		/* A reader that went away (EPIPE) does not end the command. */
-		write_all(type == EXEC_FRAME_STDOUT ? STDOUT_FILENO : STDERR_FILENO, p, len);
+		write_all(f->type == EXEC_FRAME_STDOUT ? STDOUT_FILENO : STDERR_FILENO, f->payload,
+			  f->len);
 		return 0;
 	case EXEC_FRAME_EXIT:
-		c->exit_code = (int)(exec_get_u32(p) & 0xff);
+		c->exit_code = (int)(exec_get_u32(f->payload) & 0xff);
 		return 0;
 	case EXEC_FRAME_ERROR:
-		memcpy(c->error, p, len);
-		c->error[len] = '\0';
+		memcpy(c->error, f->payload, f->len);
+		c->error[f->len] = '\0';
 		return 0;
 	default:
 		return -1;
@@ -125,46 +98,18 @@ static int handle_frame(struct exec_client *c, unsigned type, const unsigned cha
 static int read_channel(struct exec_client *c)
 {
 	for (;;) {
-		size_t want = EXEC_FRAME_HEADER_BYTES;
-		uint32_t len = 0;
-		ssize_t n;
+		struct exec_frame f;
+		int rc = exec_frame_read(&c->frames, &c->chan, &f);
 
-		if (c->frame_len >= EXEC_FRAME_HEADER_BYTES) {
-			len = exec_get_u32(c->frame + 1);
-			if (!exec_frame_from_agent(c->frame[0]) ||
-			    !exec_frame_length_ok(c->frame[0], len))
-				return -1;
-			want += len;
-		}
-		if (c->frame_len == want) {
-			if (handle_frame(c, c->frame[0], c->frame + EXEC_FRAME_HEADER_BYTES, len) < 0)
-				return -1;
-			c->frame_len = 0;
-			if (c->exit_code >= 0 || c->error[0])
-				return 1;
-			continue;
-		}
-		n = upgrade_recv(&c->chan, c->frame + c->frame_len, want - c->frame_len);
-		if (n < 0)
+		if (rc == EXEC_READ_NONE)
+			return 0;
+		if (rc == EXEC_READ_CLOSED)
 			return 1;
-		if (n == 0)
-			return 0;
-		c->frame_len += (size_t)n;
-	}
-}
-
-static int write_channel(struct exec_client *c)
-{
-	while (c->out_off < c->out_len) {
-		ssize_t n = upgrade_send(&c->chan, c->out + c->out_off, c->out_len - c->out_off);
-
-		if (n < 0)
+		if (rc == EXEC_READ_BAD || handle_frame(c, &f) < 0)
 			return -1;
-		if (n == 0)
-			return 0;
-		c->out_off += (size_t)n;
+		if (c->exit_code >= 0 || c->error[0])
+			return 1;
 	}
-	return 0;
 }
 
 static void read_stdin(struct exec_client *c)
@@ -176,10 +121,10 @@ static void read_stdin(struct exec_client *c)
 		return;
 	if (n <= 0) {
 		c->stdin_open = false;
-		queue_frame(c, EXEC_FRAME_STDIN_CLOSE, NULL, 0);
+		exec_queue_frame(&c->out, EXEC_FRAME_STDIN_CLOSE, NULL, 0);
 		return;
 	}
-	queue_frame(c, EXEC_FRAME_STDIN, buf, (uint32_t)n);
+	exec_queue_frame(&c->out, EXEC_FRAME_STDIN, buf, (uint32_t)n);
 }
 
 /*
@@ -198,9 +143,9 @@ static int exec_loop(struct exec_client *c, orch_error *err)
 		if (rc != 0)
 			goto ended;
 		p[n++] = (struct pollfd){ .fd = upgrade_fd(&c->chan),
-			.events = (short)(POLLIN | (c->out_off < c->out_len ? POLLOUT : 0)) };
+			.events = (short)(POLLIN | (exec_queue_pending(&c->out) ? POLLOUT : 0)) };
 		p[n++] = (struct pollfd){ .fd = signal_pipe[0], .events = POLLIN };
-		if (c->stdin_open && c->out_len - c->out_off < CLI_EXEC_HIGH_WATER) {
+		if (c->stdin_open && exec_queue_pending(&c->out) < CLI_EXEC_HIGH_WATER) {
 			i_stdin = n;
 			p[n++] = (struct pollfd){ .fd = STDIN_FILENO, .events = POLLIN };
 		}
@@ -225,7 +170,7 @@ static int exec_loop(struct exec_client *c, orch_error *err)
 			if (rc != 0)
 				goto ended;
 		}
-		if (write_channel(c) < 0)
+		if (exec_queue_send(&c->out, &c->chan) < 0)
 			return orch_fail(err, ORCH_ERR_INTERNAL, "exec: the connection failed");
 	}
 ended:
@@ -293,6 +238,7 @@ int cli_task_exec_run(const struct cli_conn *conn, const char *path,
 		return orch_fail_errno(err, ENOMEM, "exec");
 	}
 	c->exit_code = -1;
+	exec_frame_reader_init(&c->frames, EXEC_SENDER_AGENT);
 	signal(SIGPIPE, SIG_IGN);
 	rc = upgrade_open(&req, &c->chan, &status, &refused, err);
 	free(text);
@@ -337,7 +283,7 @@ int cli_task_exec_run(const struct cli_conn *conn, const char *path,
 		setsockopt(upgrade_fd(&c->chan), SOL_SOCKET, SO_LINGER,
 			   &(struct linger){ .l_onoff = 1, .l_linger = 0 }, sizeof(struct linger));
 	upgrade_close(&c->chan);
-	free(c->out);
+	exec_queue_release(&c->out);
 	free(c);
 	return rc;
 }
