@@ -150,7 +150,7 @@ __attribute__((noreturn)) static void helper_supervise(pid_t child, bool tty,
  */
 __attribute__((noreturn)) static void exec_helper(const struct container_exec_options *o,
 						  pid_t caller, const sigset_t *watched,
-						  char *const argv[])
+						  char *const argv[], char *const envp[])
 {
 	static const char failed[] = "orch exec: cannot run the exec helper\n";
 
@@ -164,9 +164,7 @@ __attribute__((noreturn)) static void exec_helper(const struct container_exec_op
 	/* The caller's other descriptors (sockets, other sessions' pipes)
 	 * must not live on in the helper. */
 	syscall(SYS_close_range, 3U, ~0U, 0U);
-	/* The caller's environment (sanitizer options, say); the process
-	 * itself gets the container's. */
-	execve("/proc/self/exe", argv, environ);
+	execve("/proc/self/exe", argv, envp);
 	if (write(STDERR_FILENO, failed, sizeof(failed) - 1) < 0) {
 		/* nowhere left to say it */
 	}
@@ -182,11 +180,36 @@ static void watched_signals(sigset_t *set)
 	sigaddset(set, SIGINT);
 }
 
+/*
+ * The helper's environment: the caller's sanitizer options and nothing
+ * else.  The caller's may hold secrets (an agent's join token), and the
+ * helper's child is inside the container, readable there
+ * (/proc/PID/environ) until it execs with the container's environment.
+ */
+static char **helper_environment(void)
+{
+	static const char *const kept[] = { "ASAN_OPTIONS=", "LSAN_OPTIONS=", "UBSAN_OPTIONS=" };
+	size_t n = 0, count = 0;
+	char **envp;
+
+	for (char **e = environ; e && *e; e++)
+		count++;
+	envp = calloc(count + 1, sizeof(*envp));
+	if (!envp)
+		return NULL;
+	for (char **e = environ; e && *e; e++)
+		for (size_t k = 0; k < sizeof(kept) / sizeof(kept[0]); k++)
+			if (strncmp(*e, kept[k], strlen(kept[k])) == 0)
+				envp[n++] = *e;
+	return envp;
+}
+
 pid_t container_exec_start(const char *data_dir, const char *id,
 			   const struct container_exec_options *o, orch_error *err)
 {
 	struct container_state st;
 	cleanup_free char **argv = NULL;
+	cleanup_free char **envp = NULL;
 	size_t n = 0, count = 0;
 	pid_t helper, caller = getpid();
 	sigset_t watched;
@@ -200,7 +223,8 @@ pid_t container_exec_start(const char *data_dir, const char *id,
 	while (o->argv[count])
 		count++;
 	argv = calloc(count + 9, sizeof(*argv));
-	if (!argv)
+	envp = helper_environment();
+	if (!argv || !envp)
 		return orch_fail_errno(err, ENOMEM, "exec in '%s'", id);
 	argv[n++] = "orch";
 	argv[n++] = CONTAINER_EXEC_HELPER_COMMAND;
@@ -216,7 +240,7 @@ pid_t container_exec_start(const char *data_dir, const char *id,
 	watched_signals(&watched);
 	helper = fork();
 	if (helper == 0)
-		exec_helper(o, caller, &watched, argv);
+		exec_helper(o, caller, &watched, argv, envp);
 	if (helper < 0)
 		return orch_fail_errno(err, errno, "exec in '%s': fork", id);
 	return helper;

@@ -106,6 +106,11 @@ def test_helper_is_a_fresh_process_with_stdio_only(cluster, app_task):
         assert argv[1] == b"exec-helper" and marker.encode() in argv, argv
         with open("/proc/%d/status" % helper) as f:
             assert "Threads:\t1\n" in f.read()
+        # Nothing of the agent's environment (its join token, say) but
+        # sanitizer options: the helper's child runs inside the container.
+        with open("/proc/%d/environ" % helper, "rb") as f:
+            names = {e.split(b"=", 1)[0] for e in f.read().split(b"\0") if e}
+        assert names <= {b"ASAN_OPTIONS", b"LSAN_OPTIONS", b"UBSAN_OPTIONS"}, names
         fds = {int(fd): os.readlink("/proc/%d/fd/%s" % (helper, fd))
                for fd in os.listdir("/proc/%d/fd" % helper)}
         # stdio, and the signalfd it supervises the process with
