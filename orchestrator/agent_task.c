@@ -725,6 +725,7 @@ static int pull_start(struct agent_tasks *t, struct agent_task *task, const char
 	task->pull_pid = pid;
 	task->pull_fd = fds[0];
 	task->pull_output_len = 0;
+	task->pull_output_trimmed = false;
 	free(task->pull_error);
 	task->pull_error = NULL;
 	log_info("agent: task %s: pulling %s", task->id, image);
@@ -1010,20 +1011,24 @@ static void task_follow_containers(struct agent_tasks *t, struct agent_task *tas
 /*
  * The puller's stderr, once it ended: lines other than its error are
  * logged; the error ("orch: error: ..."), or else its last line, is why a
- * failed pull failed.
+ * failed pull failed (after the signal, if one killed it).
  */
 static void pull_conclude(struct agent_task *task, int status)
 {
 	static const char prefix[] = "orch: error: ";
 	static const size_t stamp_len = sizeof("2026-01-01T00:00:00.000Z warn  ") - 1;
 	const char *error = NULL, *last = NULL;
-	char *line = task->pull_output, *end;
+	char *p = task->pull_output, *stop = p + task->pull_output_len;
+	char text[AGENT_PULL_OUTPUT_MAX + 64];
 
-	task->pull_output[task->pull_output_len] = '\0';
-	for (; *line; line = end) {
-		end = line + strcspn(line, "\n");
-		if (*end)
-			*end++ = '\0';
+	/* A NUL in it ends a line as a newline does. */
+	for (char *c = p; c < stop; c++)
+		if (*c == '\n')
+			*c = '\0';
+	*stop = '\0';
+	if (task->pull_output_trimmed)	/* its first line lost its start */
+		p += strlen(p) + 1;
+	for (char *line = p; line < stop; line += strlen(line) + 1) {
 		if (!*line)
 			continue;
 		if (strncmp(line, prefix, sizeof(prefix) - 1) == 0) {
@@ -1039,20 +1044,15 @@ static void pull_conclude(struct agent_task *task, int status)
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return;
+	if (WIFSIGNALED(status))
+		snprintf(text, sizeof(text), "the image pull was killed by signal %d%s%s",
+			 WTERMSIG(status), last ? "; its last line: " : "", last ? last : "");
+	else if (error || last)
+		snprintf(text, sizeof(text), "%s", error ? error : last);
+	else
+		snprintf(text, sizeof(text), "the image pull failed (exit %d)", WEXITSTATUS(status));
 	free(task->pull_error);
-	if (error || last) {
-		task->pull_error = strdup(error ? error : last);
-	} else {
-		char text[64];
-
-		if (WIFSIGNALED(status))
-			snprintf(text, sizeof(text), "the image pull was killed by signal %d",
-				 WTERMSIG(status));
-		else
-			snprintf(text, sizeof(text), "the image pull failed (exit %d)",
-				 WEXITSTATUS(status));
-		task->pull_error = strdup(text);
-	}
+	task->pull_error = strdup(text);
 }
 
 static void pull_finish(struct agent_tasks *t, struct agent_task *task)
@@ -1072,6 +1072,7 @@ static void pull_finish(struct agent_tasks *t, struct agent_task *task)
 			memmove(task->pull_output, task->pull_output + (keep + add - room),
 				room - add);
 			keep = room - add;
+			task->pull_output_trimmed = true;
 		}
 		memcpy(task->pull_output + keep, buf, add);
 		task->pull_output_len = keep + add;

@@ -107,6 +107,7 @@ struct agent_task {
 	int pull_fd;			/* its stderr, -1 none */
 	char pull_output[AGENT_PULL_OUTPUT_MAX];	/* the last of what it wrote there */
 	size_t pull_output_len;
+	bool pull_output_trimmed;	/* its start was dropped to keep the rest */
 	char *pull_error;		/* why it failed, NULL when it did not */
 	bool cgroup_gone;		/* its cgroup was removed (agent_task_cgroup.h) */
 	struct agent_task *next;
