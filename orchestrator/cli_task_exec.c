@@ -40,7 +40,8 @@ struct exec_client {
 	struct exec_queue out;		/* frames for the server */
 	struct exec_frame_reader frames;	/* the server's, as they come */
 	int exit_code;			/* -1 until EXIT */
-	char error[EXEC_FRAME_MAX_PAYLOAD + 1];	/* an ERROR frame's text */
+	bool got_error;			/* an ERROR frame came */
+	char error[EXEC_FRAME_MAX_PAYLOAD + 1];	/* its text */
 };
 
 static void queue_resize(struct exec_client *c)
@@ -88,6 +89,7 @@ static int handle_frame(struct exec_client *c, const struct exec_frame *f)
 	case EXEC_FRAME_ERROR:
 		memcpy(c->error, f->payload, f->len);
 		c->error[f->len] = '\0';
+		c->got_error = true;
 		return 0;
 	default:
 		return -1;
@@ -107,7 +109,7 @@ static int read_channel(struct exec_client *c)
 			return 1;
 		if (rc == EXEC_READ_BAD || handle_frame(c, &f) < 0)
 			return -1;
-		if (c->exit_code >= 0 || c->error[0])
+		if (c->exit_code >= 0 || c->got_error)
 			return 1;
 	}
 }
@@ -179,6 +181,7 @@ ended:
 	if (c->exit_code >= 0)
 		return c->exit_code;
 	return orch_fail(err, ORCH_ERR_INTERNAL, "exec: %s", c->error[0] ? c->error
+			 : c->got_error ? "the server ended the session"
 			 : "the channel closed before the command exited");
 }
 
@@ -279,7 +282,7 @@ int cli_task_exec_run(const struct cli_conn *conn, const char *path,
 	 * still queued here, and never while the server holds that input back
 	 * (the command does not read it): the command would run on.
 	 */
-	if (c->exit_code < 0 && !c->error[0] && upgrade_fd(&c->chan) >= 0)
+	if (c->exit_code < 0 && !c->got_error && upgrade_fd(&c->chan) >= 0)
 		setsockopt(upgrade_fd(&c->chan), SOL_SOCKET, SO_LINGER,
 			   &(struct linger){ .l_onoff = 1, .l_linger = 0 }, sizeof(struct linger));
 	upgrade_close(&c->chan);

@@ -1,6 +1,7 @@
 /* exec_frames.c - an exec channel end's send queue and frame reader.  See exec_frames.h. */
 #include "exec_frames.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,8 @@ static int queue_reserve(struct exec_queue *q, size_t n)
 
 	if (q->off == q->len)
 		q->off = q->len = 0;
+	if (n > SIZE_MAX / 2 - q->len)
+		return -1;	/* never: frames are small */
 	if (q->len + n <= q->cap)
 		return 0;
 	if (q->off > 0) {

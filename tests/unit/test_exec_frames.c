@@ -258,6 +258,32 @@ static void test_queue_holds_frames_in_order(void **state)
 	free(r);
 }
 
+/*
+ * From a connection, the reader takes no byte past the frame it hands out:
+ * what it leaves stays with the connection (the agent's backpressure).
+ * The bytes here are ones the connection read with its 101 answer.
+ */
+static void test_read_stops_at_the_frame_end(void **state)
+{
+	struct exec_frame_reader *r = reader_new(EXEC_SENDER_CLIENT);
+	unsigned char bytes[64];
+	struct upgrade_conn c = { .fd = -1 };
+	struct exec_frame f;
+	size_t first;
+
+	(void)state;
+	first = frame_bytes(bytes, EXEC_FRAME_STDIN, "abc", 3);
+	c.early_len = first + frame_bytes(bytes + first, EXEC_FRAME_STDIN_CLOSE, NULL, 0);
+	c.early = (char *)bytes;
+	assert_int_equal(exec_frame_read(r, &c, &f), EXEC_READ_FRAME);
+	assert_frame(&f, EXEC_FRAME_STDIN, "abc");
+	assert_int_equal(c.early_off, first);
+	assert_int_equal(exec_frame_read(r, &c, &f), EXEC_READ_FRAME);
+	assert_frame(&f, EXEC_FRAME_STDIN_CLOSE, "");
+	assert_int_equal(c.early_off, c.early_len);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -267,6 +293,7 @@ int main(void)
 		cmocka_unit_test(test_largest_payload_taken),
 		cmocka_unit_test(test_unknown_types_refused),
 		cmocka_unit_test(test_queue_holds_frames_in_order),
+		cmocka_unit_test(test_read_stops_at_the_frame_end),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
