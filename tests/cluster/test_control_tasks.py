@@ -50,6 +50,22 @@ def test_runtask_shape(cp_server, cp, agents):
         {"name": "A", "value": "1"}]
 
 
+def _settled_index(a):
+    """The node's desired-set index once it stopped moving.  Registration's
+    own bump is announced after its commit, which may wait for another
+    request's transaction; a long poll from an index before it would answer
+    for that bump."""
+    seen = []
+
+    def settled():
+        seen.append(a.poll().json["index"])
+        time.sleep(0.2)
+        return len(seen) > 1 and seen[-1] == seen[-2]
+
+    wait_for(settled, what="the node's index to settle")
+    return seen[-1]
+
+
 def test_long_poll_answers_on_runtask_not_on_timeout(cp_server, cp, agents):
     cluster = new_cluster(cp)
     a = agents(cp_server, cluster=cluster)
@@ -57,7 +73,7 @@ def test_long_poll_answers_on_runtask_not_on_timeout(cp_server, cp, agents):
     register_taskdef(cp, fam)
     first = a.poll(wait=0)
     assert first.status == 200 and first.json["tasks"] == []
-    idx = first.json["index"]
+    idx = _settled_index(a)
     result = {}
 
     def poll():
@@ -84,17 +100,7 @@ def test_long_poll_answers_on_runtask_not_on_timeout(cp_server, cp, agents):
 def test_long_poll_times_out_with_same_index(cp_server, cp, agents):
     cluster = new_cluster(cp)
     a = agents(cp_server, cluster=cluster)
-    # Registration's own bump is announced after its commit, which may wait
-    # for another request's transaction: take the index once it settled.
-    seen = []
-
-    def settled():
-        seen.append(a.poll().json["index"])
-        time.sleep(0.2)
-        return len(seen) > 1 and seen[-1] == seen[-2]
-
-    wait_for(settled, what="the node's index to settle")
-    idx = seen[-1]
+    idx = _settled_index(a)
     start = time.monotonic()
     r = a.poll(wait=1, index=idx)
     assert r.status == 200 and r.json["index"] == idx
