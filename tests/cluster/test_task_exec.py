@@ -545,6 +545,20 @@ def _hold_input(s, stall_s=1.5, limit=512 << 20):
     raise AssertionError("the server took %d bytes of input nobody reads" % sent)
 
 
+def _held_session(cluster, tid, command, marker):
+    """An interactive channel running command (which starts a `sleep
+    marker`), its input sent until the server holds it back; the socket."""
+    status, s, head = _open_channel(cluster, tid, {"command": command, "interactive": True})
+    assert status == 101, head
+    try:
+        wait_for(lambda: _sleepers(marker), timeout=20, what="the exec'd sleep")
+        _hold_input(s)
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
 def _await_end(s, timeout):
     """Reads until the server closes: (frames, seconds), or fails after
     timeout seconds."""
@@ -568,12 +582,8 @@ def test_client_reset_while_its_input_is_held_ends_the_command(cluster, app_task
     sees it though it reads nothing from it, and the command is killed."""
     tid, _ = app_task
     marker = "1000.41"
-    status, s, head = _open_channel(cluster, tid, {"command": ["sleep", marker],
-                                                   "interactive": True})
-    assert status == 101, head
+    s = _held_session(cluster, tid, ["sleep", marker], marker)
     try:
-        wait_for(lambda: _sleepers(marker), timeout=20, what="the exec'd sleep")
-        _hold_input(s)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     finally:
         s.close()
@@ -586,15 +596,10 @@ def test_client_gone_with_unread_output_while_its_input_is_held(cluster, app_tas
     failed, but it has nothing more to write."""
     tid, _ = app_task
     marker = "1000.42"
-    status, s, head = _open_channel(cluster, tid, {
-        "command": ["sh", "-c", 'head -c 100000 /dev/zero; exec sleep "$0"', marker],
-        "interactive": True})
-    assert status == 101, head
-    try:
-        wait_for(lambda: _sleepers(marker), timeout=20, what="the exec'd sleep")
-        _hold_input(s)
-    finally:
-        s.close()
+    s = _held_session(cluster, tid,
+                      ["sh", "-c", 'head -c 100000 /dev/zero; exec sleep "$0"', marker],
+                      marker)
+    s.close()
     _await_gone(marker)
 
 
@@ -668,12 +673,8 @@ def test_agent_killed_while_the_client_input_is_held_ends_the_session(cluster, a
     tid, t = app_task
     agent = cluster.node_of(t)
     marker = "1000.45"
-    status, s, head = _open_channel(cluster, tid, {"command": ["sleep", marker],
-                                                   "interactive": True})
-    assert status == 101, head
+    s = _held_session(cluster, tid, ["sleep", marker], marker)
     try:
-        wait_for(lambda: _sleepers(marker), timeout=20, what="the exec'd sleep")
-        _hold_input(s)
         agent.kill9()
         frames, took = _await_end(s, GONE_WITHIN_S)
     finally:
