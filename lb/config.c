@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cleanup.h"
+#include "common/cleanup.h"
 
 #define fail_field(err, path, ...) \
 	orch_fail(err, ORCH_ERR_INVALID, __VA_ARGS__)

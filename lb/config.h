@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "error.h"
+#include "common/error.h"
 
 /* Defaults (documented in --help and the schema). */
 #define LB_DEFAULT_MAX_HEADER_LINE_BYTES	8192

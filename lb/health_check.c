@@ -11,7 +11,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "log.h"
+#include "common/log.h"
 #include "target.h"
 
 struct lb_health_probe {

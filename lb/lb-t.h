@@ -31,7 +31,7 @@
 
 #include "config.h"
 #include "conn.h"
-#include "http_parse.h"
+#include "common/http_parse.h"
 
 struct lb;
 struct lb_worker;

@@ -18,11 +18,11 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 
-#include "cleanup.h"
+#include "common/cleanup.h"
 #include "health_check.h"
 #include "lb-t.h"
 #include "listener.h"
-#include "log.h"
+#include "common/log.h"
 #include "metrics.h"
 #include "route_table.h"
 #include "target.h"

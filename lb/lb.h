@@ -20,7 +20,7 @@
 
 #include <jansson.h>
 
-#include "error.h"
+#include "common/error.h"
 
 struct lb;
 

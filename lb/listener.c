@@ -43,7 +43,7 @@
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
 
-#include "log.h"
+#include "common/log.h"
 #include "metrics.h"
 #include "proxy.h"
 #include "route_table.h"

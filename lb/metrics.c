@@ -12,7 +12,7 @@
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
 
-#include "log.h"
+#include "common/log.h"
 #include "target.h"
 
 /* Admin requests are tiny; anything bigger is not for us. */

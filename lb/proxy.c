@@ -39,7 +39,7 @@
 
 #include "balancer.h"
 #include "conn.h"
-#include "log.h"
+#include "common/log.h"
 #include "route_table.h"
 #include "target.h"
 #include "upstream_pool.h"

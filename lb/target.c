@@ -11,7 +11,7 @@
 #include <event2/event.h>
 
 #include "health_check.h"
-#include "log.h"
+#include "common/log.h"
 
 int64_t lb_now_ms(void)
 {

@@ -16,7 +16,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "log.h"
+#include "common/log.h"
 
 struct lb_tls_cert {
 	SSL_CTX *ctx;

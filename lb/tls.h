@@ -12,7 +12,7 @@
 #include <event2/event.h>
 
 #include "config.h"
-#include "error.h"
+#include "common/error.h"
 
 struct lb_tls;
 

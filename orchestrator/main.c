@@ -17,17 +17,17 @@
 
 #include <curl/curl.h>
 
-#include "agent.h"
-#include "cli.h"
-#include "cli_bench_scheduler.h"
-#include "cli_image.h"
-#include "cli_run.h"
-#include "cli_task.h"
-#include "container_exec.h"
-#include "lb.h"
-#include "server.h"
-#include "shim.h"
-#include "version.h"
+#include "agent/agent.h"
+#include "cli/cli.h"
+#include "server/scheduler_bench.h"
+#include "cli/cli_image.h"
+#include "cli/cli_run.h"
+#include "cli/cli_task.h"
+#include "runtime/container_exec.h"
+#include "lb/lb.h"
+#include "server/server.h"
+#include "runtime/shim.h"
+#include "proto/version.h"
 
 static void usage(FILE *out)
 {

@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cleanup.h"
-#include "fs_util.h"
+#include "common/cleanup.h"
+#include "common/fs_util.h"
 
 #define BLOB_IO_CHUNK (256 * 1024)
 

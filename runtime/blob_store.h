@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "digest.h"
-#include "error.h"
+#include "common/error.h"
 
 struct blob_store;
 struct blob_writer;

@@ -25,7 +25,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "error.h"
+#include "common/error.h"
 
 #define CGROUP_DEFAULT_PARENT "orch"
 #define CGROUP_CPU_PERIOD_US 100000	/* CFS period for --cpus, as Docker */

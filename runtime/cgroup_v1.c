@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cleanup.h"
+#include "common/cleanup.h"
 
 enum v1_controller { V1_MEMORY, V1_CPU, V1_PIDS, V1_DEVICES, V1_COUNT };
 

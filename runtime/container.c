@@ -18,11 +18,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cleanup.h"
+#include "common/cleanup.h"
 #include "container_attach.h"
 #include "container_image.h"
 #include "container_store.h"
-#include "fs_util.h"
+#include "common/fs_util.h"
 #include "shim.h"
 
 #define CONTAINER_SHIM_EXIT_WAIT_MS 15000	/* stop/rm: shim records the exit by then */

@@ -29,7 +29,7 @@
 #include <sys/types.h>
 
 #include "cgroup.h"
-#include "error.h"
+#include "common/error.h"
 #include "linux_ns.h"
 #include "spec.h"
 

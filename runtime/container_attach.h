@@ -21,7 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "error.h"
+#include "common/error.h"
 
 #define ATTACH_FRAME_HEADER 5
 #define ATTACH_PAYLOAD_MAX 65536

@@ -23,7 +23,7 @@
 
 #include "caps.h"
 #include "cgroup.h"
-#include "cleanup.h"
+#include "common/cleanup.h"
 #include "container.h"
 #include "container_init.h"
 #include "container_store.h"

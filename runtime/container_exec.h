@@ -31,7 +31,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "error.h"
+#include "common/error.h"
 
 struct container_exec_options {
 	char *const *argv;		/* NULL-terminated, argv[0] found in the container's PATH */

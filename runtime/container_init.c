@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "caps.h"
-#include "cleanup.h"
+#include "common/cleanup.h"
 #include "linux_mounts.h"
 #include "linux_ns.h"
 #include "seccomp_profile.h"

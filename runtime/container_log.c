@@ -19,7 +19,7 @@
 
 #include <jansson.h>
 
-#include "cleanup.h"
+#include "common/cleanup.h"
 #include "container_store.h"
 
 #define LOG_ENCODE_CHUNK 4096

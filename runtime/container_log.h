@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "common/error.h"
 
 #define CONTAINER_LOG_FILE "container.log"
 #define CONTAINER_LOG_MAX_SIZE (10u << 20)	/* bytes per file before rotation */

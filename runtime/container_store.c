@@ -19,8 +19,8 @@
 
 #include <jansson.h>
 
-#include "cleanup.h"
-#include "fs_util.h"
+#include "common/cleanup.h"
+#include "common/fs_util.h"
 
 static void json_decref_ptr(json_t **j)
 {

@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "error.h"
+#include "common/error.h"
 
 #define DIGEST_HEX_LEN 64
 #define DIGEST_STR_LEN (7 + DIGEST_HEX_LEN)	/* "sha256:" + hex */

@@ -17,12 +17,12 @@
 #include <jansson.h>
 
 #include "blob_store.h"
-#include "cleanup.h"
+#include "common/cleanup.h"
 #include "digest.h"
-#include "fs_util.h"
+#include "common/fs_util.h"
 #include "image_ref.h"
 #include "layer_unpack.h"
-#include "log.h"
+#include "common/log.h"
 #include "manifest.h"
 
 #define IMPORT_IO_CHUNK (256 * 1024)

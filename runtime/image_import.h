@@ -15,7 +15,7 @@
 
 #include <stddef.h>
 
-#include "error.h"
+#include "common/error.h"
 #include "image_store.h"
 
 #define IMAGE_IMPORT_MAX_IMAGES 64

@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "blob_store.h"
-#include "cleanup.h"
-#include "log.h"
+#include "common/cleanup.h"
+#include "common/log.h"
 #include "manifest.h"
 
 /* Layers are unpacked as they land, while the others still download. */

@@ -6,7 +6,7 @@
 #ifndef ORCH_RUNTIME_IMAGE_PULL_H
 #define ORCH_RUNTIME_IMAGE_PULL_H
 
-#include "error.h"
+#include "common/error.h"
 #include "image_ref.h"
 #include "image_store.h"
 #include "registry.h"

@@ -17,7 +17,7 @@
 #include <stddef.h>
 
 #include "digest.h"
-#include "error.h"
+#include "common/error.h"
 
 #define IMAGE_REF_DOMAIN_MAX 256
 #define IMAGE_REF_PATH_MAX 256

@@ -21,12 +21,12 @@
 #include <unistd.h>
 
 #include "blob_store.h"
-#include "cleanup.h"
+#include "common/cleanup.h"
 #include "digest.h"
-#include "fs_util.h"
+#include "common/fs_util.h"
 #include "image_ref.h"
 #include "layer_unpack.h"
-#include "log.h"
+#include "common/log.h"
 #include "manifest.h"
 
 #define IMAGE_INDEX_MAX_BYTES (64u << 20)

@@ -25,7 +25,7 @@
 
 #include <jansson.h>
 
-#include "error.h"
+#include "common/error.h"
 
 #define IMAGE_ID_MAX 72		/* "sha256:" + 64 hex + NUL, rounded */
 

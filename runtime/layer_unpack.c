@@ -28,8 +28,8 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#include "cleanup.h"
-#include "log.h"
+#include "common/cleanup.h"
+#include "common/log.h"
 
 #define UNPACK_IN_CHUNK (256 * 1024)
 #define UNPACK_OUT_CHUNK (256 * 1024)

@@ -28,7 +28,7 @@
 #include <stdint.h>
 
 #include "digest.h"
-#include "error.h"
+#include "common/error.h"
 
 #define LAYER_UNPACK_MAX_BYTES_DEFAULT (16ULL << 30)	/* 16 GiB uncompressed per layer */
 #define LAYER_UNPACK_MAX_ENTRIES_DEFAULT 1000000ULL	/* tar entries per layer */

@@ -16,7 +16,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include "cleanup.h"
+#include "common/cleanup.h"
 
 /* Docker's masked paths (moby oci/defaults.go). */
 static const char *const masked_paths[] = {

@@ -22,7 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "error.h"
+#include "common/error.h"
 
 #define LINUX_DEV_TMPFS_OPTIONS "mode=755,size=65536k"
 #define LINUX_SHM_TMPFS_OPTIONS "mode=1777,size=65536k"

@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "cleanup.h"
+#include "common/cleanup.h"
 
 int linux_network_mode_parse(const char *name, enum linux_network_mode *out)
 {

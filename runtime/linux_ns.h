@@ -12,7 +12,7 @@
 
 #include <stdbool.h>
 
-#include "error.h"
+#include "common/error.h"
 
 enum linux_network_mode {
 	LINUX_NETWORK_NONE,	/* a new net namespace with only lo, up */

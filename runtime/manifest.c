@@ -9,7 +9,7 @@
 
 #include <jansson.h>
 
-#include "cleanup.h"
+#include "common/cleanup.h"
 
 static void json_decref_p(json_t **j)
 {

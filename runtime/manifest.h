@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "digest.h"
-#include "error.h"
+#include "common/error.h"
 
 #define MANIFEST_MAX_BYTES (4u << 20)	/* manifests and configs above this are refused */
 #define MANIFEST_MAX_LAYERS 256

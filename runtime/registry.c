@@ -18,8 +18,8 @@
 #include <openssl/evp.h>
 
 #include "blob_store.h"
-#include "cleanup.h"
-#include "log.h"
+#include "common/cleanup.h"
+#include "common/log.h"
 
 #define REGISTRY_TOKEN_MAX_BYTES (1u << 20)
 #define REGISTRY_ERROR_BODY_MAX 4096

@@ -18,7 +18,7 @@
 #ifndef ORCH_RUNTIME_SECCOMP_PROFILE_H
 #define ORCH_RUNTIME_SECCOMP_PROFILE_H
 
-#include "error.h"
+#include "common/error.h"
 
 /*
  * Builds the default filter and loads it into the calling thread.  The

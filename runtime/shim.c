@@ -27,14 +27,14 @@
 #include <unistd.h>
 
 #include "cgroup.h"
-#include "cleanup.h"
+#include "common/cleanup.h"
 #include "container.h"
 #include "container_attach.h"
 #include "container_image.h"
 #include "container_init.h"
 #include "container_log.h"
 #include "container_store.h"
-#include "log.h"
+#include "common/log.h"
 
 #define SHIM_CLIENT_INBOX 64	/* client frames are tiny: a signal or a timeout */
 

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "cleanup.h"
+#include "common/cleanup.h"
 
 static void strv_free(char **v, size_t n)
 {

@@ -29,7 +29,7 @@
 
 #include <jansson.h>
 
-#include "error.h"
+#include "common/error.h"
 
 #define SPEC_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define SPEC_ARGV_MAX 4096	/* entries in argv and in env, each */

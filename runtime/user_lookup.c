@@ -14,7 +14,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "cleanup.h"
+#include "common/cleanup.h"
 
 #define USER_FIELD_MAX 7	/* passwd has 7 fields, group 4 */
 

@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "error.h"
+#include "common/error.h"
 
 #define USER_LOOKUP_FILE_MAX (4u << 20)	/* larger passwd/group files are refused */
 #define USER_LOOKUP_GROUPS_MAX 64	/* supplementary groups kept (NGROUPS-ish) */

@@ -1,6 +1,6 @@
 # Turns schema/NNN_*.sql into a C array of {version, name, sql} so the
 # binary carries its own migrations.  Called with -DOUT=file -DFILES=a;b;c.
-set(body "/* generated from the schema directory's migrations - do not edit */\n#include \"store_migrations.h\"\n\nconst struct store_migration store_migrations[] = {\n")
+set(body "/* generated from the schema directory's migrations - do not edit */\n#include \"server/store_migrations.h\"\n\nconst struct store_migration store_migrations[] = {\n")
 set(count 0)
 foreach(f ${FILES})
   get_filename_component(name ${f} NAME)

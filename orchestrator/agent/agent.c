@@ -41,13 +41,13 @@
 #include <openssl/crypto.h>
 
 #include "agent_client.h"
-#include "agent_protocol.h"
+#include "proto/agent_protocol.h"
 #include "agent_task.h"
-#include "cgroup.h"
-#include "cleanup.h"
-#include "fs_util.h"
-#include "log.h"
-#include "pki.h"
+#include "runtime/cgroup.h"
+#include "common/cleanup.h"
+#include "common/fs_util.h"
+#include "common/log.h"
+#include "proto/pki.h"
 
 struct agent_options {
 	const char *server;

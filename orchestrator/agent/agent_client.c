@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cleanup.h"
-#include "log.h"
-#include "pki.h"
+#include "common/cleanup.h"
+#include "common/log.h"
+#include "proto/pki.h"
 
 static size_t collect(char *ptr, size_t size, size_t nmemb, void *arg)
 {

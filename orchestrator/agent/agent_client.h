@@ -18,7 +18,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "error.h"
+#include "common/error.h"
 
 #define AGENT_CLIENT_CONNECT_TIMEOUT_S 5
 #define AGENT_CLIENT_CALL_TIMEOUT_S 10

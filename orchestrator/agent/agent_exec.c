@@ -25,11 +25,11 @@
 #include <curl/curl.h>
 
 #include "agent_client.h"
-#include "container.h"
-#include "container_exec.h"
-#include "exec_frames.h"
-#include "log.h"
-#include "upgrade_client.h"
+#include "runtime/container.h"
+#include "runtime/container_exec.h"
+#include "proto/exec_frames.h"
+#include "common/log.h"
+#include "proto/upgrade_client.h"
 
 static atomic_int exec_active;
 

@@ -23,10 +23,10 @@
 
 #include "agent_client.h"
 #include "agent_exec.h"
-#include "container.h"
-#include "container_log.h"
-#include "container_store.h"
-#include "log.h"
+#include "runtime/container.h"
+#include "runtime/container_log.h"
+#include "runtime/container_store.h"
+#include "common/log.h"
 
 /* Process-wide: the threads are detached and outlive no one. */
 static struct {

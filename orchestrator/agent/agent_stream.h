@@ -15,7 +15,7 @@
 #ifndef ORCH_AGENT_STREAM_H
 #define ORCH_AGENT_STREAM_H
 
-#include "error.h"
+#include "common/error.h"
 
 #define AGENT_STREAM_MAX_ACTIVE 32
 #define AGENT_STREAM_POLL_WAIT_S 25

@@ -24,11 +24,11 @@
 
 #include "agent_stream.h"
 #include "agent_task_cgroup.h"
-#include "cleanup.h"
-#include "container_exec.h"
-#include "container_image.h"
-#include "log.h"
-#include "spec.h"
+#include "common/cleanup.h"
+#include "runtime/container_exec.h"
+#include "runtime/container_image.h"
+#include "common/log.h"
+#include "runtime/spec.h"
 
 #define AGENT_ENV_MAX 1024
 

@@ -36,8 +36,8 @@
 
 #include <jansson.h>
 
-#include "agent_protocol.h"
-#include "container.h"
+#include "proto/agent_protocol.h"
+#include "runtime/container.h"
 
 #define AGENT_DEFAULT_STOP_TIMEOUT_S 30		/* ECS's default stopTimeout */
 #define AGENT_MAX_CONTAINERS_PER_TASK 10	/* ECS's limit */

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent_protocol.h"
-#include "log.h"
+#include "proto/agent_protocol.h"
+#include "common/log.h"
 
 /*
  * A task size value: a JSON integer or a string of digits (the validator

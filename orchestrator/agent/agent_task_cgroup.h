@@ -32,8 +32,8 @@
 
 #include <jansson.h>
 
-#include "cgroup.h"
-#include "error.h"
+#include "runtime/cgroup.h"
+#include "common/error.h"
 
 #define AGENT_TASK_CGROUP_PREFIX "orch-"	/* PARENT/orch-TASKID */
 #define AGENT_TASK_CPU_MILLIS_MIN 10		/* the kernel's smallest quota is 1 ms per 100 ms */

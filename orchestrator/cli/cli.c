@@ -14,11 +14,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cleanup.h"
+#include "common/cleanup.h"
 #include "cli_http.h"
 #include "cli_task.h"
-#include "error.h"
-#include "fs_util.h"
+#include "common/error.h"
+#include "common/fs_util.h"
 
 /* Largest task definition file the CLI reads (the server's body limit is 1 MiB). */
 #define CLI_MAX_INPUT_BYTES (1024 * 1024)

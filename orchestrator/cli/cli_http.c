@@ -10,9 +10,9 @@
 
 #include <curl/curl.h>
 
-#include "cleanup.h"
-#include "fs_util.h"
-#include "server.h"
+#include "common/cleanup.h"
+#include "common/fs_util.h"
+#include "proto/data_dir.h"
 
 struct response_buffer {
 	char *data;
@@ -64,12 +64,12 @@ int cli_conn_resolve(const char *server_opt, const char *token_opt, const char *
 	const char *data = data_opt ? data_opt : getenv("ORCH_DATA");
 
 	if (!data || !*data)
-		data = SERVER_DEFAULT_DATA_DIR;
+		data = ORCH_DEFAULT_DATA_DIR;
 	memset(out, 0, sizeof(*out));
-	out->server = server && *server ? strdup(server) : read_trimmed(data, SERVER_API_ADDRESS_FILE, err);
+	out->server = server && *server ? strdup(server) : read_trimmed(data, ORCH_API_ADDRESS_FILE, err);
 	if (!out->server)
 		goto fail;
-	out->token = token && *token ? strdup(token) : read_trimmed(data, SERVER_ADMIN_TOKEN_FILE, err);
+	out->token = token && *token ? strdup(token) : read_trimmed(data, ORCH_ADMIN_TOKEN_FILE, err);
 	if (!out->token)
 		goto fail;
 	for (size_t len = strlen(out->server); len > 0 && out->server[len - 1] == '/'; len--)

@@ -17,7 +17,7 @@
 
 #include <jansson.h>
 
-#include "error.h"
+#include "common/error.h"
 
 /* Largest response the CLI accepts from a server. */
 #define CLI_MAX_RESPONSE_BYTES (64 * 1024 * 1024)

@@ -15,14 +15,14 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "error.h"
-#include "log.h"
+#include "common/error.h"
+#include "common/log.h"
 #include "runtime/image_import.h"
 #include "runtime/image_pull.h"
 #include "runtime/image_store.h"
 #include "runtime/layer_unpack.h"
 #include "runtime/registry.h"
-#include "server.h"
+#include "proto/data_dir.h"
 
 struct image_cli {
 	const char *data_dir;
@@ -61,7 +61,7 @@ static void image_usage(FILE *out)
 		"  --json                       ls: JSON output\n"
 		"  -q, --quiet                  pull: no progress bar; ls: IDs only\n"
 		"  --log-level LEVEL            debug, info, warn, error\n",
-		SERVER_DEFAULT_DATA_DIR, REGISTRY_INSECURE_ENV, REGISTRY_CONFIG_ENV,
+		ORCH_DEFAULT_DATA_DIR, REGISTRY_INSECURE_ENV, REGISTRY_CONFIG_ENV,
 		LAYER_UNPACK_MAX_BYTES_ENV, (unsigned long long)d.max_bytes,
 		LAYER_UNPACK_MAX_ENTRIES_ENV, (unsigned long long)d.max_entries);
 }
@@ -251,7 +251,7 @@ int cli_image_main(int argc, char **argv)
 	}
 	cmd = argv[1];
 	c.data_dir = getenv("ORCH_DATA") && *getenv("ORCH_DATA") ? getenv("ORCH_DATA")
-								 : SERVER_DEFAULT_DATA_DIR;
+								 : ORCH_DEFAULT_DATA_DIR;
 	layer_unpack_limits_default(&c.limits);
 	optind = 1;
 	while ((opt = getopt_long(argc - 1, argv + 1, "q", longopts, NULL)) != -1) {

@@ -29,13 +29,13 @@
 
 #include <jansson.h>
 
-#include "cleanup.h"
-#include "container.h"
-#include "container_attach.h"
-#include "container_image.h"
-#include "container_log.h"
-#include "log.h"
-#include "spec.h"
+#include "common/cleanup.h"
+#include "runtime/container.h"
+#include "runtime/container_attach.h"
+#include "runtime/container_image.h"
+#include "runtime/container_log.h"
+#include "common/log.h"
+#include "runtime/spec.h"
 
 #define CLI_RUN_MEMORY_MIN (6 << 20)	/* Docker's minimum for --memory */
 #define CLI_RUN_ENV_MAX 1024

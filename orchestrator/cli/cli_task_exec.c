@@ -15,8 +15,8 @@
 
 #include <jansson.h>
 
-#include "exec_frames.h"
-#include "upgrade_client.h"
+#include "proto/exec_frames.h"
+#include "proto/upgrade_client.h"
 
 /* Signals reach the loop through a pipe (the handler only writes to it). */
 static int signal_pipe[2] = { -1, -1 };

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 
 #include "cli_http.h"
-#include "error.h"
+#include "common/error.h"
 
 /*
  * GET path (…/tasks/ID/logs?…) and copies a 200 answer's body to stdout as

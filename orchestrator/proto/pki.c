@@ -30,9 +30,9 @@
 #include <openssl/x509v3.h>
 
 #include "agent_protocol.h"
-#include "cleanup.h"
-#include "fs_util.h"
-#include "log.h"
+#include "common/cleanup.h"
+#include "common/fs_util.h"
+#include "common/log.h"
 
 #define PKI_SERIAL_BYTES 16
 

@@ -27,7 +27,7 @@
 
 #include <openssl/ssl.h>
 
-#include "error.h"
+#include "common/error.h"
 
 #define PKI_DIR "pki"
 #define PKI_CA_CERT_FILE "ca.pem"

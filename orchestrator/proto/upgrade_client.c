@@ -11,7 +11,7 @@
 
 #include <openssl/ssl.h>
 
-#include "cleanup.h"
+#include "common/cleanup.h"
 
 static long long now_ms(void)
 {

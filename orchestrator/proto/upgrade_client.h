@@ -18,7 +18,7 @@
 
 #include <curl/curl.h>
 
-#include "error.h"
+#include "common/error.h"
 
 /* Largest answer head, and error body, read before the 101 or instead of it. */
 #define UPGRADE_MAX_HEAD_BYTES (16 * 1024)

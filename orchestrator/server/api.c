@@ -10,14 +10,14 @@
 #include <sys/queue.h>
 
 
-#include "cleanup.h"
+#include "common/cleanup.h"
 #include "ecs_names.h"
 #include "http_response.h"
-#include "log.h"
+#include "common/log.h"
 #include "taskdef_validate.h"
 #include "task_exec.h"
 #include "task_stream.h"
-#include "version.h"
+#include "proto/version.h"
 
 /* Segments of a request path we look at; longer paths match no route. */
 #define API_MAX_PATH_SEGMENTS 16

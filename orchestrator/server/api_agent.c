@@ -17,16 +17,16 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "agent_protocol.h"
+#include "proto/agent_protocol.h"
 #include "api.h"
-#include "cleanup.h"
+#include "common/cleanup.h"
 #include "desired_state.h"
 #include "ecs_names.h"
-#include "fs_util.h"
+#include "common/fs_util.h"
 #include "http_response.h"
-#include "log.h"
+#include "common/log.h"
 #include "node_monitor.h"
-#include "pki.h"
+#include "proto/pki.h"
 #include "placement.h"
 
 /* Room for any ARN built here: prefix, two names and an ID. */

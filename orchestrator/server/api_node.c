@@ -15,11 +15,11 @@
 #include <string.h>
 
 #include "api.h"
-#include "cleanup.h"
+#include "common/cleanup.h"
 #include "desired_state.h"
 #include "ecs_names.h"
 #include "http_response.h"
-#include "log.h"
+#include "common/log.h"
 #include "node_monitor.h"
 #include "placement.h"
 

@@ -26,12 +26,12 @@
 #include <openssl/rand.h>
 
 #include "api.h"
-#include "cleanup.h"
+#include "common/cleanup.h"
 #include "desired_state.h"
 #include "ecs_names.h"
 #include "http_response.h"
 #include "json_text.h"
-#include "log.h"
+#include "common/log.h"
 #include "placement.h"
 
 /* Room for any ARN built here: prefix, two names and an ID. */

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "api.h"
-#include "cleanup.h"
+#include "common/cleanup.h"
 #include "ecs_names.h"
 #include "http_response.h"
 #include "taskdef_validate.h"

@@ -12,8 +12,8 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include "cleanup.h"
-#include "fs_util.h"
+#include "common/cleanup.h"
+#include "common/fs_util.h"
 
 int auth_token_read(const char *path, char *out, size_t out_size, orch_error *err)
 {

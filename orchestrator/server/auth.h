@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "error.h"
+#include "common/error.h"
 
 #define AUTH_TOKEN_BYTES 32
 #define AUTH_TOKEN_HEX_LEN (2 * AUTH_TOKEN_BYTES)

@@ -10,8 +10,8 @@
 #include <time.h>
 
 #include "http_server.h"
-#include "log.h"
-#include "str_hash.h"
+#include "common/log.h"
+#include "common/str_hash.h"
 
 #define DESIRED_STATE_BUCKETS 1024
 /* If the publish event finds the transaction still open, it retries after this. */

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "common/error.h"
 
 #define ECS_ARN_PREFIX "arn:orch:ecs:local:000000000000:"
 #define ECS_NAME_MAX 255

@@ -1,5 +1,5 @@
 /* agent_embedded.c - the server's child `orch agent`.  See agent_embedded.h. */
-#include "agent_embedded.h"
+#include "embedded_agent.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "common/log.h"
 
 struct agent_child {
 	struct event_base *base;

@@ -16,7 +16,7 @@
 
 #include <event2/event.h>
 
-#include "error.h"
+#include "common/error.h"
 
 #define AGENT_CHILD_RESTART_MIN_MS 500
 #define AGENT_CHILD_RESTART_MAX_MS 30000

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "history.h"
-#include "log.h"
+#include "common/log.h"
 
 struct history {
 	struct store *store;

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "http_server.h"
-#include "log.h"
+#include "common/log.h"
 
 static void reply_text(struct http_request *req, int status, char *text,
 		       const char *extra_headers)

@@ -37,8 +37,8 @@
 #include <event2/util.h>
 #include <openssl/err.h>
 
-#include "http_parse.h"
-#include "log.h"
+#include "common/http_parse.h"
+#include "common/log.h"
 
 /* Most header lines we accept, and the longest request target. */
 #define HTTP_SERVER_MAX_HEADER_COUNT 100

@@ -31,7 +31,7 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
-#include "error.h"
+#include "common/error.h"
 
 struct http_server_limits {
 	size_t max_header_bytes;	/* request line and headers */

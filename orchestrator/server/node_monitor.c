@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "store.h"
-#include "str_hash.h"
+#include "common/str_hash.h"
 
 #define NODE_MONITOR_BUCKETS 1024
 

@@ -15,7 +15,7 @@
 
 #include <event2/event.h>
 
-#include "agent_protocol.h"
+#include "proto/agent_protocol.h"
 
 #define NODE_MONITOR_MIN_TICK_MS 50
 #define NODE_MONITOR_MAX_TICK_MS 1000

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "desired_state.h"
-#include "log.h"
+#include "common/log.h"
 #include "write_batch.h"
 
 #define PLACEMENT_NODE_PAGE 1000

@@ -32,7 +32,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
-#include "error.h"
+#include "common/error.h"
 #include "scheduler.h"
 #include "store.h"
 

@@ -52,8 +52,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cleanup.h"
-#include "log.h"
+#include "common/cleanup.h"
+#include "common/log.h"
 #include "scheduler_expr.h"
 
 #define SCHED_MAX_CONSTRAINTS 10	/* ECS: at most 10 constraints per task */

@@ -29,7 +29,7 @@
 
 #include <jansson.h>
 
-#include "error.h"
+#include "common/error.h"
 
 struct scheduler;
 

@@ -24,7 +24,7 @@
 
 #include <jansson.h>
 
-#include "cli_bench_scheduler.h"
+#include "scheduler_bench.h"
 #include "scheduler.h"
 
 #define BENCH_DEFAULT_NODES 5000

@@ -32,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "common/error.h"
 
 #define SEXPR_MAX_LENGTH 2000	/* ECS's limit on an expression */
 #define SEXPR_MAX_DEPTH 32	/* parentheses and not/and/or nesting */

@@ -29,18 +29,18 @@
 #include <event2/listener.h>
 #include <openssl/crypto.h>
 
-#include "agent_embedded.h"
-#include "agent_protocol.h"
+#include "embedded_agent.h"
+#include "proto/agent_protocol.h"
 #include "desired_state.h"
 #include "node_monitor.h"
 #include "placement.h"
 #include "api.h"
 #include "auth.h"
-#include "cleanup.h"
-#include "fs_util.h"
+#include "common/cleanup.h"
+#include "common/fs_util.h"
 #include "history.h"
-#include "log.h"
-#include "pki.h"
+#include "common/log.h"
+#include "proto/pki.h"
 #include "store.h"
 #include "task_stream.h"
 

@@ -11,7 +11,9 @@
 #ifndef ORCH_SERVER_H
 #define ORCH_SERVER_H
 
-#define SERVER_DEFAULT_DATA_DIR "/var/lib/orch"
+#include "proto/data_dir.h"
+
+#define SERVER_DEFAULT_DATA_DIR ORCH_DEFAULT_DATA_DIR
 /* All interfaces: the API is HTTPS only and every call needs a token. */
 #define SERVER_DEFAULT_LISTEN "0.0.0.0:7070"
 #define SERVER_MAX_ADVERTISE 8
@@ -27,9 +29,9 @@
 /* How often a draining server checks for requests still in flight. */
 #define SERVER_DRAIN_TICK_MS 20
 
-/* Data-dir file names, shared with the CLI's server discovery. */
-#define SERVER_ADMIN_TOKEN_FILE "admin-token"
-#define SERVER_API_ADDRESS_FILE "api-address"
+/* Data-dir file names (the ones the CLI reads are in proto/data_dir.h). */
+#define SERVER_ADMIN_TOKEN_FILE ORCH_ADMIN_TOKEN_FILE
+#define SERVER_API_ADDRESS_FILE ORCH_API_ADDRESS_FILE
 #define SERVER_DB_FILE "orch.db"
 #define SERVER_LOCK_FILE "server.lock"
 

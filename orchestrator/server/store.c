@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
+#include "common/log.h"
 #include "store_migrations.h"
 
 /* How long a statement waits for a lock held by another connection. */

@@ -27,7 +27,7 @@
 #include <stdint.h>
 #include <sqlite3.h>
 
-#include "error.h"
+#include "common/error.h"
 
 struct store;
 

@@ -19,9 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "exec_protocol.h"
+#include "proto/exec_protocol.h"
 #include "http_response.h"
-#include "log.h"
+#include "common/log.h"
 #include "task_stream.h"
 
 struct exec_session {

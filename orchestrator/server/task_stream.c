@@ -17,7 +17,7 @@
 #include <openssl/rand.h>
 
 #include "http_response.h"
-#include "log.h"
+#include "common/log.h"
 #include "task_exec.h"
 
 struct stream_poll {			/* a parked GET /v1/agent/streams */

@@ -55,7 +55,7 @@
 
 #include <jansson.h>
 
-#include "error.h"
+#include "common/error.h"
 
 /* The most containers one task definition may hold (ECS's limit). */
 #define TASKDEF_MAX_CONTAINERS 10

@@ -5,7 +5,7 @@
 
 #include "http_response.h"
 #include "http_server.h"
-#include "log.h"
+#include "common/log.h"
 
 struct pending_reply {
 	struct http_request *req;	/* NULL once the client went away */

@@ -18,7 +18,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
-#include "error.h"
+#include "common/error.h"
 #include "store.h"
 
 /* A batch commits at once when this many replies wait on it. */

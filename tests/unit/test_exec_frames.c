@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "exec_frames.h"
+#include "proto/exec_frames.h"
 
 static struct exec_frame_reader *reader_new(enum exec_sender sender)
 {

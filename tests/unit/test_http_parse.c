@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "http_parse.h"
+#include "common/http_parse.h"
 
 static const struct http_limits limits = {
 	.max_header_line_bytes = 256,

@@ -10,8 +10,8 @@
 
 #include <cmocka.h>
 
-#include "image_ref.h"
-#include "layer_unpack.h"
+#include "runtime/image_ref.h"
+#include "runtime/layer_unpack.h"
 
 static const struct {
 	const char *in;

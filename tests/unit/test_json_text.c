@@ -15,7 +15,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "json_text.h"
+#include "server/json_text.h"
 
 /* Writes s as a string, parses the text back and compares. */
 static void round_trip_string(const char *s)

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "scheduler.h"
+#include "server/scheduler.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
 

@@ -18,10 +18,10 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "agent_task_cgroup.h"
-#include "cgroup.h"
-#include "spec.h"
-#include "user_lookup.h"
+#include "agent/agent_task_cgroup.h"
+#include "runtime/cgroup.h"
+#include "runtime/spec.h"
+#include "runtime/user_lookup.h"
 
 /* ---- spec merging -------------------------------------------------------- */
 

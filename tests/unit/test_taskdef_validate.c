@@ -22,7 +22,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "taskdef_validate.h"
+#include "server/taskdef_validate.h"
 
 /* ---- helpers --------------------------------------------------------------- */
 

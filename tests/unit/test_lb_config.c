@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "config.h"
+#include "lb/config.h"
 
 static struct lb_config *parse(const char *text, orch_error *err)
 {
