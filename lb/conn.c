@@ -6,7 +6,7 @@
  * read event is added while reading is wanted (enabled, connected, input
  * under the limit); the write event while output waits for the socket (or
  * a connect is in progress).  Timeouts are deadlines on the coarse clock
- * (lb_now_ms): "since" is the last progress in that direction, or when the
+ * (clock_mono_coarse_ms): "since" is the last progress in that direction, or when the
  * direction started waiting.  The timer is set for the earliest deadline
  * and moved only when a deadline comes closer than the time it is set for;
  * progress only moves deadlines later, so it costs no timer work.  When the
@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "lb-t.h"
+#include "common/clock.h"
 
 struct lb_conn {
 	struct bufferevent *bev;		/* set: a delegating (TLS) connection */
@@ -150,7 +151,7 @@ static void conn_watch_read(struct lb_conn *c, bool on)
 		return;
 	c->read_watching = on;
 	if (on) {
-		int64_t now = lb_now_ms();
+		int64_t now = clock_mono_coarse_ms();
 
 		event_add(c->read_event, NULL);
 		c->read_since_ms = now;
@@ -166,7 +167,7 @@ static void conn_watch_write(struct lb_conn *c, bool on)
 		return;
 	c->write_watching = on;
 	if (on) {
-		int64_t now = lb_now_ms();
+		int64_t now = clock_mono_coarse_ms();
 
 		event_add(c->write_event, NULL);
 		c->write_since_ms = now;
@@ -214,7 +215,7 @@ static ssize_t conn_write(struct lb_conn *c)
 		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
 	if (n > 0) {
 		evbuffer_drain(c->output, (size_t)n);
-		c->write_since_ms = lb_now_ms();
+		c->write_since_ms = clock_mono_coarse_ms();
 	}
 	return n;
 }
@@ -244,7 +245,7 @@ static void conn_read_event_cb(evutil_socket_t fd, short what, void *arg)
 		conn_update_read(c);
 		conn_report(c, (short)((n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR) | BEV_EVENT_READING));
 	} else {
-		c->read_since_ms = lb_now_ms();
+		c->read_since_ms = clock_mono_coarse_ms();
 		if (c->read_high && len + (size_t)n >= c->read_high)
 			conn_update_read(c);
 		if (c->read_cb)
@@ -305,7 +306,7 @@ static void conn_write_event_cb(evutil_socket_t fd, short what, void *arg)
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct lb_conn *c = arg;
-	int64_t now = lb_now_ms();
+	int64_t now = clock_mono_coarse_ms();
 
 	c->timer_armed = false;
 	c->busy++;
@@ -325,7 +326,7 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		conn_report(c, BEV_EVENT_TIMEOUT | BEV_EVENT_WRITING);
 	}
 	if (!c->freed)
-		conn_timer_update(c, lb_now_ms());
+		conn_timer_update(c, clock_mono_coarse_ms());
 	conn_unbusy(c);
 }
 
@@ -496,7 +497,7 @@ void lb_conn_set_timeouts(struct lb_conn *c, double read_seconds, double write_s
 					 write_seconds > 0 ? &wtv : NULL);
 		return;
 	}
-	now = lb_now_ms();
+	now = clock_mono_coarse_ms();
 	c->read_timeout_ms = ms_of(read_seconds);
 	c->write_timeout_ms = ms_of(write_seconds);
 	c->read_since_ms = c->write_since_ms = now;

@@ -210,7 +210,4 @@ struct lb {
 	char *pid_file;
 };
 
-/* Monotonic milliseconds (coarse clock: cheap, ~4 ms resolution). */
-int64_t lb_now_ms(void);
-
 #endif

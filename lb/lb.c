@@ -18,6 +18,7 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 
+#include "common/clock.h"
 #include "common/cleanup.h"
 #include "health_check.h"
 #include "lb-t.h"
@@ -225,7 +226,7 @@ static void drain_check_cb(evutil_socket_t fd, short what, void *arg)
 	struct lb *lb = arg;
 	int64_t active = atomic_load(&lb->metrics.active_connections);
 
-	if (active == 0 || lb_now_ms() >= lb->drain_deadline_ms) {
+	if (active == 0 || clock_mono_coarse_ms() >= lb->drain_deadline_ms) {
 		if (active)
 			log_warn("lb: shutdown grace period over; closing %lld connections",
 				 (long long)active);
@@ -245,7 +246,7 @@ void lb_shutdown(struct lb *lb)
 	pthread_mutex_lock(&lb->publish_lock);
 	grace = lb->current->config->timeouts.shutdown_grace;
 	pthread_mutex_unlock(&lb->publish_lock);
-	lb->drain_deadline_ms = lb_now_ms() + (int64_t)(grace * 1000);
+	lb->drain_deadline_ms = clock_mono_coarse_ms() + (int64_t)(grace * 1000);
 	log_info("lb: stopping: no new connections; %lld open ones get up to %.1fs",
 		 (long long)atomic_load(&lb->metrics.active_connections), grace);
 	lb_workers_drain(lb);

@@ -12,6 +12,7 @@
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "target.h"
 
@@ -31,7 +32,7 @@ void lb_metrics_render(struct lb *lb, struct evbuffer *out)
 {
 	struct lb_group_stats *s;
 	struct lb_target *t;
-	int64_t now = lb_now_ms();
+	int64_t now = clock_mono_coarse_ms();
 
 	pthread_mutex_lock(&lb->registry_lock);
 	evbuffer_add_printf(out, "# HELP orch_lb_requests_total Requests answered, by target group "

@@ -39,6 +39,7 @@
 
 #include "balancer.h"
 #include "conn.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "route_table.h"
 #include "target.h"
@@ -231,7 +232,7 @@ static void timer_set_event(struct lb_client *c, int64_t now)
 
 static void arm_timer(struct lb_client *c, enum timer_kind kind, double seconds)
 {
-	int64_t now = lb_now_ms();
+	int64_t now = clock_mono_coarse_ms();
 	int64_t ms = (int64_t)(seconds * 1000.0);
 
 	if ((double)ms < seconds * 1000.0)
@@ -340,7 +341,7 @@ static uint64_t worker_random(struct lb_worker *w)
 
 static bool request_log_allowed(struct lb_worker *w)
 {
-	int64_t now = lb_now_ms();
+	int64_t now = clock_mono_coarse_ms();
 
 	if (now - w->log_window_ms >= 1000) {
 		if (w->log_suppressed)
@@ -1296,7 +1297,7 @@ static void client_start_attempt(struct lb_client *c, struct lb_target *exclude,
 {
 	struct lb_worker *w = c->w;
 	const struct lb_config *config = client_config(c);
-	struct lb_target *t = balancer_pick(c->group, w->index, exclude, lb_now_ms());
+	struct lb_target *t = balancer_pick(c->group, w->index, exclude, clock_mono_coarse_ms());
 	struct lb_upstream_conn *up;
 
 	if (!t) {
@@ -1448,7 +1449,7 @@ static void client_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct lb_client *c = arg;
 	enum timer_kind kind = c->timer_kind;
-	int64_t now = lb_now_ms();
+	int64_t now = clock_mono_coarse_ms();
 
 	c->timer_armed = false;
 	if (kind == TIMER_NONE)
@@ -1518,7 +1519,7 @@ void proxy_client_start(struct lb_worker *w, struct lb_conn *conn, bool tls, int
 void proxy_sweep(struct lb_worker *w)
 {
 	struct lb_client *c, *next;
-	int64_t now = lb_now_ms();
+	int64_t now = clock_mono_coarse_ms();
 
 	for (c = TAILQ_FIRST(&w->clients); c; c = next) {
 		next = TAILQ_NEXT(c, link);

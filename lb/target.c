@@ -11,15 +11,8 @@
 #include <event2/event.h>
 
 #include "health_check.h"
+#include "common/clock.h"
 #include "common/log.h"
-
-int64_t lb_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void hc_conf_copy(struct lb_health_check_conf *dst, const struct lb_health_check_conf *src)
 {
@@ -117,7 +110,7 @@ void lb_target_report_failure(struct lb_target *target)
 						 memory_order_relaxed) + 1;
 
 	if (target->passive_failures > 0 && failures == target->passive_failures) {
-		int64_t until = lb_now_ms() + (int64_t)(target->passive_eject_seconds * 1000);
+		int64_t until = clock_mono_coarse_ms() + (int64_t)(target->passive_eject_seconds * 1000);
 
 		atomic_store(&target->ejected_until_ms, until);
 		log_warn("lb: target %s in group \"%s\" ejected for %.1fs after %d consecutive "
@@ -147,7 +140,7 @@ static bool table_has_target(const struct lb_route_table *table, const struct lb
 
 void lb_target_mark_draining(struct lb *lb, const struct lb_route_table *table)
 {
-	int64_t now = lb_now_ms();
+	int64_t now = clock_mono_coarse_ms();
 
 	for (struct lb_target *t = lb->registry; t; t = t->registry_next) {
 		if (atomic_load(&t->draining) || table_has_target(table, t))
@@ -163,7 +156,7 @@ void lb_target_mark_draining(struct lb *lb, const struct lb_route_table *table)
 void lb_target_registry_prune(struct lb *lb)
 {
 	struct lb_target **link, *t, *dead = NULL;
-	int64_t now = lb_now_ms();
+	int64_t now = clock_mono_coarse_ms();
 
 	pthread_mutex_lock(&lb->registry_lock);
 	link = &lb->registry;

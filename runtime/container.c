@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/cleanup.h"
 #include "container_attach.h"
 #include "container_image.h"
@@ -209,7 +210,7 @@ int container_create(const char *data_dir, const struct container_config *cfg_in
 	}
 	memset(&st, 0, sizeof(st));
 	st.status = CONTAINER_CREATED;
-	st.created_ns = container_now_ns();
+	st.created_ns = clock_wall_ns();
 	{
 		char hostname_line[80];
 

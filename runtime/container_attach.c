@@ -3,6 +3,7 @@
  * See container_attach.h.
  */
 #include "container_attach.h"
+#include "common/io_util.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -22,21 +23,6 @@ void container_attach_header(char out[ATTACH_FRAME_HEADER], enum attach_frame_ty
 	out[4] = (char)n;
 }
 
-static int send_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int container_attach_send(int fd, enum attach_frame_type type, const void *payload, size_t len,
 			  orch_error *err)
 {
@@ -45,7 +31,7 @@ int container_attach_send(int fd, enum attach_frame_type type, const void *paylo
 	if (len > ATTACH_PAYLOAD_MAX)
 		return orch_fail(err, ORCH_ERR_INVALID, "attach frame of %zu bytes", len);
 	container_attach_header(header, type, len);
-	if (send_all(fd, header, sizeof(header)) < 0 || send_all(fd, payload, len) < 0)
+	if (io_send_all(fd, header, sizeof(header)) < 0 || io_send_all(fd, payload, len) < 0)
 		return orch_fail_errno(err, errno, "writing to the attach stream");
 	return 0;
 }

@@ -19,28 +19,15 @@
 
 #include <jansson.h>
 
+#include "common/clock.h"
 #include "common/cleanup.h"
 #include "container_store.h"
+#include "common/io_util.h"
 
 #define LOG_ENCODE_CHUNK 4096
 #define LOG_ENTRY_HEAD "{\"log\":\""
 
 static const char *const stream_names[2] = { "stdout", "stderr" };
-
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 int container_log_writer_open(struct container_log_writer *w, int dir_fd, orch_error *err)
 {
@@ -152,7 +139,7 @@ static int write_entry(struct container_log_writer *w, enum container_log_stream
 	char now[48];
 
 	/* No stdio here (see container_format_time): plain concatenation. */
-	container_format_time(container_now_ns(), now, sizeof(now));
+	container_format_time(clock_wall_ns(), now, sizeof(now));
 	head_len = strlen(LOG_ENTRY_HEAD);
 	memcpy(head, LOG_ENTRY_HEAD, head_len);
 	tail_len = 0;
@@ -180,7 +167,7 @@ static int write_entry(struct container_log_writer *w, enum container_log_stream
 		size_t n = utf8_seq_len(p + i, len - i);
 
 		if (used > LOG_ENCODE_CHUNK) {
-			if (write_all(w->fd, chunk, used) < 0)
+			if (io_write_all(w->fd, chunk, used) < 0)
 				return orch_fail_errno(err, errno, "writing the log");
 			used = 0;
 		}
@@ -197,7 +184,7 @@ static int write_entry(struct container_log_writer *w, enum container_log_stream
 			i += n;
 		}
 	}
-	if (write_all(w->fd, chunk, used) < 0 || write_all(w->fd, tail, tail_len) < 0)
+	if (io_write_all(w->fd, chunk, used) < 0 || io_write_all(w->fd, tail, tail_len) < 0)
 		return orch_fail_errno(err, errno, "writing the log");
 	w->size += head_len + body_len + tail_len;
 	return 0;
@@ -254,7 +241,7 @@ static int print_entry(const char *line, size_t len, const struct container_log_
 	if (!entry)
 		return 0;	/* a torn line after a crash: skip it */
 	if (json_unpack(entry, "{s:s, s:s%}", "stream", &stream, "log", &text, &text_len) == 0)
-		rc = write_all(strcmp(stream, "stderr") == 0 ? o->stderr_fd : o->stdout_fd,
+		rc = io_write_all(strcmp(stream, "stderr") == 0 ? o->stderr_fd : o->stdout_fd,
 			       text, text_len);
 	json_decref(entry);
 	return rc;

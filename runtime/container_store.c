@@ -22,20 +22,6 @@
 #include "common/cleanup.h"
 #include "common/fs_util.h"
 
-static void json_decref_ptr(json_t **j)
-{
-	json_decref(*j);
-}
-#define cleanup_json __attribute__((cleanup(json_decref_ptr)))
-
-int64_t container_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /*
  * By hand rather than gmtime_r + strftime + snprintf: the shim formats a
  * timestamp per log line, and those pull locale tables and stdio into its

@@ -44,8 +44,6 @@ bool container_proc_alive(pid_t pid, uint64_t start);
 /* rm -rf that never follows a symlink and crosses no mount point. */
 int container_remove_tree(const char *path, orch_error *err);
 
-int64_t container_now_ns(void);
-
 /* RFC 3339 with nanoseconds, UTC: "2026-01-02T03:04:05.123456789Z". */
 void container_format_time(int64_t ns, char *buf, size_t len);
 

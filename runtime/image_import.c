@@ -40,12 +40,6 @@ struct importer {
 	size_t max, count;
 };
 
-static void json_decref_p(json_t **j)
-{
-	json_decref(*j);
-}
-#define cleanup_json __attribute__((cleanup(json_decref_p)))
-
 /* Copies fd into the blob store; expected may be NULL. */
 static int store_fd(struct blob_store *bs, int fd, const char *expected, int64_t size,
 		    char digest[DIGEST_STR_SIZE], orch_error *err)

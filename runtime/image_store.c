@@ -41,12 +41,6 @@ struct image_store {
 	int hold_fd;		/* gc.lock held shared, or -1 */
 };
 
-static void json_decref_p(json_t **j)
-{
-	json_decref(*j);
-}
-#define cleanup_json __attribute__((cleanup(json_decref_p)))
-
 static void unlock_close(int *fd)
 {
 	if (*fd >= 0) {

@@ -11,12 +11,6 @@
 
 #include "common/cleanup.h"
 
-static void json_decref_p(json_t **j)
-{
-	json_decref(*j);
-}
-#define cleanup_json __attribute__((cleanup(json_decref_p)))
-
 static int parse_descriptor(json_t *obj, const char *what, struct descriptor *d, orch_error *err)
 {
 	json_t *mt, *dg, *sz;

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "common/clock.h"
 #include "common/cleanup.h"
 #include "container.h"
 #include "container_attach.h"
@@ -289,7 +290,7 @@ static void supervise(struct shim *s)
 		}
 		if (s->exited) {
 			/* PID 1 is gone; a leaked pipe end must not keep us forever. */
-			int64_t now = container_now_ns() / 1000000;
+			int64_t now = clock_wall_ns() / 1000000;
 
 			if (!drain_deadline)
 				drain_deadline = now + SHIM_EXIT_DRAIN_MS;
@@ -363,7 +364,7 @@ static void finish(struct shim *s)
 	if (cgroup_destroy(&s->cg, &err) < 0)
 		log_warn("container %s: %s", s->id, err.message);
 	s->st.status = CONTAINER_EXITED;
-	s->st.finished_ns = container_now_ns();
+	s->st.finished_ns = clock_wall_ns();
 	log_info("container %s exited: code %d signal %d oom %d", s->id, s->st.exit_code,
 		 s->st.exit_signal, s->st.oom_killed);
 
@@ -393,7 +394,7 @@ static int fail_start(struct shim *s, int code, const char *message)
 		log_warn("container %s: %s", s->id, err.message);
 	s->st.status = CONTAINER_EXITED;
 	s->st.exit_code = code;
-	s->st.finished_ns = container_now_ns();
+	s->st.finished_ns = clock_wall_ns();
 	snprintf(s->st.error, sizeof(s->st.error), "%s", message);
 	if (s->cfg.auto_remove) {
 		container_image_unpin(s->data_dir, s->cfg.image_id, s->id, NULL);
@@ -502,7 +503,7 @@ static int launch(struct shim *s)
 	s->st.pid_start = container_proc_start_time(s->pid);
 	s->st.shim_pid = getpid();
 	s->st.shim_start = container_proc_start_time(getpid());
-	s->st.started_ns = container_now_ns();
+	s->st.started_ns = clock_wall_ns();
 	if (container_state_write(s->dir, &s->st, &err) < 0)
 		log_error("container %s: %s", s->id, err.message);
 	{

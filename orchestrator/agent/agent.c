@@ -44,6 +44,7 @@
 #include "proto/agent_protocol.h"
 #include "agent_task.h"
 #include "runtime/cgroup.h"
+#include "common/clock.h"
 #include "common/cleanup.h"
 #include "common/fs_util.h"
 #include "common/log.h"
@@ -80,14 +81,6 @@ struct agent {
 	int lock_fd;
 	bool stop;
 };
-
-static double mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
-}
 
 static void agent_usage(FILE *out)
 {
@@ -505,7 +498,7 @@ static int agent_loop(struct agent *a, orch_error *err)
 	int fds[AGENT_CLIENT_MAX_EXTRA_FDS];
 
 	while (!a->stop) {
-		double now = mono_ms();
+		double now = clock_mono_ms();
 		int timeout, n, deadline;
 		long status = 0;
 		json_t *reply = NULL;
@@ -550,7 +543,7 @@ static int agent_loop(struct agent *a, orch_error *err)
 						 reply_message(reply));
 				else
 					log_warn("agent: %s", e.message);
-				poll_retry_at = mono_ms() + poll_backoff;
+				poll_retry_at = clock_mono_ms() + poll_backoff;
 				poll_backoff = poll_backoff * 2 > AGENT_RETRY_MAX_MS ? AGENT_RETRY_MAX_MS
 					: poll_backoff * 2;
 			}
@@ -563,7 +556,7 @@ static int agent_loop(struct agent *a, orch_error *err)
 		}
 		if (signalled(a))
 			break;
-		now = mono_ms();
+		now = clock_mono_ms();
 		agent_tasks_check_exits(&a->tasks, now >= next_sweep);
 		if (now >= next_sweep)
 			next_sweep = now + AGENT_EXIT_SWEEP_MS;
@@ -574,10 +567,10 @@ static int agent_loop(struct agent *a, orch_error *err)
 		}
 		agent_tasks_health(&a->tasks);
 		agent_tasks_converge(&a->tasks);
-		if (a->tasks.changed || mono_ms() >= next_heartbeat) {
+		if (a->tasks.changed || clock_mono_ms() >= next_heartbeat) {
 			a->tasks.changed = false;
 			status = send_status(a);
-			next_heartbeat = mono_ms() + AGENT_HEARTBEAT_INTERVAL_MS;
+			next_heartbeat = clock_mono_ms() + AGENT_HEARTBEAT_INTERVAL_MS;
 			if (status == 401) {
 				log_warn("agent: the credential was refused; registering again");
 				if (agent_register(a, err) < 0)
@@ -585,7 +578,7 @@ static int agent_loop(struct agent *a, orch_error *err)
 				a->tasks.changed = true;
 			} else if (status != 200) {
 				a->tasks.changed = true;	/* resend at the next heartbeat */
-				next_heartbeat = mono_ms() + AGENT_HEARTBEAT_INTERVAL_MS / 3;
+				next_heartbeat = clock_mono_ms() + AGENT_HEARTBEAT_INTERVAL_MS / 3;
 			}
 		}
 		agent_tasks_collect(&a->tasks);

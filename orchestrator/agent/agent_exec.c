@@ -28,6 +28,7 @@
 #include "runtime/container.h"
 #include "runtime/container_exec.h"
 #include "proto/exec_frames.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "proto/upgrade_client.h"
 
@@ -56,14 +57,6 @@ static void run_free(struct exec_run *r)
 	free(r->credential);
 	free(r->runtime_dir);
 	free(r);
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static size_t discard(char *ptr, size_t size, size_t nmemb, void *arg)
@@ -229,7 +222,7 @@ static int session_read_output(struct session *s, int which)
 		}
 		return 0;
 	}
-	s->last_output_at = now_ms();
+	s->last_output_at = clock_mono_ms();
 	return exec_queue_frame(&s->out_q, which ? EXEC_FRAME_STDERR : EXEC_FRAME_STDOUT, buf,
 				(uint32_t)n);
 }
@@ -242,7 +235,7 @@ static void session_reap(struct session *s)
 		return;
 	s->exited = true;
 	s->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	s->exited_at = now_ms();
+	s->exited_at = clock_mono_ms();
 	s->helper = -1;
 }
 
@@ -271,8 +264,8 @@ static int session_pump(struct session *s)
 			long long quiet;
 
 			if (exec_queue_pending(&s->out_q) >= AGENT_EXEC_HIGH_WATER)
-				s->last_output_at = now_ms();	/* not reading is not quiet */
-			quiet = now_ms() - (s->last_output_at > s->exited_at
+				s->last_output_at = clock_mono_ms();	/* not reading is not quiet */
+			quiet = clock_mono_ms() - (s->last_output_at > s->exited_at
 					    ? s->last_output_at : s->exited_at);
 
 			if (!outputs_open || quiet >= AGENT_EXEC_DRAIN_IDLE_MS)
@@ -316,10 +309,10 @@ static int session_pump(struct session *s)
 /* Sends the rest after EXIT and waits for the server to close (bounded). */
 static void session_linger(struct session *s)
 {
-	long long deadline = now_ms() + AGENT_EXEC_LINGER_MS;
+	long long deadline = clock_mono_ms() + AGENT_EXEC_LINGER_MS;
 	char sink[4096];
 
-	while (now_ms() < deadline) {
+	while (clock_mono_ms() < deadline) {
 		struct pollfd p = { .fd = upgrade_fd(&s->chan),
 				    .events = (short)(POLLIN |
 						      (exec_queue_pending(&s->out_q) ? POLLOUT : 0)) };
@@ -334,7 +327,7 @@ static void session_linger(struct session *s)
 			if (n == 0)
 				break;
 		}
-		if (poll(&p, 1, (int)(deadline - now_ms())) < 0 && errno != EINTR)
+		if (poll(&p, 1, (int)(deadline - clock_mono_ms())) < 0 && errno != EINTR)
 			return;
 	}
 }
@@ -342,12 +335,12 @@ static void session_linger(struct session *s)
 /* Ends the process if it still runs, and reaps the helper. */
 static void session_kill(struct session *s)
 {
-	long long deadline = now_ms() + AGENT_EXEC_KILL_GRACE_MS;
+	long long deadline = clock_mono_ms() + AGENT_EXEC_KILL_GRACE_MS;
 
 	if (s->helper <= 0)
 		return;
 	kill(s->helper, SIGTERM);	/* the helper SIGKILLs the process's group */
-	while (now_ms() < deadline) {
+	while (clock_mono_ms() < deadline) {
 		struct pollfd p = { .fd = s->pidfd, .events = POLLIN };
 
 		session_reap(s);
@@ -356,7 +349,7 @@ static void session_kill(struct session *s)
 		if (s->pidfd < 0)
 			usleep(10000);
 		else
-			poll(&p, 1, (int)(deadline - now_ms()));
+			poll(&p, 1, (int)(deadline - clock_mono_ms()));
 	}
 	log_warn("agent: exec %s: the helper did not end; killing its group", s->r->stream_id);
 	kill(-s->helper, SIGKILL);

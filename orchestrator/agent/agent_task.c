@@ -24,6 +24,7 @@
 
 #include "agent_stream.h"
 #include "agent_task_cgroup.h"
+#include "common/clock.h"
 #include "common/cleanup.h"
 #include "runtime/container_exec.h"
 #include "runtime/container_image.h"
@@ -31,22 +32,6 @@
 #include "runtime/spec.h"
 
 #define AGENT_ENV_MAX 1024
-
-static double mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double epoch_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* "orch-<32 hex>-<index>" -> id and index. */
 static bool container_name_parse(const char *name, char id[AGENT_TASK_ID_HEX_LEN + 1],
@@ -887,7 +872,7 @@ static void task_start(struct agent_tasks *t, struct agent_task *task)
 	}
 	if (started && task->status != AGENT_TASK_RUNNING) {
 		task->status = AGENT_TASK_RUNNING;
-		task->started_at = epoch_now();
+		task->started_at = clock_wall_s();
 		log_info("agent: task %s running", task->id);
 		task_changed(t);
 	}
@@ -926,9 +911,9 @@ static void task_stop(struct agent_task *task, const char *code, const char *rea
 	}
 	task->status = any_running ? AGENT_TASK_STOPPING : AGENT_TASK_STOPPED;
 	if (any_running && !task->kill_at)
-		task->kill_at = mono_now() + longest;
+		task->kill_at = clock_mono_s() + longest;
 	if (!any_running && !task->stopped_at)
-		task->stopped_at = epoch_now();
+		task->stopped_at = clock_wall_s();
 }
 
 /* The signals task_stop asks for, sent with the runtime dir at hand. */
@@ -990,7 +975,7 @@ static void task_follow_containers(struct agent_tasks *t, struct agent_task *tas
 				all_stopped = false;
 		if (all_stopped) {
 			task->status = AGENT_TASK_STOPPED;
-			task->stopped_at = epoch_now();
+			task->stopped_at = clock_wall_s();
 			task->kill_at = 0;
 			log_info("agent: task %s stopped (%s)", task->id,
 				 task->stop_code[0] ? task->stop_code : "exited");
@@ -1089,7 +1074,7 @@ static void pull_finish(struct agent_tasks *t, struct agent_task *task)
 void agent_tasks_converge(struct agent_tasks *t)
 {
 	struct agent_task **link = &t->head;
-	double now = mono_now();
+	double now = clock_mono_s();
 
 	if (!t->have_desired)
 		return;		/* adopted containers wait for the server's word */
@@ -1209,7 +1194,7 @@ int agent_tasks_wait_fds(const struct agent_tasks *t, int *fds, int max)
 
 int agent_tasks_next_deadline_ms(const struct agent_tasks *t)
 {
-	double now = mono_now(), next = -1;
+	double now = clock_mono_s(), next = -1;
 
 	for (const struct agent_task *task = t->head; task; task = task->next) {
 		if (task->kill_at && (next < 0 || task->kill_at < next))
@@ -1300,7 +1285,7 @@ static bool health_result(struct agent_container *c, const json_t *hc, bool ok, 
 
 void agent_tasks_health(struct agent_tasks *t)
 {
-	double now = mono_now();
+	double now = clock_mono_s();
 
 	for (struct agent_task *task = t->head; task; task = task->next) {
 		for (size_t i = 0; i < task->container_count; i++) {
@@ -1423,7 +1408,7 @@ json_t *agent_tasks_status_json(const struct agent_tasks *t)
 		json_object_set_new(o, "healthStatus", json_string(health_name(task_health(task))));
 		if (task->status == AGENT_TASK_STOPPED) {
 			json_object_set_new(o, "stoppedAt",
-					    json_real(task->stopped_at ? task->stopped_at : epoch_now()));
+					    json_real(task->stopped_at ? task->stopped_at : clock_wall_s()));
 			if (task->stop_code[0])
 				json_object_set_new(o, "stopCode", json_string(task->stop_code));
 			else

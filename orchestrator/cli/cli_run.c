@@ -29,6 +29,7 @@
 
 #include <jansson.h>
 
+#include "common/clock.h"
 #include "common/cleanup.h"
 #include "runtime/container.h"
 #include "runtime/container_attach.h"
@@ -36,6 +37,7 @@
 #include "runtime/container_log.h"
 #include "common/log.h"
 #include "runtime/spec.h"
+#include "common/io_util.h"
 
 #define CLI_RUN_MEMORY_MIN (6 << 20)	/* Docker's minimum for --memory */
 #define CLI_RUN_ENV_MAX 1024
@@ -357,21 +359,6 @@ out:
 	return rc;
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /*
  * Pumps the attach stream to stdout/stderr until the 'X' frame; relays
  * SIGINT/SIGTERM/SIGHUP as a stop (then a kill).  Returns the exit code.
@@ -430,9 +417,9 @@ static int run_attached(const char *data_dir, const char *id, int attach_fd, int
 		if (rc <= 0)
 			break;
 		if (type == ATTACH_STDOUT)
-			write_all(STDOUT_FILENO, frame, len);
+			io_write_all(STDOUT_FILENO, frame, len);
 		else if (type == ATTACH_STDERR)
-			write_all(STDERR_FILENO, frame, len);
+			io_write_all(STDERR_FILENO, frame, len);
 		else if (type == ATTACH_EXITED) {
 			struct container_exit ex;
 
@@ -491,17 +478,9 @@ static int cmd_run(int argc, char **argv)
 
 /* ---- ps -------------------------------------------------------------------- */
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static void format_ago(int64_t ns, char *buf, size_t len)
 {
-	int64_t secs = (now_ns() - ns) / 1000000000LL;
+	int64_t secs = (clock_wall_ns() - ns) / 1000000000LL;
 
 	if (secs < 60)
 		snprintf(buf, len, "%" PRId64 " seconds", secs < 1 ? 1 : secs);

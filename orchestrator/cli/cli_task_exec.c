@@ -17,6 +17,7 @@
 
 #include "proto/exec_frames.h"
 #include "proto/upgrade_client.h"
+#include "common/io_util.h"
 
 /* Signals reach the loop through a pipe (the handler only writes to it). */
 static int signal_pipe[2] = { -1, -1 };
@@ -58,21 +59,6 @@ static void queue_resize(struct exec_client *c)
 	exec_queue_frame(&c->out, EXEC_FRAME_RESIZE, p, 4);
 }
 
-static int write_all(int fd, const unsigned char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* One whole frame from the server; -1 on a protocol error. */
 static int handle_frame(struct exec_client *c, const struct exec_frame *f)
 {
@@ -80,7 +66,7 @@ static int handle_frame(struct exec_client *c, const struct exec_frame *f)
 	case EXEC_FRAME_STDOUT:
 	case EXEC_FRAME_STDERR:
 		/* A reader that went away (EPIPE) does not end the command. */
-		write_all(f->type == EXEC_FRAME_STDOUT ? STDOUT_FILENO : STDERR_FILENO, f->payload,
+		io_write_all(f->type == EXEC_FRAME_STDOUT ? STDOUT_FILENO : STDERR_FILENO, f->payload,
 			  f->len);
 		return 0;
 	case EXEC_FRAME_EXIT:

@@ -11,21 +11,14 @@
 
 #include <openssl/ssl.h>
 
+#include "common/clock.h"
 #include "common/cleanup.h"
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Waits until fd is ready for events or the deadline passed (-1). */
 static int wait_fd(int fd, short events, long long deadline)
 {
 	struct pollfd p = { .fd = fd, .events = events };
-	long long left = deadline - now_ms();
+	long long left = deadline - clock_mono_ms();
 	int n;
 
 	if (left <= 0)
@@ -130,7 +123,7 @@ static CURLcode allow_moving_write_buffer(CURL *curl, void *ssl_ctx, void *arg)
 int upgrade_open(const struct upgrade_request *r, struct upgrade_conn *c, long *status,
 		 char **body, orch_error *err)
 {
-	long long deadline = now_ms() + r->timeout_ms;
+	long long deadline = clock_mono_ms() + r->timeout_ms;
 	cleanup_free char *url = NULL, *request = NULL;
 	char head[UPGRADE_MAX_HEAD_BYTES];
 	const char *host = strstr(r->server, "://");

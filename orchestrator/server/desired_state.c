@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "http_server.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/str_hash.h"
 
@@ -51,14 +52,6 @@ struct desired_state {
 	struct ds_node *buckets[DESIRED_STATE_BUCKETS];
 	struct ds_node *dirty;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static unsigned hash_id(const char *id)
 {
@@ -131,7 +124,7 @@ static void on_publish(evutil_socket_t fd, short what, void *arg)
 {
 	struct desired_state *ds = arg;
 	static const struct timeval retry = { 0, DESIRED_STATE_RETRY_MS * 1000 };
-	uint64_t now = now_ms();
+	uint64_t now = clock_wall_ms();
 
 	if (store_in_transaction(ds->store)) {
 		/* The commit has not run yet: never announce uncommitted state. */
@@ -171,7 +164,7 @@ struct desired_state *desired_state_new(struct event_base *base, struct store *s
 	ds->base = base;
 	ds->render = render;
 	ds->render_arg = arg;
-	ds->start_index = now_ms();
+	ds->start_index = clock_wall_ms();
 	ds->publish = event_new(base, -1, 0, on_publish, ds);
 	ds->retry = evtimer_new(base, on_publish, ds);
 	if (!ds->publish || !ds->retry) {

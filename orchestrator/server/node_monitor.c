@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "store.h"
+#include "common/clock.h"
 #include "common/str_hash.h"
 
 #define NODE_MONITOR_BUCKETS 1024
@@ -29,14 +30,6 @@ struct node_monitor {
 	void *lost_arg;
 	struct nm_node *buckets[NODE_MONITOR_BUCKETS];
 };
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static unsigned hash_id(const char *id)
 {
@@ -76,7 +69,7 @@ static int tick_ms(const struct node_monitor *nm)
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct node_monitor *nm = arg;
-	int64_t now = mono_ms();
+	int64_t now = clock_mono_ms();
 	int t = tick_ms(nm);
 	struct timeval tv = { t / 1000, (t % 1000) * 1000 };
 
@@ -137,7 +130,7 @@ void node_monitor_seen(struct node_monitor *nm, const char *node_id)
 
 	if (!n)
 		return;
-	n->last_seen_ms = mono_ms();
+	n->last_seen_ms = clock_mono_ms();
 	n->watched = true;
 }
 
@@ -153,7 +146,7 @@ bool node_monitor_connected(struct node_monitor *nm, const char *node_id)
 {
 	struct nm_node *n = lookup(nm, node_id, false);
 
-	return n && n->watched && mono_ms() - n->last_seen_ms <= nm->grace_ms;
+	return n && n->watched && clock_mono_ms() - n->last_seen_ms <= nm->grace_ms;
 }
 
 int node_monitor_grace_ms(struct node_monitor *nm)
