@@ -419,7 +419,7 @@ static void *exec_thread(void *arg)
 	};
 	long status = 0;
 	sigset_t pipe_set;
-	char message[600];
+	char message[sizeof(r->container) + sizeof(err.message) + 64];
 	int rc;
 
 	exec_frame_reader_init(&s.frames, EXEC_SENDER_CLIENT);
@@ -461,7 +461,7 @@ static void *exec_thread(void *arg)
 			close(child[i]);
 	child[0] = child[1] = child[2] = -1;
 	if (s.helper < 0) {
-		char text[700];
+		char text[sizeof(r->container) + sizeof(err.message) + 64];
 		unsigned char code[4];
 
 		snprintf(text, sizeof(text), "orch: exec in container \"%s\": %s\r\n", r->container,
