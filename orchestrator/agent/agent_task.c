@@ -1,5 +1,8 @@
 /*
- * agent_task.c - the agent's tasks and their containers.  See agent_task.h.
+ * agent_task.c - the lifecycle of the agent's tasks and their containers:
+ * adoption, the desired set, starting, stopping, converging, exits and the
+ * status report.  See agent_task.h; the container config, image pulls and
+ * health checks have their own files (agent_task_internal.h).
  *
  * Everything here runs on the agent's one loop and must not block for
  * long: container_create and container_start return within the runtime's
@@ -11,27 +14,19 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "agent_stream.h"
 #include "agent_task_cgroup.h"
+#include "agent_task_internal.h"
 #include "common/clock.h"
 #include "common/cleanup.h"
-#include "runtime/container_exec.h"
-#include "runtime/container_image.h"
 #include "common/log.h"
-#include "runtime/spec.h"
-
-#define AGENT_ENV_MAX 1024
 
 /* "orch-<32 hex>-<index>" -> id and index. */
 static bool container_name_parse(const char *name, char id[AGENT_TASK_ID_HEX_LEN + 1],
@@ -58,8 +53,7 @@ static bool container_name_parse(const char *name, char id[AGENT_TASK_ID_HEX_LEN
 	return true;
 }
 
-static void container_name_format(const struct agent_task *task, size_t i, char *out,
-				  size_t size)
+void task_container_name(const struct agent_task *task, size_t i, char *out, size_t size)
 {
 	snprintf(out, size, AGENT_CONTAINER_NAME_PREFIX "%s-%zu", task->id, i);
 }
@@ -91,22 +85,14 @@ static struct agent_task *task_new(struct agent_tasks *t, const char *id)
 	return task;
 }
 
-static void health_cancel(struct agent_container *c);
-
 static void task_free(struct agent_task *task)
 {
 	for (size_t i = 0; i < AGENT_MAX_CONTAINERS_PER_TASK; i++) {
 		if (task->containers[i].shim_pidfd >= 0)
 			close(task->containers[i].shim_pidfd);
-		health_cancel(&task->containers[i]);
+		task_health_cancel(&task->containers[i]);
 	}
-	if (task->pull_fd >= 0)
-		close(task->pull_fd);
-	if (task->pull_pid > 0) {
-		kill(task->pull_pid, SIGKILL);
-		waitpid(task->pull_pid, NULL, 0);
-	}
-	free(task->pull_error);
+	task_pull_cancel(task);
 	json_decref(task->entry);
 	free(task);
 }
@@ -137,19 +123,7 @@ void agent_tasks_release(struct agent_tasks *t)
 	memset(t, 0, sizeof(*t));
 }
 
-static void task_changed(struct agent_tasks *t)
-{
-	t->changed = true;
-}
-
 /* ---- container records ------------------------------------------------------ */
-
-static int pidfd_open_pid(pid_t pid)
-{
-	if (pid <= 0)
-		return -1;
-	return (int)syscall(SYS_pidfd_open, pid, 0);
-}
 
 static void container_record_exit(struct agent_container *c, const struct container_state *st)
 {
@@ -169,7 +143,7 @@ static void container_record_exit(struct agent_container *c, const struct contai
 		close(c->shim_pidfd);
 		c->shim_pidfd = -1;
 	}
-	health_cancel(c);
+	task_health_cancel(c);
 	c->health = AGENT_HEALTH_UNKNOWN;
 }
 
@@ -345,16 +319,6 @@ int agent_tasks_scan(struct agent_tasks *t, orch_error *err)
 
 /* ---- the desired set ------------------------------------------------------ */
 
-static const json_t *task_definition(const struct agent_task *task)
-{
-	return json_object_get(task->entry, "taskDefinition");
-}
-
-static const json_t *container_definition(const struct agent_task *task, size_t i)
-{
-	return json_array_get(json_object_get(task_definition(task), "containerDefinitions"), i);
-}
-
 /* Container names, essential flags and stop timeouts from the definition. */
 static void task_fill_containers(struct agent_task *task)
 {
@@ -412,310 +376,6 @@ void agent_tasks_set_desired(struct agent_tasks *t, const json_t *tasks)
 }
 
 /* ---- starting ------------------------------------------------------------- */
-
-/* The override object for container definition `name`, or NULL. */
-static const json_t *container_override(const struct agent_task *task, const char *name)
-{
-	const json_t *list = json_object_get(json_object_get(task->entry, "overrides"),
-					     "containerOverrides");
-	size_t i;
-	json_t *o;
-
-	json_array_foreach(list, i, o) {
-		const char *n = json_string_value(json_object_get(o, "name"));
-
-		if (n && strcmp(n, name) == 0)
-			return o;
-	}
-	return NULL;
-}
-
-static const json_t *field(const json_t *override, const json_t *def, const char *key)
-{
-	const json_t *v = override ? json_object_get(override, key) : NULL;
-
-	return v ? v : json_object_get(def, key);
-}
-
-/* Strings of a JSON array into argv-style storage; false if not all strings. */
-static bool string_array(const json_t *array, const char **out, size_t max, size_t *count)
-{
-	size_t i;
-	json_t *v;
-
-	*count = 0;
-	json_array_foreach(array, i, v) {
-		if (!json_is_string(v) || *count >= max)
-			return false;
-		out[(*count)++] = json_string_value(v);
-	}
-	return true;
-}
-
-/* The task size as limits of its cgroup (agent_task_cgroup.h). */
-static int task_limits(const struct agent_task *task, struct cgroup_limits *out, orch_error *err)
-{
-	return agent_task_cgroup_limits(task_definition(task),
-					json_object_get(task->entry, "overrides"), out, err);
-}
-
-/* The definition's ulimits into the process (the same rules as `orch run --ulimit`). */
-static int apply_ulimits(const json_t *def, struct spec_process *proc, orch_error *err)
-{
-	size_t k;
-	json_t *u;
-
-	json_array_foreach(json_object_get(def, "ulimits"), k, u) {
-		const char *uname = json_string_value(json_object_get(u, "name"));
-		const json_t *soft = json_object_get(u, "softLimit");
-		const json_t *hard = json_object_get(u, "hardLimit");
-		struct spec_rlimit r;
-
-		if (!uname || !json_is_integer(soft) || !json_is_integer(hard))
-			return orch_fail(err, ORCH_ERR_INVALID,
-					 "ulimits[%zu] needs name, softLimit and hardLimit", k);
-		if (spec_rlimit_from_values(uname, json_integer_value(soft),
-					    json_integer_value(hard), &r, err) < 0 ||
-		    spec_rlimit_put(proc, &r, err) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-/*
- * Container limits must fit in the task's (ECS: a container's memory and
- * memoryReservation are at most the task memory).  The validator checks
- * the definition; RunTask overrides can still lower the task size below a
- * container's limit, which is refused here rather than left to the kernel.
- */
-static int check_within_task(const char *name, const struct cgroup_limits *container,
-			     const struct cgroup_limits *task, orch_error *err)
-{
-	if (task->memory_max <= 0)
-		return 0;
-	if (container->memory_max > task->memory_max)
-		return orch_fail(err, ORCH_ERR_INVALID,
-				 "container %s: memory %lld MiB exceeds the task memory of %lld MiB",
-				 name, (long long)(container->memory_max >> 20),
-				 (long long)(task->memory_max >> 20));
-	if (container->memory_reservation > task->memory_max)
-		return orch_fail(err, ORCH_ERR_INVALID,
-				 "container %s: memoryReservation %lld MiB exceeds the task memory of "
-				 "%lld MiB", name, (long long)(container->memory_reservation >> 20),
-				 (long long)(task->memory_max >> 20));
-	return 0;
-}
-
-/*
- * The runtime config of container definition i: image, argv (ECS's
- * entryPoint is Docker's --entrypoint plus leading arguments), environment
- * (definition, then override), ulimits, limits, network, and the task's
- * cgroup as its cgroup parent.
- */
-static int build_config(struct agent_tasks *t, struct agent_task *task, size_t i,
-			struct container_config *cfg, orch_error *err)
-{
-	const json_t *def = container_definition(task, i);
-	const char *name = json_string_value(json_object_get(def, "name")) ?: "";
-	const json_t *ov = container_override(task, name);
-	const char *image = json_string_value(json_object_get(def, "image"));
-	const char *network = json_string_value(json_object_get(task_definition(task),
-								 "networkMode")) ?: "bridge";
-	const char *argv[SPEC_ARGV_MAX], *env[AGENT_ENV_MAX];
-	cleanup_free char **env_owned = NULL;
-	struct spec_overrides sov;
-	struct image_info info;
-	size_t entry_count = 0, cmd_count = 0, env_count = 0;
-	const json_t *entry_point = json_object_get(def, "entryPoint");
-	const json_t *command = field(ov, def, "command");
-	const json_t *v;
-	char cname[CONTAINER_NAME_MAX], cgroup_parent[CGROUP_PATH_MAX];
-	struct cgroup_limits task_lim;
-	int rc = -1;
-
-	memset(cfg, 0, sizeof(*cfg));
-	memset(&sov, 0, sizeof(sov));
-	memset(&info, 0, sizeof(info));
-	if (!image)
-		return orch_fail(err, ORCH_ERR_INVALID, "container '%s' has no image", name);
-	if (strcmp(network, "host") == 0)
-		cfg->network = LINUX_NETWORK_HOST;
-	else if (strcmp(network, "none") == 0)
-		cfg->network = LINUX_NETWORK_NONE;
-	else
-		return orch_fail(err, ORCH_ERR_UNSUPPORTED,
-				 "network mode %s is not supported yet", network);
-	if (json_array_size(entry_point) > 0) {
-		if (!string_array(entry_point, argv, SPEC_ARGV_MAX, &entry_count))
-			return orch_fail(err, ORCH_ERR_INVALID, "entryPoint must be strings");
-		sov.entrypoint_set = true;
-		sov.entrypoint = argv[0];
-	}
-	if (command && !string_array(command, argv + entry_count, SPEC_ARGV_MAX - entry_count,
-				     &cmd_count))
-		return orch_fail(err, ORCH_ERR_INVALID, "command must be strings");
-	if (entry_count > 0) {
-		sov.cmd = argv + 1;
-		sov.cmd_count = entry_count - 1 + cmd_count;
-	} else {
-		sov.cmd = argv;
-		sov.cmd_count = cmd_count;
-	}
-	env_owned = calloc(AGENT_ENV_MAX, sizeof(char *));
-	if (!env_owned)
-		return orch_fail_errno(err, ENOMEM, "building the environment");
-	for (int pass = 0; pass < 2; pass++) {
-		const json_t *list = json_object_get(pass == 0 ? def : ov, "environment");
-		size_t k;
-		json_t *e;
-
-		json_array_foreach(list, k, e) {
-			const char *key = json_string_value(json_object_get(e, "name"));
-			const char *val = json_string_value(json_object_get(e, "value"));
-
-			if (!key || env_count >= AGENT_ENV_MAX)
-				continue;
-			if (asprintf(&env_owned[env_count], "%s=%s", key, val ? val : "") < 0) {
-				env_owned[env_count] = NULL;
-				goto out_enomem;
-			}
-			env[env_count] = env_owned[env_count];
-			env_count++;
-		}
-	}
-	sov.env = env;
-	sov.env_count = env_count;
-	sov.workdir = json_string_value(json_object_get(def, "workingDirectory"));
-	sov.user = json_string_value(json_object_get(def, "user"));
-	sov.hostname = json_string_value(json_object_get(def, "hostname"));
-	if (container_image_resolve(t->runtime_dir, image, &info, err) < 0)
-		goto out;
-	if (spec_merge(info.config, &sov, &cfg->process, err) < 0)
-		goto out;
-	if (apply_ulimits(def, &cfg->process, err) < 0 ||
-	    task_limits(task, &task_lim, err) < 0 ||
-	    agent_task_cgroup_path(t->cgroup_parent, task->id, cgroup_parent, sizeof(cgroup_parent),
-				   err) < 0)
-		goto out;
-	container_name_format(task, i, cname, sizeof(cname));
-	cfg->name = strdup(cname);
-	cfg->image = strdup(image);
-	cfg->image_id = strdup(info.id);
-	cfg->hostname = sov.hostname ? strdup(sov.hostname) : NULL;
-	cfg->cgroup_parent = strdup(cgroup_parent);
-	cfg->cgroup_parent_is_group = true;
-	if (cfg->network == LINUX_NETWORK_NONE) {
-		/* One network namespace per task: join a running sibling's. */
-		for (size_t j = 0; j < task->container_count; j++) {
-			const struct agent_container *sib = &task->containers[j];
-
-			if (j != i && sib->status == AGENT_CONTAINER_RUNNING && sib->runtime_id[0]) {
-				cfg->network_from = strdup(sib->runtime_id);
-				if (!cfg->network_from)
-					goto out_enomem;
-				break;
-			}
-		}
-	}
-	cfg->limits.pids_max = CONTAINER_DEFAULT_PIDS_LIMIT;
-	v = field(ov, def, "memory");
-	if (json_is_integer(v) && json_integer_value(v) > 0)
-		cfg->limits.memory_max = json_integer_value(v) << 20;
-	v = field(ov, def, "memoryReservation");
-	if (json_is_integer(v) && json_integer_value(v) > 0)
-		cfg->limits.memory_reservation = json_integer_value(v) << 20;
-	v = field(ov, def, "cpu");
-	if (json_is_integer(v) && json_integer_value(v) >= 2)
-		cfg->limits.cpu_units = json_integer_value(v);
-	if (check_within_task(name, &cfg->limits, &task_lim, err) < 0)
-		goto out;
-	cfg->layer_dirs = info.layer_dirs;
-	cfg->layer_count = info.layer_count;
-	info.layer_dirs = NULL;
-	info.layer_count = 0;
-	if (!cfg->name || !cfg->image || !cfg->image_id || !cfg->cgroup_parent)
-		goto out_enomem;
-	rc = 0;
-	goto out;
-out_enomem:
-	orch_fail_errno(err, ENOMEM, "building container '%s'", name);
-out:
-	if (rc < 0)
-		container_config_release(cfg);
-	container_image_info_release(&info);
-	for (size_t k = 0; k < env_count; k++)
-		free(env_owned[k]);
-	return rc;
-}
-
-/* The first image of the task that is not in the local store, or NULL. */
-static const char *missing_image(struct agent_tasks *t, struct agent_task *task)
-{
-	for (size_t i = 0; i < task->container_count; i++) {
-		const char *image = json_string_value(json_object_get(container_definition(task, i),
-								      "image"));
-		struct image_info info;
-
-		if (!image || task->containers[i].runtime_id[0])
-			continue;
-		memset(&info, 0, sizeof(info));
-		if (container_image_resolve(t->runtime_dir, image, &info, NULL) == 0) {
-			container_image_info_release(&info);
-			continue;
-		}
-		return image;
-	}
-	return NULL;
-}
-
-/*
- * Starts `orch image pull` on image into the runtime's store; what it says
- * (warnings, then its error) comes through a pipe on its stderr.  A fresh
- * process, not a forked copy of the agent: the agent has threads (exec
- * sessions, log uploads) that may hold a lock (the allocator's, OpenSSL's, a
- * stream's) at the fork, and a pull takes all of them.
- */
-static int pull_start(struct agent_tasks *t, struct agent_task *task, const char *image)
-{
-	char *argv[] = { "orch", "image", "pull", "--data", t->runtime_dir, "--quiet",
-			 "--log-level", "warn", "--", (char *)image, NULL };
-	int fds[2];
-	pid_t pid;
-
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return -1;
-	pid = fork();
-	if (pid < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		/* Async-signal-safe calls only until the exec.  The pipe moves
-		 * above stdio first, in case the agent runs without some of it. */
-		int err_fd = fcntl(fds[1], F_DUPFD, 3);
-		int null_fd = open("/dev/null", O_RDWR);
-		sigset_t none;
-
-		if (err_fd < 0 || null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 ||
-		    dup2(null_fd, STDOUT_FILENO) < 0 || dup2(err_fd, STDERR_FILENO) < 0)
-			_exit(2);
-		syscall(SYS_close_range, 3U, ~0U, 0U);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		execv("/proc/self/exe", argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	task->pull_pid = pid;
-	task->pull_fd = fds[0];
-	task->pull_output_len = 0;
-	task->pull_output_trimmed = false;
-	free(task->pull_error);
-	task->pull_error = NULL;
-	log_info("agent: task %s: pulling %s", task->id, image);
-	return 0;
-}
 
 static void task_stop(struct agent_task *task, const char *code, const char *reason);
 static void task_signal(struct agent_tasks *t, struct agent_task *task, int signo);
@@ -800,9 +460,9 @@ static void task_start(struct agent_tasks *t, struct agent_task *task)
 		task_fail_start(t, task, why);
 		return;
 	}
-	image = missing_image(t, task);
+	image = task_pull_missing_image(t, task);
 	if (image) {
-		if (pull_start(t, task, image) < 0) {
+		if (task_pull_start(t, task, image) < 0) {
 			task_fail_start(t, task, "CannotPullContainerError: cannot fork a pull");
 			return;
 		}
@@ -840,7 +500,7 @@ static void task_start(struct agent_tasks *t, struct agent_task *task)
 		}
 		task->cgroup_gone = false;
 		if (!c->runtime_id[0]) {
-			if (build_config(t, task, i, &cfg, &err) < 0) {
+			if (task_config_build(t, task, i, &cfg, &err) < 0) {
 				snprintf(why, sizeof(why), "%s%.200s",
 					 err.kind == ORCH_ERR_UNSUPPORTED ? "" : "CannotCreateContainerError: ",
 					 err.message);
@@ -993,84 +653,6 @@ static void task_follow_containers(struct agent_tasks *t, struct agent_task *tas
 
 /* ---- converge ------------------------------------------------------------- */
 
-/*
- * The puller's stderr, once it ended: lines other than its error are
- * logged; the error ("orch: error: ..."), or else its last line, is why a
- * failed pull failed (after the signal, if one killed it).
- */
-static void pull_conclude(struct agent_task *task, int status)
-{
-	static const char prefix[] = "orch: error: ";
-	static const size_t stamp_len = sizeof("2026-01-01T00:00:00.000Z warn  ") - 1;
-	const char *error = NULL, *last = NULL;
-	char *p = task->pull_output, *stop = p + task->pull_output_len;
-	char text[AGENT_PULL_OUTPUT_MAX + 64];
-
-	/* A NUL in it ends a line as a newline does. */
-	for (char *c = p; c < stop; c++)
-		if (*c == '\n')
-			*c = '\0';
-	*stop = '\0';
-	if (task->pull_output_trimmed)	/* its first line lost its start */
-		p += strlen(p) + 1;
-	for (char *line = p; line < stop; line += strlen(line) + 1) {
-		if (!*line)
-			continue;
-		if (strncmp(line, prefix, sizeof(prefix) - 1) == 0) {
-			error = line + sizeof(prefix) - 1;
-			continue;
-		}
-		/* Its log lines (log.h) lose their own time and level. */
-		if (strlen(line) > stamp_len && line[10] == 'T' && line[23] == 'Z' &&
-		    line[24] == ' ')
-			line += stamp_len;
-		last = line;
-		log_warn("agent: task %s: image pull: %s", task->id, line);
-	}
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return;
-	if (WIFSIGNALED(status))
-		snprintf(text, sizeof(text), "the image pull was killed by signal %d%s%s",
-			 WTERMSIG(status), last ? "; its last line: " : "", last ? last : "");
-	else if (error || last)
-		snprintf(text, sizeof(text), "%s", error ? error : last);
-	else
-		snprintf(text, sizeof(text), "the image pull failed (exit %d)", WEXITSTATUS(status));
-	free(task->pull_error);
-	task->pull_error = strdup(text);
-}
-
-static void pull_finish(struct agent_tasks *t, struct agent_task *task)
-{
-	char buf[1024];
-	ssize_t n = read(task->pull_fd, buf, sizeof(buf));
-	size_t room = sizeof(task->pull_output) - 1;
-	int status = 0;
-
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n > 0) {	/* keep the last of it: the error comes at the end */
-		size_t add = (size_t)n, keep = task->pull_output_len;
-
-		_Static_assert(sizeof(buf) < AGENT_PULL_OUTPUT_MAX, "a read fits the buffer");
-		if (keep + add > room) {
-			memmove(task->pull_output, task->pull_output + (keep + add - room),
-				room - add);
-			keep = room - add;
-			task->pull_output_trimmed = true;
-		}
-		memcpy(task->pull_output + keep, buf, add);
-		task->pull_output_len = keep + add;
-		return;
-	}
-	close(task->pull_fd);
-	task->pull_fd = -1;
-	waitpid(task->pull_pid, &status, 0);
-	task->pull_pid = 0;
-	pull_conclude(task, status);
-	task_changed(t);
-}
-
 void agent_tasks_converge(struct agent_tasks *t)
 {
 	struct agent_task **link = &t->head;
@@ -1086,7 +668,7 @@ void agent_tasks_converge(struct agent_tasks *t)
 			struct pollfd p = { .fd = task->pull_fd, .events = POLLIN };
 
 			if (poll(&p, 1, 0) > 0)
-				pull_finish(t, task);
+				task_pull_read(t, task);
 		}
 		if (wanted && task->desired_running) {
 			if (task->status == AGENT_TASK_NONE || task->status == AGENT_TASK_PULLING)
@@ -1213,122 +795,6 @@ int agent_tasks_next_deadline_ms(const struct agent_tasks *t)
 	return next <= now ? 0 : (int)((next - now) * 1000) + 1;
 }
 
-/* ---- health checks -------------------------------------------------------- */
-
-static void health_cancel(struct agent_container *c)
-{
-	if (c->health_pid > 0) {
-		kill(-c->health_pid, SIGKILL);
-		waitpid(c->health_pid, NULL, 0);
-		c->health_pid = 0;
-	}
-	if (c->health_pidfd >= 0) {
-		close(c->health_pidfd);
-		c->health_pidfd = -1;
-	}
-}
-
-static int health_field(const json_t *hc, const char *key, int dflt)
-{
-	const json_t *v = json_object_get(hc, key);
-
-	return json_is_integer(v) ? (int)json_integer_value(v) : dflt;
-}
-
-/* Starts one probe: CMD runs argv, CMD-SHELL runs sh -c. */
-static void health_probe_start(struct agent_tasks *t, struct agent_container *c,
-			       const json_t *hc, double now)
-{
-	const json_t *cmd = json_object_get(hc, "command");
-	const char *kind = json_string_value(json_array_get(cmd, 0));
-	char *argv[SPEC_ARGV_MAX];
-	size_t n = 0;
-	struct container_exec_options o = { .argv = argv, .stdin_fd = -1, .stdout_fd = -1,
-					    .stderr_fd = -1 };
-	orch_error err = ORCH_ERROR_INIT;
-
-	if (kind && strcmp(kind, "CMD-SHELL") == 0) {
-		argv[n++] = "/bin/sh";
-		argv[n++] = "-c";
-		argv[n++] = (char *)(json_string_value(json_array_get(cmd, 1)) ?: "false");
-	} else {
-		for (size_t i = kind && strcmp(kind, "CMD") == 0 ? 1 : 0;
-		     i < json_array_size(cmd) && n < SPEC_ARGV_MAX - 1; i++)
-			argv[n++] = (char *)(json_string_value(json_array_get(cmd, i)) ?: "");
-	}
-	argv[n] = NULL;
-	c->health_deadline = now + health_field(hc, "timeout", AGENT_HEALTH_TIMEOUT_S);
-	c->health_pid = n ? container_exec_start(t->runtime_dir, c->runtime_id, &o, &err) : -1;
-	if (c->health_pid < 0) {
-		log_debug("agent: health check of %s: %s", c->runtime_id, err.message);
-		c->health_pid = 0;
-		return;
-	}
-	c->health_pidfd = pidfd_open_pid(c->health_pid);
-}
-
-/* Records one probe's result; true if the health status changed. */
-static bool health_result(struct agent_container *c, const json_t *hc, bool ok, double now)
-{
-	enum agent_health before = c->health;
-
-	if (ok) {
-		c->health = AGENT_HEALTH_HEALTHY;
-		c->health_fails = 0;
-	} else if (now - c->health_since >= health_field(hc, "startPeriod", 0)) {
-		if (++c->health_fails >= health_field(hc, "retries", AGENT_HEALTH_RETRIES))
-			c->health = AGENT_HEALTH_UNHEALTHY;
-	}
-	c->health_next_at = now + health_field(hc, "interval", AGENT_HEALTH_INTERVAL_S);
-	return c->health != before;
-}
-
-void agent_tasks_health(struct agent_tasks *t)
-{
-	double now = clock_mono_s();
-
-	for (struct agent_task *task = t->head; task; task = task->next) {
-		for (size_t i = 0; i < task->container_count; i++) {
-			struct agent_container *c = &task->containers[i];
-			const json_t *hc = json_object_get(container_definition(task, i),
-							   "healthCheck");
-			int status;
-			pid_t r;
-
-			if (!hc || c->status != AGENT_CONTAINER_RUNNING || !c->runtime_id[0])
-				continue;
-			if (!c->health_since) {
-				c->health_since = now;
-				c->health_next_at = now;
-			}
-			if (c->health_pid > 0) {
-				r = waitpid(c->health_pid, &status, WNOHANG);
-				if (r == 0 && now < c->health_deadline)
-					continue;
-				if (r == 0) {	/* timed out: the probe and its child */
-					kill(-c->health_pid, SIGKILL);
-					waitpid(c->health_pid, &status, 0);
-					status = -1;
-				}
-				c->health_pid = 0;
-				if (c->health_pidfd >= 0) {
-					close(c->health_pidfd);
-					c->health_pidfd = -1;
-				}
-				if (health_result(c, hc, status != -1 && WIFEXITED(status) &&
-						  WEXITSTATUS(status) == 0, now))
-					task_changed(t);
-				continue;
-			}
-			if (now >= c->health_next_at) {
-				health_probe_start(t, c, hc, now);
-				if (!c->health_pid && health_result(c, hc, false, now))
-					task_changed(t);
-			}
-		}
-	}
-}
-
 /* ---- status --------------------------------------------------------------- */
 
 static const char *task_status_name(enum agent_task_status s)
@@ -1343,30 +809,6 @@ static const char *task_status_name(enum agent_task_status s)
 	return "PENDING";
 }
 
-static const char *health_name(enum agent_health h)
-{
-	return h == AGENT_HEALTH_HEALTHY ? "HEALTHY" : h == AGENT_HEALTH_UNHEALTHY ? "UNHEALTHY"
-		: "UNKNOWN";
-}
-
-/* ECS: UNHEALTHY if an essential container is; HEALTHY if all checked essentials are. */
-static enum agent_health task_health(const struct agent_task *task)
-{
-	bool any_checked = false, all_healthy = true;
-
-	for (size_t i = 0; i < task->container_count; i++) {
-		const struct agent_container *c = &task->containers[i];
-
-		if (!c->essential || !json_object_get(container_definition(task, i), "healthCheck"))
-			continue;
-		any_checked = true;
-		if (c->health == AGENT_HEALTH_UNHEALTHY)
-			return AGENT_HEALTH_UNHEALTHY;
-		if (c->health != AGENT_HEALTH_HEALTHY)
-			all_healthy = false;
-	}
-	return any_checked && all_healthy ? AGENT_HEALTH_HEALTHY : AGENT_HEALTH_UNKNOWN;
-}
 
 static const char *container_status_label(enum agent_container_status s)
 {
@@ -1398,14 +840,14 @@ json_t *agent_tasks_status_json(const struct agent_tasks *t)
 				json_object_set_new(co, "exitCode", json_integer(c->exit_code));
 			if (c->reason[0])
 				json_object_set_new(co, "reason", json_string(c->reason));
-			json_object_set_new(co, "healthStatus", json_string(health_name(c->health)));
+			json_object_set_new(co, "healthStatus", json_string(task_health_name(c->health)));
 			json_array_append_new(containers, co);
 		}
 		o = json_pack("{s:s, s:s, s:o}", "taskId", task->id, "lastStatus",
 			      task_status_name(task->status), "containers", containers);
 		if (task->started_at)
 			json_object_set_new(o, "startedAt", json_real(task->started_at));
-		json_object_set_new(o, "healthStatus", json_string(health_name(task_health(task))));
+		json_object_set_new(o, "healthStatus", json_string(task_health_name(task_health(task))));
 		if (task->status == AGENT_TASK_STOPPED) {
 			json_object_set_new(o, "stoppedAt",
 					    json_real(task->stopped_at ? task->stopped_at : clock_wall_s()));
