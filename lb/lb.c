@@ -386,23 +386,22 @@ int lb_main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	root = json_load_file(config_path, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root) {
-		fprintf(stderr, "orch lb: \"%s\": line %d column %d: %s\n", config_path, jerr.line,
-			jerr.column, jerr.text);
-		return 1;
-	}
 	if (check_only) {
-		struct lb_config *config = lb_config_from_json(root, &err);
+		struct lb_config *config = lb_config_load_file(config_path, &err);
 
-		json_decref(root);
 		if (!config) {
-			fprintf(stderr, "orch lb: \"%s\": %s\n", config_path, err.message);
+			fprintf(stderr, "orch lb: %s\n", err.message);
 			return 1;
 		}
 		lb_config_free(config);
 		printf("%s: ok\n", config_path);
 		return 0;
+	}
+	root = json_load_file(config_path, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		fprintf(stderr, "orch lb: \"%s\": line %d column %d: %s\n", config_path, jerr.line,
+			jerr.column, jerr.text);
+		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	/*

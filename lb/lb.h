@@ -2,10 +2,11 @@
  * lb.h - the HTTP(S) load balancer's whole public interface.
  *
  * Standalone:  orch lb --config routes.json     (lb_main; SIGHUP reloads)
- * Embedded:    the orchestrator creates one with lb_new, runs lb_run on a
- *              thread of its own, and feeds it routing snapshots (the same
- *              JSON document as routes.json, schema/routes.schema.json) with
- *              lb_publish_routes whenever targets change.
+ * Embedded:    a program creates one with lb_new, runs lb_run on a thread
+ *              of its own, and feeds it routing snapshots (the same JSON
+ *              document as routes.json, schema/routes.schema.json) with
+ *              lb_publish_routes whenever targets change.  `orch server`
+ *              does not embed one yet; today `orch lb` is the only user.
  *
  * lb_publish_routes replaces rules, target groups, limits and timeouts;
  * lb_reload (SIGHUP in `orch lb`) applies listeners, TLS certificates (read

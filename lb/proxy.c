@@ -305,6 +305,22 @@ static bool is_hop_by_hop(const char *base, const struct http_header *h,
 	return false;
 }
 
+/* Copies a response's end-to-end headers (all but the hop-by-hop ones). */
+static void hb_end_to_end_headers(struct head_builder *b, const char *p,
+				  const struct http_head *h)
+{
+	for (size_t i = 0; i < h->header_count; i++) {
+		const struct http_header *hd = &h->headers[i];
+
+		if (is_hop_by_hop(p, hd, h))
+			continue;
+		hb_span(b, p, hd->name);
+		hb_str(b, ": ");
+		hb_span(b, p, hd->value);
+		hb_str(b, "\r\n");
+	}
+}
+
 static bool request_id_acceptable(const char *p, size_t n)
 {
 	if (n == 0 || n > LB_REQUEST_ID_MAX)
@@ -992,16 +1008,7 @@ static bool response_read_head(struct lb_client *c)
 	if (h->status < 200) {
 		if (h->status == 101) {
 			hb_str(b, "HTTP/1.1 101 Switching Protocols\r\n");
-			for (size_t i = 0; i < h->header_count; i++) {
-				const struct http_header *hd = &h->headers[i];
-
-				if (is_hop_by_hop(p, hd, h))
-					continue;
-				hb_span(b, p, hd->name);
-				hb_str(b, ": ");
-				hb_span(b, p, hd->value);
-				hb_str(b, "\r\n");
-			}
+			hb_end_to_end_headers(b, p, h);
 			hb_str(b, "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
 			evbuffer_add(lb_conn_output(c->conn), b->buf, b->len);
 			evbuffer_drain(in, (size_t)rc);
@@ -1074,16 +1081,7 @@ static bool response_read_head(struct lb_client *c)
 	else
 		hb_str(b, http_status_reason(h->status));
 	hb_str(b, "\r\n");
-	for (size_t i = 0; i < h->header_count; i++) {
-		const struct http_header *hd = &h->headers[i];
-
-		if (is_hop_by_hop(p, hd, h))
-			continue;
-		hb_span(b, p, hd->name);
-		hb_str(b, ": ");
-		hb_span(b, p, hd->value);
-		hb_str(b, "\r\n");
-	}
+	hb_end_to_end_headers(b, p, h);
 	if (c->resp_mode == BODY_LENGTH ||
 	    (c->resp_mode == BODY_NONE && h->status != 204 && h->content_length >= 0)) {
 		hb_str(b, "Content-Length: ");

@@ -40,16 +40,6 @@ int cgroup_detect_mode(enum cgroup_mode *out, orch_error *err)
 	return 0;
 }
 
-const char *cgroup_mode_name(enum cgroup_mode mode)
-{
-	switch (mode) {
-	case CGROUP_MODE_V1: return "v1";
-	case CGROUP_MODE_HYBRID: return "hybrid";
-	case CGROUP_MODE_V2: return "v2";
-	}
-	return "?";
-}
-
 static const struct cgroup_manager *manager_of(const struct cgroup *cg)
 {
 	/* Hybrid hosts keep every controller orch uses on v1. */
@@ -113,11 +103,6 @@ int cgroup_oom_kill_count(const struct cgroup *cg, uint64_t *out, orch_error *er
 int cgroup_destroy(const struct cgroup *cg, orch_error *err)
 {
 	return manager_of(cg)->destroy(cg, err);
-}
-
-bool cgroup_exists(const struct cgroup *cg)
-{
-	return manager_of(cg)->exists(cg);
 }
 
 int cgroup_create_group(const struct cgroup *cg, const struct cgroup_limits *limits,

@@ -55,7 +55,6 @@ struct cgroup {
 
 /* Detects the host's layout (cached after the first call). */
 int cgroup_detect_mode(enum cgroup_mode *out, orch_error *err);
-const char *cgroup_mode_name(enum cgroup_mode mode);
 
 /* Checks a --cgroup-parent value: relative, no "..", [A-Za-z0-9._/-]. */
 int cgroup_parent_validate(const char *parent, orch_error *err);
@@ -105,9 +104,6 @@ int cgroup_oom_kill_count(const struct cgroup *cg, uint64_t *out, orch_error *er
  * not exist is fine (idempotent, so rm can retry after a crash).
  */
 int cgroup_destroy(const struct cgroup *cg, orch_error *err);
-
-/* True if the cgroup directory exists in any hierarchy (tests, orch ps). */
-bool cgroup_exists(const struct cgroup *cg);
 
 /* ECS cpu units -> cgroup v2 cpu.weight (runc's shares->weight mapping). */
 uint64_t cgroup_units_to_weight(int64_t units);

@@ -14,7 +14,6 @@ struct cgroup_manager {
 	int (*enter)(const struct cgroup *cg, pid_t pid, orch_error *err);
 	int (*oom_kill_count)(const struct cgroup *cg, uint64_t *out, orch_error *err);
 	int (*destroy)(const struct cgroup *cg, orch_error *err);
-	bool (*exists)(const struct cgroup *cg);
 	int (*create_group)(const struct cgroup *cg, const struct cgroup_limits *limits,
 			    orch_error *err);
 	int (*remove_if_empty)(const struct cgroup *cg, orch_error *err);

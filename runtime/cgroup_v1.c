@@ -237,23 +237,6 @@ static int v1_destroy(const struct cgroup *cg, orch_error *err)
 	return rc;
 }
 
-static bool v1_exists(const struct cgroup *cg)
-{
-	char dir[CGROUP_PATH_MAX * 2];
-	struct stat st;
-
-	if (v1_load_mounts(NULL) < 0)
-		return false;
-	for (int c = 0; c < V1_COUNT; c++) {
-		if (!v1_mounts[c][0])
-			continue;
-		v1_dir(cg, c, dir, sizeof(dir));
-		if (stat(dir, &st) == 0)
-			return true;
-	}
-	return false;
-}
-
 static int v1_remove_if_empty(const struct cgroup *cg, orch_error *err)
 {
 	char dir[CGROUP_PATH_MAX * 2];
@@ -301,7 +284,6 @@ const struct cgroup_manager cgroup_manager_v1 = {
 	.enter = v1_enter,
 	.oom_kill_count = v1_oom_kill_count,
 	.destroy = v1_destroy,
-	.exists = v1_exists,
 	.create_group = v1_create_group,
 	.remove_if_empty = v1_remove_if_empty,
 	.list_children = v1_list_children,

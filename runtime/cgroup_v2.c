@@ -205,22 +205,12 @@ static int v2_destroy(const struct cgroup *cg, orch_error *err)
 	return cgroup_rmdir(dir, err);
 }
 
-static bool v2_exists(const struct cgroup *cg)
-{
-	char dir[CGROUP_PATH_MAX * 2];
-	struct stat st;
-
-	v2_dir(cg, dir, sizeof(dir));
-	return stat(dir, &st) == 0;
-}
-
 const struct cgroup_manager cgroup_manager_v2 = {
 	.name = "v2",
 	.create = v2_create,
 	.enter = v2_enter,
 	.oom_kill_count = v2_oom_kill_count,
 	.destroy = v2_destroy,
-	.exists = v2_exists,
 	.create_group = v2_create_group,
 	.remove_if_empty = v2_remove_if_empty,
 	.list_children = v2_list_children,

@@ -338,6 +338,72 @@ int api_query_int(struct api_request *ar, const char *name, int64_t min, int64_t
 	return 0;
 }
 
+const char *api_id_of(const char *ref)
+{
+	const char *slash = strrchr(ref, '/');
+	const char *id = strncmp(ref, "arn:", 4) == 0 && slash ? slash + 1 : ref;
+	size_t n = strspn(id, "0123456789abcdef");
+
+	return n == STORE_ID_HEX_LEN && !id[n] ? id : NULL;
+}
+
+bool api_id_checked(struct api_request *ar, const char *ref, const char *field, const char *kind,
+		    char out[STORE_ID_HEX_LEN + 1])
+{
+	const char *id = api_id_of(ref);
+
+	if (!id) {
+		http_reply_error(ar->req, 400, "ClientException",
+				 "%s: '%.100s' is not a %s ID (%d hex digits) or ARN", field, ref, kind,
+				 STORE_ID_HEX_LEN);
+		return false;
+	}
+	memcpy(out, id, STORE_ID_HEX_LEN + 1);
+	return true;
+}
+
+void api_reply_cluster_error(struct api_request *ar, const orch_error *err)
+{
+	if (err->kind == ORCH_ERR_NOT_FOUND)
+		http_reply_error(ar->req, 404, "ClusterNotFoundException", "%s", err->message);
+	else
+		http_reply_orch_error(ar->req, err);
+}
+
+bool api_cluster_checked(struct api_request *ar)
+{
+	orch_error err = ORCH_ERROR_INIT;
+
+	if (!ecs_name_valid(ar->params[0])) {
+		http_reply_error(ar->req, 400, "ClientException",
+				 "cluster: must be 1 to %d letters, digits, '-' or '_'", ECS_NAME_MAX);
+		return false;
+	}
+	if (store_cluster_exists(ar->ctx->store, ar->params[0], &err) < 0) {
+		api_reply_cluster_error(ar, &err);
+		return false;
+	}
+	return true;
+}
+
+json_t *api_list_reply(json_t *items, const char *arn_field, const char *arns_key,
+		       const char *items_key, const char *last_key)
+{
+	json_t *arns = json_array(), *item, *reply;
+	size_t i;
+
+	json_array_foreach(items, i, item)
+		json_array_append(arns, json_object_get(item, arn_field));
+	reply = json_pack("{s:o, s:o}", arns_key, arns, items_key, items);
+
+	if (reply && last_key) {
+		cleanup_free char *next = api_page_token_encode(last_key);
+
+		json_object_set_new(reply, "nextToken", next ? json_string(next) : NULL);
+	}
+	return reply;
+}
+
 char *api_page_token_encode(const char *key)
 {
 	size_t len = strlen(key);

@@ -30,7 +30,7 @@ struct api_context {
 	char admin_token[AUTH_TOKEN_HEX_LEN + 1];
 	char *ca_pem;			/* the cluster CA (pki.h), for GET /v1/agent/ca */
 	double started_at;
-	/* The cluster control plane (issue 4): see placement.h, desired_state.h. */
+	/* The cluster control plane: see placement.h, desired_state.h. */
 	const char *data_dir;
 	struct placement *placement;
 	struct desired_state *desired;
@@ -70,6 +70,38 @@ int api_query_int(struct api_request *ar, const char *name, int64_t min, int64_t
 char *api_page_token_encode(const char *key);
 /* NULL (and a 400 sent) if the token is malformed. */
 char *api_page_token_decode(struct api_request *ar, const char *token);
+
+/*
+ * The ID a path or query names: ref itself when it is a store ID
+ * (STORE_ID_HEX_LEN lower-case hex digits), or the part after the last '/'
+ * of an ARN ("arn:...").  NULL when it is neither.  Points into ref.
+ */
+const char *api_id_of(const char *ref);
+
+/*
+ * Copies the ID of ref (api_id_of) into out; otherwise answers 400
+ * "FIELD: 'REF' is not a KIND ID (32 hex digits) or ARN" and returns false.
+ */
+bool api_id_checked(struct api_request *ar, const char *ref, const char *field, const char *kind,
+		    char out[STORE_ID_HEX_LEN + 1]);
+
+/*
+ * The cluster of the path (params[0]) is a valid name of a cluster that
+ * exists; otherwise 400 or 404 ClusterNotFoundException is answered and
+ * false returned.
+ */
+bool api_cluster_checked(struct api_request *ar);
+
+/* Answers err; ORCH_ERR_NOT_FOUND as 404 ClusterNotFoundException. */
+void api_reply_cluster_error(struct api_request *ar, const orch_error *err);
+
+/*
+ * A list answer in ECS's shape: {ARNS_KEY: [each item's ARN_FIELD],
+ * ITEMS_KEY: items} and, when last_key is non-NULL (a further page exists),
+ * "nextToken" encoding it.  Takes items.
+ */
+json_t *api_list_reply(json_t *items, const char *arn_field, const char *arns_key,
+		       const char *items_key, const char *last_key);
 
 /* ---- handlers ---------------------------------------------------------- */
 void api_info(struct api_request *ar);

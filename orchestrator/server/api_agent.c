@@ -25,6 +25,7 @@
 #include "common/fs_util.h"
 #include "http_response.h"
 #include "common/log.h"
+#include "common/str_util.h"
 #include "node_monitor.h"
 #include "proto/pki.h"
 #include "placement.h"
@@ -221,10 +222,7 @@ void api_agent_register(struct api_request *ar)
 	}
 	in.attributes = attributes;
 	if (store_cluster_get(ar->ctx->store, in.cluster, &cluster, &err) < 0) {
-		if (err.kind == ORCH_ERR_NOT_FOUND)
-			http_reply_error(ar->req, 404, "ClusterNotFoundException", "%s", err.message);
-		else
-			http_reply_orch_error(ar->req, &err);
+		api_reply_cluster_error(ar, &err);
 		goto out;
 	}
 	random_hex(credential, AGENT_CREDENTIAL_HEX_LEN / 2);
@@ -354,22 +352,6 @@ static int status_check(json_t *body, orch_error *err)
 	return 0;
 }
 
-static int set_str(char **field, const char *value)
-{
-	char *copy = value ? strdup(value) : NULL;
-
-	if (value && !copy)
-		return -1;
-	free(*field);
-	*field = copy;
-	return 0;
-}
-
-static bool str_differs(const char *a, const char *b)
-{
-	return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
-}
-
 /* Merges the agent's container reports (by name) into the stored list. */
 static char *containers_merge(const char *stored, json_t *reported)
 {
@@ -440,14 +422,14 @@ static int status_apply_task(struct api_request *ar, json_t *report, bool *stopp
 	was_stopped = strcmp(t.last_status, "STOPPED") == 0;
 	/* What the agent last said (fencing: the set keeps tasks until it says STOPPED). */
 	if (store_task_status_rank(status) > store_task_status_rank(t.agent_status)) {
-		if (set_str(&t.agent_status, status) < 0)
+		if (str_set_copy(&t.agent_status, status) < 0)
 			goto oom;
 		changed = true;
 		*left_set = strcmp(status, "STOPPED") == 0;
 	}
 	if (!was_stopped) {
 		if (store_task_status_rank(status) > store_task_status_rank(t.last_status)) {
-			if (set_str(&t.last_status, status) < 0)
+			if (str_set_copy(&t.last_status, status) < 0)
 				goto oom;
 			changed = true;
 		}
@@ -464,15 +446,15 @@ static int status_apply_task(struct api_request *ar, json_t *report, bool *stopp
 			t.stopped_at = json_is_number(at) ? json_number_value(at) : now;
 			if (t.stopping_at <= 0)
 				t.stopping_at = t.stopped_at;
-			if (set_str(&t.desired_status, "STOPPED") < 0)
+			if (str_set_copy(&t.desired_status, "STOPPED") < 0)
 				goto oom;
-			if (!t.stop_code && (set_str(&t.stop_code, code ? code : "TaskFailedToStart") < 0 ||
-					     set_str(&t.stopped_reason, reason) < 0))
+			if (!t.stop_code && (str_set_copy(&t.stop_code, code ? code : "TaskFailedToStart") < 0 ||
+					     str_set_copy(&t.stopped_reason, reason) < 0))
 				goto oom;
 			*stopped = true;
 		}
 		if (health && str_differs(health, t.health_status)) {
-			if (set_str(&t.health_status, health) < 0)
+			if (str_set_copy(&t.health_status, health) < 0)
 				goto oom;
 			changed = true;
 		}
@@ -528,7 +510,7 @@ void api_agent_status(struct api_request *ar)
 		const char *back = node.status_before_lost ? node.status_before_lost : "ACTIVE";
 
 		if (store_node_set_status(ar->ctx->store, node.id, back, NULL, &err) < 0 ||
-		    set_str(&node.status, back) < 0)
+		    str_set_copy(&node.status, back) < 0)
 			goto fail;
 		log_info("agent: node %s (%s) reports again: %s", node.id, node.name, back);
 		if (placement_node_changed(ar->ctx->placement, &node, &err) < 0)

@@ -107,7 +107,7 @@ void api_cluster_list(struct api_request *ar)
 	cleanup_free char *after = NULL;
 	struct store_cluster *list = NULL;
 	int64_t limit = CLUSTER_PAGE_DEFAULT;
-	json_t *arns, *clusters, *reply;
+	json_t *clusters, *reply;
 	bool more = false;
 	int count = 0;
 
@@ -119,20 +119,11 @@ void api_cluster_list(struct api_request *ar)
 		http_reply_orch_error(ar->req, &err);
 		return;
 	}
-	arns = json_array();
 	clusters = json_array();
-	for (int i = 0; i < count; i++) {
-		json_t *c = cluster_to_json(&list[i], "ACTIVE");
-
-		json_array_append(arns, json_object_get(c, "clusterArn"));
-		json_array_append_new(clusters, c);
-	}
-	reply = json_pack("{s:o, s:o}", "clusterArns", arns, "clusters", clusters);
-	if (more && count > 0) {
-		cleanup_free char *next = api_page_token_encode(list[count - 1].name);
-
-		json_object_set_new(reply, "nextToken", next ? json_string(next) : NULL);
-	}
+	for (int i = 0; i < count; i++)
+		json_array_append_new(clusters, cluster_to_json(&list[i], "ACTIVE"));
+	reply = api_list_reply(clusters, "clusterArn", "clusterArns", "clusters",
+			       more && count > 0 ? list[count - 1].name : NULL);
 	store_cluster_list_free(list, count);
 	http_reply_json(ar->req, 200, reply);
 }
@@ -145,10 +136,7 @@ void api_cluster_describe(struct api_request *ar)
 	if (!cluster_name_checked(ar, ar->params[0]))
 		return;
 	if (store_cluster_get(ar->ctx->store, ar->params[0], &cluster, &err) < 0) {
-		if (err.kind == ORCH_ERR_NOT_FOUND)
-			http_reply_error(ar->req, 404, "ClusterNotFoundException", "%s", err.message);
-		else
-			http_reply_orch_error(ar->req, &err);
+		api_reply_cluster_error(ar, &err);
 		return;
 	}
 	http_reply_json(ar->req, 200, json_pack("{s:o}", "cluster", cluster_to_json(&cluster, "ACTIVE")));

@@ -126,50 +126,6 @@ json_t *api_node_to_json(struct api_context *ctx, const struct store_node *n)
 	return obj;
 }
 
-/* Checks the cluster path parameter exists; replies 4xx and returns false if not. */
-static bool cluster_checked(struct api_request *ar)
-{
-	orch_error err = ORCH_ERROR_INIT;
-	struct store_cluster c = { 0 };
-
-	if (!ecs_name_valid(ar->params[0])) {
-		http_reply_error(ar->req, 400, "ClientException",
-				 "cluster: must be 1 to %d letters, digits, '-' or '_'", ECS_NAME_MAX);
-		return false;
-	}
-	if (store_cluster_get(ar->ctx->store, ar->params[0], &c, &err) < 0) {
-		if (err.kind == ORCH_ERR_NOT_FOUND)
-			http_reply_error(ar->req, 404, "ClusterNotFoundException", "%s", err.message);
-		else
-			http_reply_orch_error(ar->req, &err);
-		return false;
-	}
-	store_cluster_release(&c);
-	return true;
-}
-
-/* Accepts a node ID or its containerInstanceArn; copies the ID into out. */
-static bool node_id_checked(struct api_request *ar, const char *ref, char *out, size_t size)
-{
-	const char *id = ref;
-	const char *slash = strrchr(ref, '/');
-	size_t n = 0;
-
-	if (strncmp(ref, "arn:", 4) == 0 && slash)
-		id = slash + 1;
-	for (; id[n]; n++)
-		if (!((id[n] >= '0' && id[n] <= '9') || (id[n] >= 'a' && id[n] <= 'f')))
-			break;
-	if (n != STORE_ID_HEX_LEN || id[n]) {
-		http_reply_error(ar->req, 400, "ClientException",
-				 "containerInstance: '%.100s' is not a node ID (%d hex digits) or ARN",
-				 ref, STORE_ID_HEX_LEN);
-		return false;
-	}
-	snprintf(out, size, "%s", id);
-	return true;
-}
-
 static const char *node_status_filter(const char *s)
 {
 	static const char *const ok[] = { "ACTIVE", "DRAINING", "LOST", "INACTIVE" };
@@ -189,11 +145,11 @@ void api_node_list(struct api_request *ar)
 	struct store_node_query q = { 0 };
 	struct store_node *list = NULL;
 	int64_t limit = NODE_PAGE_DEFAULT;
-	json_t *arns, *nodes, *reply;
+	json_t *nodes, *reply;
 	bool more = false;
 	int count = 0;
 
-	if (!cluster_checked(ar))
+	if (!api_cluster_checked(ar))
 		return;
 	if (api_query_int(ar, "maxResults", 1, NODE_PAGE_MAX, &limit) < 0)
 		return;
@@ -211,20 +167,11 @@ void api_node_list(struct api_request *ar)
 		http_reply_orch_error(ar->req, &err);
 		return;
 	}
-	arns = json_array();
 	nodes = json_array();
-	for (int i = 0; i < count; i++) {
-		json_t *n = api_node_to_json(ar->ctx, &list[i]);
-
-		json_array_append(arns, json_object_get(n, "containerInstanceArn"));
-		json_array_append_new(nodes, n);
-	}
-	reply = json_pack("{s:o, s:o}", "containerInstanceArns", arns, "containerInstances", nodes);
-	if (more && count > 0) {
-		cleanup_free char *next = api_page_token_encode(list[count - 1].id);
-
-		json_object_set_new(reply, "nextToken", next ? json_string(next) : NULL);
-	}
+	for (int i = 0; i < count; i++)
+		json_array_append_new(nodes, api_node_to_json(ar->ctx, &list[i]));
+	reply = api_list_reply(nodes, "containerInstanceArn", "containerInstanceArns",
+			       "containerInstances", more && count > 0 ? list[count - 1].id : NULL);
 	store_node_list_free(list, count);
 	http_reply_json(ar->req, 200, reply);
 }
@@ -243,7 +190,8 @@ void api_node_describe(struct api_request *ar)
 	char id[STORE_ID_HEX_LEN + 1];
 	struct store_node node = { 0 };
 
-	if (!cluster_checked(ar) || !node_id_checked(ar, ar->params[1], id, sizeof(id)))
+	if (!api_cluster_checked(ar) ||
+	    !api_id_checked(ar, ar->params[1], "containerInstance", "node", id))
 		return;
 	if (store_node_get(ar->ctx->store, STORE_READER, ar->params[0], id, &node, &err) < 0) {
 		reply_node_error(ar, &err);
@@ -262,7 +210,8 @@ void api_node_update(struct api_request *ar)
 	json_t *body, *v;
 	const char *status, *key;
 
-	if (!cluster_checked(ar) || !node_id_checked(ar, ar->params[1], id, sizeof(id)))
+	if (!api_cluster_checked(ar) ||
+	    !api_id_checked(ar, ar->params[1], "containerInstance", "node", id))
 		return;
 	body = api_read_json_object(ar);
 	if (!body)
@@ -326,7 +275,8 @@ void api_node_deregister(struct api_request *ar)
 		http_reply_error(ar->req, 400, "ClientException", "force: must be true or false");
 		return;
 	}
-	if (!cluster_checked(ar) || !node_id_checked(ar, ar->params[1], id, sizeof(id)))
+	if (!api_cluster_checked(ar) ||
+	    !api_id_checked(ar, ar->params[1], "containerInstance", "node", id))
 		return;
 	if (write_batch_begin(ar->ctx->writes, &err) < 0) {
 		http_reply_orch_error(ar->req, &err);

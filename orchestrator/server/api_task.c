@@ -156,46 +156,6 @@ static void task_text(struct json_text *jt, const struct store_task *t)
 	json_text_lit(jt, "}");
 }
 
-static bool cluster_checked(struct api_request *ar)
-{
-	orch_error err = ORCH_ERROR_INIT;
-
-	if (!ecs_name_valid(ar->params[0])) {
-		http_reply_error(ar->req, 400, "ClientException",
-				 "cluster: must be 1 to %d letters, digits, '-' or '_'", ECS_NAME_MAX);
-		return false;
-	}
-	if (store_cluster_exists(ar->ctx->store, ar->params[0], &err) < 0) {
-		if (err.kind == ORCH_ERR_NOT_FOUND)
-			http_reply_error(ar->req, 404, "ClusterNotFoundException", "%s", err.message);
-		else
-			http_reply_orch_error(ar->req, &err);
-		return false;
-	}
-	return true;
-}
-
-/* A task ID or task ARN; copies the ID. */
-static bool task_id_checked(struct api_request *ar, const char *ref, char *out, size_t size)
-{
-	const char *id = ref, *slash = strrchr(ref, '/');
-	size_t n = 0;
-
-	if (strncmp(ref, "arn:", 4) == 0 && slash)
-		id = slash + 1;
-	for (; id[n]; n++)
-		if (!((id[n] >= '0' && id[n] <= '9') || (id[n] >= 'a' && id[n] <= 'f')))
-			break;
-	if (n != STORE_ID_HEX_LEN || id[n]) {
-		http_reply_error(ar->req, 400, "ClientException",
-				 "task: '%.100s' is not a task ID (%d hex digits) or ARN", ref,
-				 STORE_ID_HEX_LEN);
-		return false;
-	}
-	snprintf(out, size, "%s", id);
-	return true;
-}
-
 /* ---- RunTask ------------------------------------------------------------- */
 
 static int64_t json_int_or_string(json_t *v, bool *ok)
@@ -692,7 +652,7 @@ void api_task_run(struct api_request *ar)
 	int bound = 0;
 	const char *cluster = ar->params[0];
 
-	if (!cluster_checked(ar))
+	if (!api_cluster_checked(ar))
 		goto out;
 	body = api_read_json_object(ar);
 	if (!body)
@@ -844,7 +804,7 @@ void api_task_stop(struct api_request *ar)
 	char *text;
 	size_t len = 0;
 
-	if (!cluster_checked(ar) || !task_id_checked(ar, ar->params[1], id, sizeof(id)))
+	if (!api_cluster_checked(ar) || !api_id_checked(ar, ar->params[1], "task", "task", id))
 		return;
 	http_request_body(ar->req, &len);
 	if (len > 0) {
@@ -899,7 +859,7 @@ void api_task_describe(struct api_request *ar)
 	struct store_task t = { 0 };
 	struct json_text jt = JSON_TEXT_INIT;
 
-	if (!cluster_checked(ar) || !task_id_checked(ar, ar->params[1], id, sizeof(id)))
+	if (!api_cluster_checked(ar) || !api_id_checked(ar, ar->params[1], "task", "task", id))
 		return;
 	if (store_task_get(ar->ctx->store, STORE_READER, ar->params[0], id, &t, &err) < 0) {
 		http_reply_orch_error(ar->req, &err);
@@ -927,7 +887,7 @@ void api_task_list(struct api_request *ar)
 	bool more = false;
 	int count = 0;
 
-	if (!cluster_checked(ar))
+	if (!api_cluster_checked(ar))
 		return;
 	if (api_query_int(ar, "maxResults", 1, TASK_PAGE_MAX, &limit) < 0)
 		return;
@@ -943,11 +903,9 @@ void api_task_list(struct api_request *ar)
 		return;
 	}
 	if (node) {
-		const char *slash = strrchr(node, '/');
-		const char *id = strncmp(node, "arn:", 4) == 0 && slash ? slash + 1 : node;
-		size_t n = strspn(id, "0123456789abcdef");
+		const char *id = api_id_of(node);
 
-		if (n != STORE_ID_HEX_LEN || id[n]) {
+		if (!id) {
 			http_reply_error(ar->req, 400, "ClientException",
 					 "node: must be a node ID (%d hex digits) or containerInstanceArn",
 					 STORE_ID_HEX_LEN);

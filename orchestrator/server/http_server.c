@@ -208,11 +208,6 @@ const char *http_request_method(const struct http_request *req)
 	return req->method[0] ? req->method : "?";
 }
 
-bool http_request_is_head(const struct http_request *req)
-{
-	return req->is_head;
-}
-
 const char *http_request_path(const struct http_request *req)
 {
 	return req->target ? req->target : "/";

@@ -81,7 +81,6 @@ size_t http_server_busy_connections(struct http_server *srv);
 /* ---- one request ------------------------------------------------------- */
 
 const char *http_request_method(const struct http_request *req);	/* "GET" */
-bool http_request_is_head(const struct http_request *req);
 /* The raw (still percent-encoded) path, and the query string or NULL. */
 const char *http_request_path(const struct http_request *req);
 const char *http_request_query(const struct http_request *req);

@@ -9,6 +9,7 @@
 
 #include "desired_state.h"
 #include "common/log.h"
+#include "common/str_util.h"
 #include "write_batch.h"
 
 #define PLACEMENT_NODE_PAGE 1000
@@ -365,17 +366,6 @@ static char *containers_stopped(const char *containers_json, const char *reason)
 	return out;
 }
 
-static int set_str(char **field, const char *value)
-{
-	char *copy = value ? strdup(value) : NULL;
-
-	if (value && !copy)
-		return -1;
-	free(*field);
-	*field = copy;
-	return 0;
-}
-
 int placement_stop_task(struct placement *p, struct store_task *t, const char *stop_code,
 			const char *reason, orch_error *err)
 {
@@ -383,17 +373,17 @@ int placement_stop_task(struct placement *p, struct store_task *t, const char *s
 
 	if (strcmp(t->last_status, "STOPPED") == 0 && strcmp(t->desired_status, "STOPPED") == 0)
 		return 0;
-	if (set_str(&t->desired_status, "STOPPED") < 0)
+	if (str_set_copy(&t->desired_status, "STOPPED") < 0)
 		return orch_fail(err, ORCH_ERR_INTERNAL, "out of memory");
-	if (!t->stop_code && (set_str(&t->stop_code, stop_code) < 0 ||
-			      set_str(&t->stopped_reason, reason) < 0))
+	if (!t->stop_code && (str_set_copy(&t->stop_code, stop_code) < 0 ||
+			      str_set_copy(&t->stopped_reason, reason) < 0))
 		return orch_fail(err, ORCH_ERR_INTERNAL, "out of memory");
 	if (strcmp(t->last_status, "STOPPED") == 0) {
 		/* Already stopped: only the desired status was behind. */
 	} else if (!t->node_id) {
 		char *containers = containers_stopped(t->containers, NULL);
 
-		if (!containers || set_str(&t->last_status, "STOPPED") < 0) {
+		if (!containers || str_set_copy(&t->last_status, "STOPPED") < 0) {
 			free(containers);
 			return orch_fail(err, ORCH_ERR_INTERNAL, "out of memory");
 		}
@@ -405,7 +395,7 @@ int placement_stop_task(struct placement *p, struct store_task *t, const char *s
 		t->stopped_at = now;
 	} else {
 		if (store_task_status_rank(t->last_status) < store_task_status_rank("STOPPING") &&
-		    set_str(&t->last_status, "STOPPING") < 0)
+		    str_set_copy(&t->last_status, "STOPPING") < 0)
 			return orch_fail(err, ORCH_ERR_INTERNAL, "out of memory");
 		if (t->stopping_at <= 0)
 			t->stopping_at = now;
@@ -427,16 +417,16 @@ int placement_stop_node_tasks(struct placement *p, const char *node_id, const ch
 		struct store_task *t = &tasks[i];
 		char *containers = containers_stopped(t->containers, reason);
 
-		if (!containers || set_str(&t->last_status, "STOPPED") < 0 ||
-		    set_str(&t->desired_status, "STOPPED") < 0) {
+		if (!containers || str_set_copy(&t->last_status, "STOPPED") < 0 ||
+		    str_set_copy(&t->desired_status, "STOPPED") < 0) {
 			free(containers);
 			orch_fail(err, ORCH_ERR_INTERNAL, "out of memory");
 			goto fail;
 		}
 		free(t->containers);
 		t->containers = containers;
-		if (!t->stop_code && (set_str(&t->stop_code, stop_code) < 0 ||
-				      set_str(&t->stopped_reason, reason) < 0)) {
+		if (!t->stop_code && (str_set_copy(&t->stop_code, stop_code) < 0 ||
+				      str_set_copy(&t->stopped_reason, reason) < 0)) {
 			orch_fail(err, ORCH_ERR_INTERNAL, "out of memory");
 			goto fail;
 		}
@@ -477,7 +467,7 @@ int placement_node_lost(struct placement *p, const char *node_id, orch_error *er
 	if (stopped < 0)
 		goto fail;
 	store_savepoint_release(p->store);
-	if (set_str(&node.status, "LOST") == 0)
+	if (str_set_copy(&node.status, "LOST") == 0)
 		placement_node_changed(p, &node, err);
 	desired_state_changed(p->desired, node_id);
 	log_warn("node %s (%s) is LOST: silent past the grace period; %d tasks stopped",

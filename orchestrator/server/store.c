@@ -2,7 +2,7 @@
  * store.c - opening the SQLite database, migrations, transactions and the
  * prepared-statement cache.  Resource-specific queries live in store_*.c.
  */
-#include "store.h"
+#include "store_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -62,6 +62,89 @@ int store_fail_stmt(sqlite3_stmt *stmt, orch_error *err, const char *what)
 {
 	return orch_fail(err, ORCH_ERR_INTERNAL, "%s: %s", what,
 			 sqlite3_errmsg(sqlite3_db_handle(stmt)));
+}
+
+char *store_column_dup(sqlite3_stmt *stmt, int col)
+{
+	const unsigned char *v = sqlite3_column_text(stmt, col);
+
+	return v ? strdup((const char *)v) : NULL;
+}
+
+int store_get_by_id(struct store *s, enum store_conn conn, const char *sql, const char *kind,
+		    const char *cluster, const char *id, store_row_fn from_row, void *out,
+		    orch_error *err)
+{
+	sqlite3_stmt *stmt = store_prepare(s, conn, sql, err);
+	int rc;
+
+	if (!stmt)
+		return -1;
+	sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+	if (cluster)
+		sqlite3_bind_text(stmt, 2, cluster, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(stmt);
+		return orch_fail(err, ORCH_ERR_NOT_FOUND, "%s '%.64s' not found%s%.255s%s", kind, id,
+				 cluster ? " in cluster '" : "", cluster ? cluster : "",
+				 cluster ? "'" : "");
+	}
+	if (rc != SQLITE_ROW) {
+		orch_fail(err, ORCH_ERR_INTERNAL, "reading a %s: %s", kind,
+			  sqlite3_errmsg(sqlite3_db_handle(stmt)));
+		sqlite3_reset(stmt);
+		return -1;
+	}
+	rc = from_row(stmt, out, err);
+	sqlite3_reset(stmt);
+	return rc;
+}
+
+int store_rows(sqlite3_stmt *stmt, int limit, size_t record_size, store_row_fn from_row,
+	       store_release_fn release, const char *what, void **out, int *count, bool *more,
+	       orch_error *err)
+{
+	char *list = NULL;
+	int n = 0, cap = 0, rc;
+
+	if (more)
+		*more = false;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (limit > 0 && n == limit) {
+			if (more)
+				*more = true;
+			break;
+		}
+		if (n == cap) {
+			char *grown;
+
+			cap = cap ? cap * 2 : 16;
+			grown = realloc(list, record_size * (size_t)cap);
+			if (!grown) {
+				orch_fail_errno(err, ENOMEM, "%s", what);
+				goto fail;
+			}
+			list = grown;
+		}
+		if (from_row(stmt, list + record_size * (size_t)n, err) < 0)
+			goto fail;
+		n++;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		store_fail_stmt(stmt, err, what);
+		goto fail;
+	}
+	sqlite3_reset(stmt);
+	*out = list;
+	*count = n;
+	return 0;
+fail:
+	sqlite3_reset(stmt);
+	for (int i = 0; i < n; i++)
+		release(list + record_size * (size_t)i);
+	free(list);
+	return -1;
 }
 
 static int store_exec(struct store *s, const char *sql, orch_error *err)

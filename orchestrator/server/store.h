@@ -1,8 +1,8 @@
 /*
  * store.h - the server's durable state in SQLite.
  *
- * One struct store owns one database connection and is used only from the
- * control thread.  The database runs in WAL mode with synchronous=FULL, so a
+ * One struct store owns two database connections, a writer and a read-only
+ * reader, and is used only from the control thread.  The database runs in WAL mode with synchronous=FULL, so a
  * write whose transaction committed survives kill -9 and power loss; callers
  * acknowledge a request only after store_commit() returned 0.
  *
@@ -50,23 +50,9 @@ void store_savepoint_rollback(struct store *s);
 /* Wall-clock seconds since the epoch with millisecond precision. */
 double store_now(void);
 
+/* Which connection a read runs on: the reader sees only committed state;
+ * the writer also sees the open transaction's own writes. */
 enum store_conn { STORE_WRITER, STORE_READER };
-
-/*
- * A cached prepared statement for sql on the given connection, reset and
- * with bindings cleared.  sql must be a string with static storage
- * duration: the cache is keyed by its address.  The statement belongs to
- * the store.
- */
-sqlite3_stmt *store_prepare(struct store *s, enum store_conn conn, const char *sql,
-			    orch_error *err);
-
-/* Rows changed by the writer's last INSERT, UPDATE or DELETE. */
-int store_changes(struct store *s);
-
-/* Fill err from the writer's (or stmt's connection's) last error; returns -1. */
-int store_fail(struct store *s, orch_error *err, const char *what);
-int store_fail_stmt(sqlite3_stmt *stmt, orch_error *err, const char *what);
 
 /* ---- clusters (store_cluster.c) ---------------------------------------- */
 

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store.h"
+#include "store_internal.h"
 
 /*
  * ECS's counts: runningTasksCount is lastStatus RUNNING, pendingTasksCount

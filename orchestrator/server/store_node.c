@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store.h"
+#include "store_internal.h"
 
 /*
  * Implied by any task status but STOPPED (a task whose agent reported
@@ -54,12 +54,6 @@ static const char sql_node_page[] =
 	" AND (CASE WHEN ?2 IS NULL THEN status != 'INACTIVE' ELSE status = ?2 END)"
 	" AND (?3 IS NULL OR id > ?3) ORDER BY id LIMIT ?4";
 
-static char *dup_column(sqlite3_stmt *stmt, int col)
-{
-	const unsigned char *v = sqlite3_column_text(stmt, col);
-
-	return v ? strdup((const char *)v) : NULL;
-}
 
 void store_node_release(struct store_node *n)
 {
@@ -80,16 +74,18 @@ void store_node_list_free(struct store_node *list, int count)
 	free(list);
 }
 
-static int node_from_row(sqlite3_stmt *stmt, struct store_node *out, orch_error *err)
+static int node_from_row(sqlite3_stmt *stmt, void *record, orch_error *err)
 {
+	struct store_node *out = record;
+
 	memset(out, 0, sizeof(*out));
-	out->id = dup_column(stmt, 0);
-	out->cluster = dup_column(stmt, 1);
-	out->name = dup_column(stmt, 2);
-	out->status = dup_column(stmt, 3);
-	out->status_before_lost = dup_column(stmt, 4);
-	out->advertise_address = dup_column(stmt, 5);
-	out->attributes = dup_column(stmt, 6);
+	out->id = store_column_dup(stmt, 0);
+	out->cluster = store_column_dup(stmt, 1);
+	out->name = store_column_dup(stmt, 2);
+	out->status = store_column_dup(stmt, 3);
+	out->status_before_lost = store_column_dup(stmt, 4);
+	out->advertise_address = store_column_dup(stmt, 5);
+	out->attributes = store_column_dup(stmt, 6);
 	out->cpu = sqlite3_column_int64(stmt, 7);
 	out->memory = sqlite3_column_int64(stmt, 8);
 	out->registered_at = sqlite3_column_double(stmt, 9);
@@ -109,29 +105,7 @@ static int node_from_row(sqlite3_stmt *stmt, struct store_node *out, orch_error 
 int store_node_get(struct store *s, enum store_conn conn, const char *cluster, const char *id,
 		   struct store_node *out, orch_error *err)
 {
-	sqlite3_stmt *stmt = store_prepare(s, conn, sql_node_by_id, err);
-	int rc;
-
-	if (!stmt)
-		return -1;
-	sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
-	if (cluster)
-		sqlite3_bind_text(stmt, 2, cluster, -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_DONE) {
-		sqlite3_reset(stmt);
-		return orch_fail(err, ORCH_ERR_NOT_FOUND, "node '%.64s' not found%s%.255s%s", id,
-				 cluster ? " in cluster '" : "", cluster ? cluster : "",
-				 cluster ? "'" : "");
-	}
-	if (rc != SQLITE_ROW) {
-		store_fail_stmt(stmt, err, "reading a node");
-		sqlite3_reset(stmt);
-		return -1;
-	}
-	rc = node_from_row(stmt, out, err);
-	sqlite3_reset(stmt);
-	return rc;
+	return store_get_by_id(s, conn, sql_node_by_id, "node", cluster, id, node_from_row, out, err);
 }
 
 int store_node_register(struct store *s, const struct store_node *in,
@@ -247,23 +221,7 @@ static int node_exec(struct store *s, const char *sql, const char *id, const cha
 int store_node_set_status(struct store *s, const char *id, const char *status,
 			  const char *status_before_lost, orch_error *err)
 {
-	sqlite3_stmt *stmt = store_prepare(s, STORE_WRITER, sql_node_set_status, err);
-	int rc;
-
-	if (!stmt)
-		return -1;
-	sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, status, -1, SQLITE_STATIC);
-	if (status_before_lost)
-		sqlite3_bind_text(stmt, 3, status_before_lost, -1, SQLITE_STATIC);
-	sqlite3_bind_double(stmt, 4, store_now());
-	rc = sqlite3_step(stmt);
-	sqlite3_reset(stmt);
-	if (rc != SQLITE_DONE)
-		return store_fail(s, err, "updating a node");
-	if (sqlite3_changes(sqlite3_db_handle(stmt)) == 0)
-		return orch_fail(err, ORCH_ERR_NOT_FOUND, "node '%.64s' not found", id);
-	return 0;
+	return node_exec(s, sql_node_set_status, id, status, status_before_lost, true, err);
 }
 
 int store_node_deregister(struct store *s, const char *id, orch_error *err)
@@ -285,18 +243,18 @@ int store_node_touch(struct store *s, const char *id, double now, orch_error *er
 	return rc == SQLITE_DONE ? 0 : store_fail(s, err, "updating a node");
 }
 
+static void node_release(void *record)
+{
+	store_node_release(record);
+}
+
 int store_node_list(struct store *s, enum store_conn conn, const struct store_node_query *q,
 		    struct store_node **out, int *count, bool *more, orch_error *err)
 {
 	sqlite3_stmt *stmt = store_prepare(s, conn, sql_node_page, err);
-	struct store_node *list;
-	int n = 0, rc;
 
 	if (!stmt)
 		return -1;
-	list = calloc((size_t)q->limit + 1, sizeof(*list));
-	if (!list)
-		return orch_fail_errno(err, ENOMEM, "listing nodes");
 	if (q->cluster)
 		sqlite3_bind_text(stmt, 1, q->cluster, -1, SQLITE_STATIC);
 	if (q->status)
@@ -304,26 +262,6 @@ int store_node_list(struct store *s, enum store_conn conn, const struct store_no
 	if (q->after_id)
 		sqlite3_bind_text(stmt, 3, q->after_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int(stmt, 4, q->limit + 1);
-	*more = false;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (n == q->limit) {
-			*more = true;
-			break;
-		}
-		if (node_from_row(stmt, &list[n], err) < 0)
-			goto fail;
-		n++;
-	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		store_fail_stmt(stmt, err, "listing nodes");
-		goto fail;
-	}
-	sqlite3_reset(stmt);
-	*out = list;
-	*count = n;
-	return 0;
-fail:
-	sqlite3_reset(stmt);
-	store_node_list_free(list, n);
-	return -1;
+	return store_rows(stmt, q->limit, sizeof(**out), node_from_row, node_release, "listing nodes",
+			  (void **)out, count, more, err);
 }

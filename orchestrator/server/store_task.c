@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store.h"
+#include "store_internal.h"
 
 #define TASK_COLUMNS \
 	"id, cluster, family, revision, node_id, last_status, desired_status, agent_status," \
@@ -88,12 +88,6 @@ int store_task_status_rank(const char *status)
 	return -1;
 }
 
-static char *dup_column(sqlite3_stmt *stmt, int col)
-{
-	const unsigned char *v = sqlite3_column_text(stmt, col);
-
-	return v ? strdup((const char *)v) : NULL;
-}
 
 void store_task_release(struct store_task *t)
 {
@@ -124,33 +118,35 @@ void store_task_list_free(struct store_task *list, int count)
 	free(list);
 }
 
-static int task_from_row(sqlite3_stmt *stmt, struct store_task *out, orch_error *err)
+static int task_from_row(sqlite3_stmt *stmt, void *record, orch_error *err)
 {
+	struct store_task *out = record;
+
 	memset(out, 0, sizeof(*out));
-	out->id = dup_column(stmt, 0);
-	out->cluster = dup_column(stmt, 1);
-	out->family = dup_column(stmt, 2);
+	out->id = store_column_dup(stmt, 0);
+	out->cluster = store_column_dup(stmt, 1);
+	out->family = store_column_dup(stmt, 2);
 	out->revision = sqlite3_column_int64(stmt, 3);
-	out->node_id = dup_column(stmt, 4);
-	out->last_status = dup_column(stmt, 5);
-	out->desired_status = dup_column(stmt, 6);
-	out->agent_status = dup_column(stmt, 7);
-	out->pending_reason = dup_column(stmt, 8);
-	out->stop_code = dup_column(stmt, 9);
-	out->stopped_reason = dup_column(stmt, 10);
-	out->health_status = dup_column(stmt, 11);
+	out->node_id = store_column_dup(stmt, 4);
+	out->last_status = store_column_dup(stmt, 5);
+	out->desired_status = store_column_dup(stmt, 6);
+	out->agent_status = store_column_dup(stmt, 7);
+	out->pending_reason = store_column_dup(stmt, 8);
+	out->stop_code = store_column_dup(stmt, 9);
+	out->stopped_reason = store_column_dup(stmt, 10);
+	out->health_status = store_column_dup(stmt, 11);
 	out->cpu = sqlite3_column_int64(stmt, 12);
 	out->memory = sqlite3_column_int64(stmt, 13);
 	out->created_at = sqlite3_column_double(stmt, 14);
 	out->started_at = sqlite3_column_double(stmt, 15);
 	out->stopping_at = sqlite3_column_double(stmt, 16);
 	out->stopped_at = sqlite3_column_double(stmt, 17);
-	out->overrides = dup_column(stmt, 18);
-	out->containers = dup_column(stmt, 19);
-	out->placement = dup_column(stmt, 20);
-	out->group = dup_column(stmt, 21);
-	out->started_by = dup_column(stmt, 22);
-	out->service_name = dup_column(stmt, 23);
+	out->overrides = store_column_dup(stmt, 18);
+	out->containers = store_column_dup(stmt, 19);
+	out->placement = store_column_dup(stmt, 20);
+	out->group = store_column_dup(stmt, 21);
+	out->started_by = store_column_dup(stmt, 22);
+	out->service_name = store_column_dup(stmt, 23);
 	out->version = sqlite3_column_int64(stmt, 24);
 	out->seq = sqlite3_column_int64(stmt, 25);
 	if (!out->id || !out->cluster || !out->family || !out->last_status ||
@@ -209,29 +205,7 @@ int store_task_insert(struct store *s, const struct store_task *t, orch_error *e
 int store_task_get(struct store *s, enum store_conn conn, const char *cluster, const char *id,
 		   struct store_task *out, orch_error *err)
 {
-	sqlite3_stmt *stmt = store_prepare(s, conn, sql_task_by_id, err);
-	int rc;
-
-	if (!stmt)
-		return -1;
-	sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
-	if (cluster)
-		sqlite3_bind_text(stmt, 2, cluster, -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_DONE) {
-		sqlite3_reset(stmt);
-		return orch_fail(err, ORCH_ERR_NOT_FOUND, "task '%.64s' not found%s%.255s%s", id,
-				 cluster ? " in cluster '" : "", cluster ? cluster : "",
-				 cluster ? "'" : "");
-	}
-	if (rc != SQLITE_ROW) {
-		store_fail_stmt(stmt, err, "reading a task");
-		sqlite3_reset(stmt);
-		return -1;
-	}
-	rc = task_from_row(stmt, out, err);
-	sqlite3_reset(stmt);
-	return rc;
+	return store_get_by_id(s, conn, sql_task_by_id, "task", cluster, id, task_from_row, out, err);
 }
 
 int store_task_set_node(struct store *s, const char *id, const char *node_id, orch_error *err)
@@ -295,48 +269,17 @@ int store_task_update(struct store *s, struct store_task *t, orch_error *err)
 	return 0;
 }
 
+static void task_release(void *record)
+{
+	store_task_release(record);
+}
+
 /* Steps stmt (bound by the caller) into a new array; at most limit rows (0: all). */
 static int task_rows(sqlite3_stmt *stmt, int limit, struct store_task **out, int *count,
 		     bool *more, orch_error *err)
 {
-	struct store_task *list = NULL;
-	int n = 0, cap = 0, rc;
-
-	if (more)
-		*more = false;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (limit > 0 && n == limit) {
-			if (more)
-				*more = true;
-			break;
-		}
-		if (n == cap) {
-			struct store_task *grown;
-
-			cap = cap ? cap * 2 : 16;
-			grown = realloc(list, sizeof(*list) * (size_t)cap);
-			if (!grown) {
-				orch_fail_errno(err, ENOMEM, "listing tasks");
-				goto fail;
-			}
-			list = grown;
-		}
-		if (task_from_row(stmt, &list[n], err) < 0)
-			goto fail;
-		n++;
-	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		store_fail_stmt(stmt, err, "listing tasks");
-		goto fail;
-	}
-	sqlite3_reset(stmt);
-	*out = list;
-	*count = n;
-	return 0;
-fail:
-	sqlite3_reset(stmt);
-	store_task_list_free(list, n);
-	return -1;
+	return store_rows(stmt, limit, sizeof(**out), task_from_row, task_release, "listing tasks",
+			  (void **)out, count, more, err);
 }
 
 int store_task_list(struct store *s, const struct store_task_query *q,
@@ -429,8 +372,8 @@ int store_run_token_get(struct store *s, const char *cluster, const char *token,
 		sqlite3_reset(stmt);
 		return -1;
 	}
-	*request_sha256 = dup_column(stmt, 0);
-	*task_ids = dup_column(stmt, 1);
+	*request_sha256 = store_column_dup(stmt, 0);
+	*task_ids = store_column_dup(stmt, 1);
 	sqlite3_reset(stmt);
 	if (!*request_sha256 || !*task_ids) {
 		free(*request_sha256);

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store.h"
+#include "store_internal.h"
 
 static const char sql_family_bump[] =
 	"INSERT INTO task_definition_families(family, last_revision) VALUES (?1, 1)"

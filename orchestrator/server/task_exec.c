@@ -323,16 +323,6 @@ static void on_agent_connected(struct api_request *ar, void *arg)
 
 /* ---- the request -------------------------------------------------------- */
 
-static bool is_hex32(const char *s)
-{
-	if (strlen(s) != 32)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-			return false;
-	return true;
-}
-
 /* Checks the body; returns the agent's fields (without container) or NULL (400 sent). */
 static json_t *exec_request_parse(struct api_request *ar, json_t *body, const char **container)
 {
@@ -477,8 +467,8 @@ void api_task_exec(struct api_request *ar)
 					 EXEC_UPGRADE_PROTOCOL);
 		return;
 	}
-	id = strrchr(ar->params[1], '/') ? strrchr(ar->params[1], '/') + 1 : ar->params[1];
-	if (!is_hex32(id)) {
+	id = api_id_of(ar->params[1]);
+	if (!id) {
 		http_reply_error(ar->req, 404, "ClientException", "task not found: %.80s",
 				 ar->params[1]);
 		return;

@@ -296,16 +296,6 @@ static void stream_id_new(char id[33])
 		snprintf(id + 2 * i, 3, "%02x", rnd[i]);
 }
 
-static bool is_hex32(const char *s)
-{
-	if (strlen(s) != 32)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-			return false;
-	return true;
-}
-
 /* Finds the container in the task's containers JSON: its runtime id, if any. */
 static int container_lookup(const struct store_task *t, const char *name, char *name_out,
 			    size_t name_size, char *runtime_out, size_t runtime_size)
@@ -351,9 +341,8 @@ void api_task_logs(struct api_request *ar)
 				 "format: only \"text\" is supported");
 		return;
 	}
-	id = strrchr(ar->params[1], '/') ? strrchr(ar->params[1], '/') + 1
-		: ar->params[1];	/* a task ARN ends in the ID */
-	if (!is_hex32(id)) {
+	id = api_id_of(ar->params[1]);
+	if (!id) {
 		http_reply_error(ar->req, 404, "ClientException", "task not found: %.80s",
 				 ar->params[1]);
 		return;
