@@ -24,9 +24,11 @@
 #include "agent_stream.h"
 #include "agent_task_cgroup.h"
 #include "agent_task_internal.h"
+#include "task_config.h"
 #include "common/clock.h"
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "runtime/container_image.h"
 
 /* "orch-<32 hex>-<index>" -> id and index. */
 static bool container_name_parse(const char *name, char id[AGENT_TASK_ID_HEX_LEN + 1],
@@ -53,7 +55,8 @@ static bool container_name_parse(const char *name, char id[AGENT_TASK_ID_HEX_LEN
 	return true;
 }
 
-void task_container_name(const struct agent_task *task, size_t i, char *out, size_t size)
+static void container_name_format(const struct agent_task *task, size_t i, char *out,
+				  size_t size)
 {
 	snprintf(out, size, AGENT_CONTAINER_NAME_PREFIX "%s-%zu", task->id, i);
 }
@@ -377,6 +380,48 @@ void agent_tasks_set_desired(struct agent_tasks *t, const json_t *tasks)
 
 /* ---- starting ------------------------------------------------------------- */
 
+/* The task size as limits of its cgroup (agent_task_cgroup.h). */
+static int task_limits(const struct agent_task *task, struct cgroup_limits *out, orch_error *err)
+{
+	return agent_task_cgroup_limits(task_definition(task),
+					json_object_get(task->entry, "overrides"), out, err);
+}
+
+/* The runtime ID of a running container of the task other than i, or NULL. */
+static const char *running_sibling(const struct agent_task *task, size_t i)
+{
+	for (size_t j = 0; j < task->container_count; j++) {
+		const struct agent_container *sib = &task->containers[j];
+
+		if (j != i && sib->status == AGENT_CONTAINER_RUNNING && sib->runtime_id[0])
+			return sib->runtime_id;
+	}
+	return NULL;
+}
+
+/* The runtime config of the task's container i (task_config.h). */
+static int container_config_of(struct agent_tasks *t, const struct agent_task *task, size_t i,
+			       const struct cgroup_limits *task_lim, struct container_config *cfg,
+			       orch_error *err)
+{
+	char name[CONTAINER_NAME_MAX];
+	struct task_config_input in = {
+		.task_definition = task_definition(task),
+		.overrides = json_object_get(task->entry, "overrides"),
+		.index = i,
+		.task_id = task->id,
+		.container_name = name,
+		.cgroup_parent = t->cgroup_parent,
+		.task_limits = task_lim,
+		.network_from = running_sibling(task, i),
+		.resolve = container_image_resolve,
+		.store = t->runtime_dir,
+	};
+
+	container_name_format(task, i, name, sizeof(name));
+	return task_config_build(&in, cfg, err);
+}
+
 static void task_stop(struct agent_task *task, const char *code, const char *reason);
 static void task_signal(struct agent_tasks *t, struct agent_task *task, int signo);
 
@@ -392,8 +437,10 @@ static void task_fail_start(struct agent_tasks *t, struct agent_task *task, cons
 /*
  * Whether container i's dependsOn conditions hold: 1 yes, 0 not yet, -1
  * never (why says which).  START: the dependency started; COMPLETE: it
- * exited; SUCCESS: it exited 0; HEALTHY needs health checks, which this
- * agent does not run yet (refused with a message).
+ * exited; SUCCESS: it exited 0; HEALTHY: its healthCheck (task_health.c)
+ * reported HEALTHY.  HEALTHY on a dependency without a healthCheck is
+ * refused, one that exited fails the task, and an UNHEALTHY one is waited
+ * for (a later probe may pass).
  */
 static int depends_ready(const struct agent_task *task, size_t i, char *why, size_t why_size)
 {
@@ -500,7 +547,7 @@ static void task_start(struct agent_tasks *t, struct agent_task *task)
 		}
 		task->cgroup_gone = false;
 		if (!c->runtime_id[0]) {
-			if (task_config_build(t, task, i, &cfg, &err) < 0) {
+			if (container_config_of(t, task, i, &task_lim, &cfg, &err) < 0) {
 				snprintf(why, sizeof(why), "%s%.200s",
 					 err.kind == ORCH_ERR_UNSUPPORTED ? "" : "CannotCreateContainerError: ",
 					 err.message);

@@ -5,6 +5,7 @@
  *   agent_task.c    the lifecycle: adoption, the desired set, starting,
  *                   stopping, converging, exits and the status report
  *   task_config.c   a container definition as the runtime's container config
+ *                   (task_config.h: it needs no task table, for its tests)
  *   task_pull.c     image pulls in a child process
  *   task_health.c   healthCheck probes and the health they report
  *
@@ -22,7 +23,6 @@
 #include <jansson.h>
 
 #include "agent_task.h"
-#include "agent_task_cgroup.h"
 
 /* The task has news for the server (the next status report goes at once). */
 static inline void task_changed(struct agent_tasks *t)
@@ -40,14 +40,6 @@ static inline const json_t *container_definition(const struct agent_task *task, 
 	return json_array_get(json_object_get(task_definition(task), "containerDefinitions"), i);
 }
 
-/* The task size as limits of its cgroup (agent_task_cgroup.h). */
-static inline int task_limits(const struct agent_task *task, struct cgroup_limits *out,
-			      orch_error *err)
-{
-	return agent_task_cgroup_limits(task_definition(task),
-					json_object_get(task->entry, "overrides"), out, err);
-}
-
 /* A pidfd of pid (readable once it exited), or -1. */
 static inline int pidfd_open_pid(pid_t pid)
 {
@@ -55,16 +47,6 @@ static inline int pidfd_open_pid(pid_t pid)
 		return -1;
 	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
-
-/* ---- agent_task.c --------------------------------------------------------- */
-
-/* "orch-TASKID-INDEX": the runtime name of the task's container i. */
-void task_container_name(const struct agent_task *task, size_t i, char *out, size_t size);
-
-/* ---- task_config.c -------------------------------------------------------- */
-
-int task_config_build(struct agent_tasks *t, struct agent_task *task, size_t i,
-		      struct container_config *cfg, orch_error *err);
 
 /* ---- task_pull.c ---------------------------------------------------------- */
 

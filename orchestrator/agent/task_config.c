@@ -1,10 +1,11 @@
 /*
- * task_config.c - an ECS container definition as the runtime's container
- * config.  See agent_task_internal.h.
+ * task_config.c - a container definition of an ECS task as the runtime's
+ * container config.  See task_config.h.
  */
-#include "agent_task_internal.h"
+#include "task_config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,13 +15,10 @@
 #include "runtime/container_image.h"
 #include "runtime/spec.h"
 
-#define AGENT_ENV_MAX 1024
-
 /* The override object for container definition `name`, or NULL. */
-static const json_t *container_override(const struct agent_task *task, const char *name)
+static const json_t *container_override(const json_t *overrides, const char *name)
 {
-	const json_t *list = json_object_get(json_object_get(task->entry, "overrides"),
-					     "containerOverrides");
+	const json_t *list = json_object_get(overrides, "containerOverrides");
 	size_t i;
 	json_t *o;
 
@@ -33,6 +31,7 @@ static const json_t *container_override(const struct agent_task *task, const cha
 	return NULL;
 }
 
+/* The override's value of key if it has one, else the definition's. */
 static const json_t *field(const json_t *override, const json_t *def, const char *key)
 {
 	const json_t *v = override ? json_object_get(override, key) : NULL;
@@ -102,22 +101,17 @@ static int check_within_task(const char *name, const struct cgroup_limits *conta
 	return 0;
 }
 
-/*
- * The runtime config of container definition i: image, argv (ECS's
- * entryPoint is Docker's --entrypoint plus leading arguments), environment
- * (definition, then override), ulimits, limits, network, and the task's
- * cgroup as its cgroup parent.
- */
-int task_config_build(struct agent_tasks *t, struct agent_task *task, size_t i,
-		      struct container_config *cfg, orch_error *err)
+int task_config_build(const struct task_config_input *in, struct container_config *cfg,
+		      orch_error *err)
 {
-	const json_t *def = container_definition(task, i);
+	const json_t *def = json_array_get(json_object_get(in->task_definition,
+							   "containerDefinitions"), in->index);
 	const char *name = json_string_value(json_object_get(def, "name")) ?: "";
-	const json_t *ov = container_override(task, name);
+	const json_t *ov = container_override(in->overrides, name);
 	const char *image = json_string_value(json_object_get(def, "image"));
-	const char *network = json_string_value(json_object_get(task_definition(task),
+	const char *network = json_string_value(json_object_get(in->task_definition,
 								 "networkMode")) ?: "bridge";
-	const char *argv[SPEC_ARGV_MAX], *env[AGENT_ENV_MAX];
+	const char *argv[SPEC_ARGV_MAX], *env[TASK_CONFIG_ENV_MAX];
 	cleanup_free char **env_owned = NULL;
 	struct spec_overrides sov;
 	struct image_info info;
@@ -125,8 +119,7 @@ int task_config_build(struct agent_tasks *t, struct agent_task *task, size_t i,
 	const json_t *entry_point = json_object_get(def, "entryPoint");
 	const json_t *command = field(ov, def, "command");
 	const json_t *v;
-	char cname[CONTAINER_NAME_MAX], cgroup_parent[CGROUP_PATH_MAX];
-	struct cgroup_limits task_lim;
+	char cgroup_parent[CGROUP_PATH_MAX];
 	int rc = -1;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -157,7 +150,7 @@ int task_config_build(struct agent_tasks *t, struct agent_task *task, size_t i,
 		sov.cmd = argv;
 		sov.cmd_count = cmd_count;
 	}
-	env_owned = calloc(AGENT_ENV_MAX, sizeof(char *));
+	env_owned = calloc(TASK_CONFIG_ENV_MAX, sizeof(char *));
 	if (!env_owned)
 		return orch_fail_errno(err, ENOMEM, "building the environment");
 	for (int pass = 0; pass < 2; pass++) {
@@ -169,7 +162,7 @@ int task_config_build(struct agent_tasks *t, struct agent_task *task, size_t i,
 			const char *key = json_string_value(json_object_get(e, "name"));
 			const char *val = json_string_value(json_object_get(e, "value"));
 
-			if (!key || env_count >= AGENT_ENV_MAX)
+			if (!key || env_count >= TASK_CONFIG_ENV_MAX)
 				continue;
 			if (asprintf(&env_owned[env_count], "%s=%s", key, val ? val : "") < 0) {
 				env_owned[env_count] = NULL;
@@ -184,34 +177,25 @@ int task_config_build(struct agent_tasks *t, struct agent_task *task, size_t i,
 	sov.workdir = json_string_value(json_object_get(def, "workingDirectory"));
 	sov.user = json_string_value(json_object_get(def, "user"));
 	sov.hostname = json_string_value(json_object_get(def, "hostname"));
-	if (container_image_resolve(t->runtime_dir, image, &info, err) < 0)
+	if (in->resolve(in->store, image, &info, err) < 0)
 		goto out;
 	if (spec_merge(info.config, &sov, &cfg->process, err) < 0)
 		goto out;
 	if (apply_ulimits(def, &cfg->process, err) < 0 ||
-	    task_limits(task, &task_lim, err) < 0 ||
-	    agent_task_cgroup_path(t->cgroup_parent, task->id, cgroup_parent, sizeof(cgroup_parent),
-				   err) < 0)
+	    agent_task_cgroup_path(in->cgroup_parent, in->task_id, cgroup_parent,
+				   sizeof(cgroup_parent), err) < 0)
 		goto out;
-	task_container_name(task, i, cname, sizeof(cname));
-	cfg->name = strdup(cname);
+	cfg->name = strdup(in->container_name);
 	cfg->image = strdup(image);
 	cfg->image_id = strdup(info.id);
 	cfg->hostname = sov.hostname ? strdup(sov.hostname) : NULL;
 	cfg->cgroup_parent = strdup(cgroup_parent);
 	cfg->cgroup_parent_is_group = true;
-	if (cfg->network == LINUX_NETWORK_NONE) {
+	if (cfg->network == LINUX_NETWORK_NONE && in->network_from) {
 		/* One network namespace per task: join a running sibling's. */
-		for (size_t j = 0; j < task->container_count; j++) {
-			const struct agent_container *sib = &task->containers[j];
-
-			if (j != i && sib->status == AGENT_CONTAINER_RUNNING && sib->runtime_id[0]) {
-				cfg->network_from = strdup(sib->runtime_id);
-				if (!cfg->network_from)
-					goto out_enomem;
-				break;
-			}
-		}
+		cfg->network_from = strdup(in->network_from);
+		if (!cfg->network_from)
+			goto out_enomem;
 	}
 	cfg->limits.pids_max = CONTAINER_DEFAULT_PIDS_LIMIT;
 	v = field(ov, def, "memory");
@@ -223,7 +207,7 @@ int task_config_build(struct agent_tasks *t, struct agent_task *task, size_t i,
 	v = field(ov, def, "cpu");
 	if (json_is_integer(v) && json_integer_value(v) >= 2)
 		cfg->limits.cpu_units = json_integer_value(v);
-	if (check_within_task(name, &cfg->limits, &task_lim, err) < 0)
+	if (check_within_task(name, &cfg->limits, in->task_limits, err) < 0)
 		goto out;
 	cfg->layer_dirs = info.layer_dirs;
 	cfg->layer_count = info.layer_count;
