@@ -47,7 +47,7 @@ static bool container_name_parse(const char *name, char id[AGENT_TASK_ID_HEX_LEN
 	if (p[AGENT_TASK_ID_HEX_LEN] != '-' || !isdigit((unsigned char)p[AGENT_TASK_ID_HEX_LEN + 1]))
 		return false;
 	n = strtoul(p + AGENT_TASK_ID_HEX_LEN + 1, &end, 10);
-	if (*end || n >= AGENT_MAX_CONTAINERS_PER_TASK)
+	if (*end || n >= ECS_MAX_CONTAINERS_PER_TASK)
 		return false;
 	memcpy(id, p, AGENT_TASK_ID_HEX_LEN);
 	id[AGENT_TASK_ID_HEX_LEN] = '\0';
@@ -79,7 +79,7 @@ static struct agent_task *task_new(struct agent_tasks *t, const char *id)
 		return NULL;
 	snprintf(task->id, sizeof(task->id), "%s", id);
 	task->pull_fd = -1;
-	for (size_t i = 0; i < AGENT_MAX_CONTAINERS_PER_TASK; i++) {
+	for (size_t i = 0; i < ECS_MAX_CONTAINERS_PER_TASK; i++) {
 		task->containers[i].shim_pidfd = -1;
 		task->containers[i].health_pidfd = -1;
 	}
@@ -90,7 +90,7 @@ static struct agent_task *task_new(struct agent_tasks *t, const char *id)
 
 static void task_free(struct agent_task *task)
 {
-	for (size_t i = 0; i < AGENT_MAX_CONTAINERS_PER_TASK; i++) {
+	for (size_t i = 0; i < ECS_MAX_CONTAINERS_PER_TASK; i++) {
 		if (task->containers[i].shim_pidfd >= 0)
 			close(task->containers[i].shim_pidfd);
 		task_health_cancel(&task->containers[i]);
@@ -328,8 +328,8 @@ static void task_fill_containers(struct agent_task *task)
 	const json_t *defs = json_object_get(task_definition(task), "containerDefinitions");
 	size_t n = json_array_size(defs);
 
-	if (n > AGENT_MAX_CONTAINERS_PER_TASK)
-		n = AGENT_MAX_CONTAINERS_PER_TASK;
+	if (n > ECS_MAX_CONTAINERS_PER_TASK)
+		n = ECS_MAX_CONTAINERS_PER_TASK;
 	for (size_t i = 0; i < n; i++) {
 		const json_t *def = json_array_get(defs, i);
 		const json_t *essential = json_object_get(def, "essential");
@@ -340,7 +340,7 @@ static void task_fill_containers(struct agent_task *task)
 			 json_string_value(json_object_get(def, "name")) ?: "");
 		c->essential = essential ? json_is_true(essential) : true;
 		c->stop_timeout_s = json_is_integer(stop) ? (int)json_integer_value(stop)
-			: AGENT_DEFAULT_STOP_TIMEOUT_S;
+			: ECS_DEFAULT_STOP_TIMEOUT_S;
 	}
 	if (n > task->container_count)
 		task->container_count = n;

@@ -17,7 +17,7 @@
  * the desired set, and any orch-* container that belongs to no task of the
  * set, is stopped and removed once the first answer of the server arrived:
  * no orphans.  Stops are SIGTERM, then SIGKILL after the container's
- * stopTimeout (AGENT_DEFAULT_STOP_TIMEOUT_S), without blocking the loop.
+ * stopTimeout (ECS_DEFAULT_STOP_TIMEOUT_S), without blocking the loop.
  * Images missing locally are pulled by a child process (AGENT_PULL_*), so
  * the loop keeps heart-beating while a pull runs.
  *
@@ -37,18 +37,13 @@
 #include <jansson.h>
 
 #include "proto/agent_protocol.h"
+#include "proto/ecs_defaults.h"
 #include "runtime/container.h"
 
-#define AGENT_DEFAULT_STOP_TIMEOUT_S 30		/* ECS's default stopTimeout */
-#define AGENT_MAX_CONTAINERS_PER_TASK 10	/* ECS's limit */
 #define AGENT_EXIT_SWEEP_MS 2000		/* re-read every container's state */
 #define AGENT_ORPHAN_SCAN_MS 5000		/* look for containers we do not know */
 #define AGENT_REASON_MAX 256
 #define AGENT_PULL_OUTPUT_MAX 2048		/* kept of an image pull's stderr */
-/* ECS's healthCheck defaults, seconds. */
-#define AGENT_HEALTH_INTERVAL_S 30
-#define AGENT_HEALTH_TIMEOUT_S 5
-#define AGENT_HEALTH_RETRIES 3
 
 enum agent_task_status {
 	AGENT_TASK_NONE,	/* known, nothing started yet */
@@ -100,7 +95,7 @@ struct agent_task {
 	char stop_code[64];
 	char stopped_reason[AGENT_REASON_MAX];
 	double started_at, stopped_at;	/* epoch seconds, 0 = not yet */
-	struct agent_container containers[AGENT_MAX_CONTAINERS_PER_TASK];
+	struct agent_container containers[ECS_MAX_CONTAINERS_PER_TASK];
 	size_t container_count;
 	double kill_at;			/* monotonic seconds: SIGKILL what still runs; 0 none */
 	pid_t pull_pid;			/* image pull child, 0 none */

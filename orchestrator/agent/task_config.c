@@ -12,6 +12,7 @@
 
 #include "agent_task_cgroup.h"
 #include "common/cleanup.h"
+#include "proto/ecs_defaults.h"
 #include "runtime/container_image.h"
 #include "runtime/spec.h"
 
@@ -110,7 +111,7 @@ int task_config_build(const struct task_config_input *in, struct container_confi
 	const json_t *ov = container_override(in->overrides, name);
 	const char *image = json_string_value(json_object_get(def, "image"));
 	const char *network = json_string_value(json_object_get(in->task_definition,
-								 "networkMode")) ?: "bridge";
+								 "networkMode")) ?: ECS_DEFAULT_NETWORK_MODE;
 	const char *argv[SPEC_ARGV_MAX], *env[TASK_CONFIG_ENV_MAX];
 	cleanup_free char **env_owned = NULL;
 	struct spec_overrides sov;

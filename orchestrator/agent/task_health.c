@@ -62,7 +62,7 @@ static void health_probe_start(struct agent_tasks *t, struct agent_container *c,
 			argv[n++] = (char *)(json_string_value(json_array_get(cmd, i)) ?: "");
 	}
 	argv[n] = NULL;
-	c->health_deadline = now + health_field(hc, "timeout", AGENT_HEALTH_TIMEOUT_S);
+	c->health_deadline = now + health_field(hc, "timeout", ECS_DEFAULT_HEALTH_TIMEOUT_S);
 	c->health_pid = n ? container_exec_start(t->runtime_dir, c->runtime_id, &o, &err) : -1;
 	if (c->health_pid < 0) {
 		log_debug("agent: health check of %s: %s", c->runtime_id, err.message);
@@ -80,11 +80,12 @@ static bool health_result(struct agent_container *c, const json_t *hc, bool ok, 
 	if (ok) {
 		c->health = AGENT_HEALTH_HEALTHY;
 		c->health_fails = 0;
-	} else if (now - c->health_since >= health_field(hc, "startPeriod", 0)) {
-		if (++c->health_fails >= health_field(hc, "retries", AGENT_HEALTH_RETRIES))
+	} else if (now - c->health_since >=
+		   health_field(hc, "startPeriod", ECS_DEFAULT_HEALTH_START_PERIOD_S)) {
+		if (++c->health_fails >= health_field(hc, "retries", ECS_DEFAULT_HEALTH_RETRIES))
 			c->health = AGENT_HEALTH_UNHEALTHY;
 	}
-	c->health_next_at = now + health_field(hc, "interval", AGENT_HEALTH_INTERVAL_S);
+	c->health_next_at = now + health_field(hc, "interval", ECS_DEFAULT_HEALTH_INTERVAL_S);
 	return c->health != before;
 }
 

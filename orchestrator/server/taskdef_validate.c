@@ -25,6 +25,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "proto/ecs_defaults.h"
+
 /* ---- limits ---------------------------------------------------------------- */
 
 #define TD_PATH_MAX		256	/* longest field path in a message */
@@ -48,11 +50,6 @@
 #define TD_MEMORY_MIN		6	/* MiB; Docker reserves 6 MiB per container */
 #define TD_MEMORY_MAX		4194304	/* 4 TiB in MiB */
 #define TD_ULIMIT_MAX		2147483647LL
-
-#define TD_HEALTH_INTERVAL_DEFAULT	30
-#define TD_HEALTH_TIMEOUT_DEFAULT	5
-#define TD_HEALTH_RETRIES_DEFAULT	3
-#define TD_HEALTH_START_PERIOD_DEFAULT	0
 
 /* ---- tables ---------------------------------------------------------------- */
 
@@ -934,10 +931,11 @@ static int finish_port_mapping(struct td_ctx *c, json_t *out, orch_error *err)
 
 static int finish_health_check(struct td_ctx *c TD_UNUSED, json_t *out, orch_error *err)
 {
-	if (set_default(out, "interval", json_integer(TD_HEALTH_INTERVAL_DEFAULT), err) < 0 ||
-	    set_default(out, "timeout", json_integer(TD_HEALTH_TIMEOUT_DEFAULT), err) < 0 ||
-	    set_default(out, "retries", json_integer(TD_HEALTH_RETRIES_DEFAULT), err) < 0 ||
-	    set_default(out, "startPeriod", json_integer(TD_HEALTH_START_PERIOD_DEFAULT), err) < 0)
+	if (set_default(out, "interval", json_integer(ECS_DEFAULT_HEALTH_INTERVAL_S), err) < 0 ||
+	    set_default(out, "timeout", json_integer(ECS_DEFAULT_HEALTH_TIMEOUT_S), err) < 0 ||
+	    set_default(out, "retries", json_integer(ECS_DEFAULT_HEALTH_RETRIES), err) < 0 ||
+	    set_default(out, "startPeriod", json_integer(ECS_DEFAULT_HEALTH_START_PERIOD_S),
+			err) < 0)
 		return -1;
 	return 0;
 }
