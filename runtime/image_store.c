@@ -351,6 +351,17 @@ static bool container_id_valid(const char *id)
 	return true;
 }
 
+/* Checks a reference's two names and takes the index lock (its fd, or -1). */
+static int ref_lock(struct image_store *is, const char *image_id, const char *container_id,
+		    orch_error *err)
+{
+	if (!digest_is_valid(image_id))
+		return orch_fail(err, ORCH_ERR_INVALID, "'%s' is not an image ID", image_id);
+	if (!container_id_valid(container_id))
+		return orch_fail(err, ORCH_ERR_INVALID, "'%s' is not a valid container ID", container_id);
+	return lock_file(is, "index.lock", LOCK_EX, err);
+}
+
 int image_store_ref_add(struct image_store *is, const char *image_id, const char *container_id,
 			orch_error *err)
 {
@@ -359,11 +370,7 @@ int image_store_ref_add(struct image_store *is, const char *image_id, const char
 	cleanup_close int fd = -1;
 	char path[4096];
 
-	if (!digest_is_valid(image_id))
-		return orch_fail(err, ORCH_ERR_INVALID, "'%s' is not an image ID", image_id);
-	if (!container_id_valid(container_id))
-		return orch_fail(err, ORCH_ERR_INVALID, "'%s' is not a valid container ID", container_id);
-	lock = lock_file(is, "index.lock", LOCK_EX, err);
+	lock = ref_lock(is, image_id, container_id, err);
 	if (lock < 0)
 		return -1;
 	index = index_load(is, err);
@@ -387,11 +394,7 @@ int image_store_ref_remove(struct image_store *is, const char *image_id,
 	cleanup_lock int lock = -1;
 	char path[4096];
 
-	if (!digest_is_valid(image_id))
-		return orch_fail(err, ORCH_ERR_INVALID, "'%s' is not an image ID", image_id);
-	if (!container_id_valid(container_id))
-		return orch_fail(err, ORCH_ERR_INVALID, "'%s' is not a valid container ID", container_id);
-	lock = lock_file(is, "index.lock", LOCK_EX, err);
+	lock = ref_lock(is, image_id, container_id, err);
 	if (lock < 0)
 		return -1;
 	snprintf(path, sizeof(path), "%s/%s/%s", is->refs_dir, digest_hex(image_id), container_id);
@@ -718,6 +721,22 @@ static size_t image_name_count(json_t *index, const char *id)
 static int gc_locked(struct image_store *is, json_t *index, struct image_gc_stats *stats,
 		     orch_error *err);
 
+/*
+ * Takes the GC lock, then the index lock, and loads the index: what removing
+ * an image or collecting garbage needs.  The caller's cleanups release them.
+ */
+static int lock_for_gc(struct image_store *is, int *gc_lock, int *lock, json_t **index,
+		       orch_error *err)
+{
+	*gc_lock = lock_file(is, "gc.lock", LOCK_EX, err);
+	if (*gc_lock < 0)
+		return -1;
+	*lock = lock_file(is, "index.lock", LOCK_EX, err);
+	if (*lock < 0 || !(*index = index_load(is, err)))
+		return -1;
+	return 0;
+}
+
 int image_store_remove(struct image_store *is, const char *ref, bool force, bool *deleted,
 		       orch_error *err)
 {
@@ -729,11 +748,7 @@ int image_store_remove(struct image_store *is, const char *ref, bool force, bool
 	size_t users;
 
 	*deleted = false;
-	gc_lock = lock_file(is, "gc.lock", LOCK_EX, err);
-	if (gc_lock < 0)
-		return -1;
-	lock = lock_file(is, "index.lock", LOCK_EX, err);
-	if (lock < 0 || !(index = index_load(is, err)))
+	if (lock_for_gc(is, &gc_lock, &lock, &index, err) < 0)
 		return -1;
 	if (index_find(index, ref, id, name, sizeof(name), err) < 0)
 		return -1;
@@ -874,11 +889,7 @@ int image_store_gc(struct image_store *is, struct image_gc_stats *stats, orch_er
 	cleanup_json json_t *index = NULL;
 
 	memset(stats, 0, sizeof(*stats));
-	gc_lock = lock_file(is, "gc.lock", LOCK_EX, err);
-	if (gc_lock < 0)
-		return -1;
-	lock = lock_file(is, "index.lock", LOCK_EX, err);
-	if (lock < 0 || !(index = index_load(is, err)))
+	if (lock_for_gc(is, &gc_lock, &lock, &index, err) < 0)
 		return -1;
 	return gc_locked(is, index, stats, err);
 }

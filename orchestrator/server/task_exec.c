@@ -110,6 +110,15 @@ static void session_abort_agent(struct exec_session *s)
 	http_channel_abort(agent);
 }
 
+/* Closes an open channel (what was written is still sent) without its callbacks. */
+static void channel_close_detached(struct http_request *req)
+{
+	if (!req)
+		return;
+	http_request_set_abandon_cb(req, NULL, NULL);
+	http_channel_close(req);
+}
+
 /*
  * Ends a session: an open one's channels are closed (what was written is
  * still sent; the agent kills the process when its side closes), a pending
@@ -132,14 +141,8 @@ static void session_end(struct exec_session *s, int status, const char *message)
 		session_free(s);
 		return;
 	}
-	if (agent) {
-		http_request_set_abandon_cb(agent, NULL, NULL);
-		http_channel_close(agent);
-	}
-	if (client) {
-		http_request_set_abandon_cb(client, NULL, NULL);
-		http_channel_close(client);
-	}
+	channel_close_detached(agent);
+	channel_close_detached(client);
 	session_free(s);
 }
 
