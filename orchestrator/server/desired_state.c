@@ -11,10 +11,9 @@
 
 #include "http_server.h"
 #include "common/clock.h"
+#include "common/hash_map.h"
 #include "common/log.h"
-#include "common/str_hash.h"
 
-#define DESIRED_STATE_BUCKETS 1024
 /* If the publish event finds the transaction still open, it retries after this. */
 #define DESIRED_STATE_RETRY_MS 1
 
@@ -24,7 +23,6 @@ struct ds_node {
 	char id[STORE_ID_HEX_LEN + 1];
 	uint64_t index;
 	bool dirty;
-	struct ds_node *next;		/* hash chain */
 	struct ds_node *next_dirty;
 	struct ds_waiter *waiters;	/* oldest first */
 	int waiter_count;
@@ -49,32 +47,32 @@ struct desired_state {
 	desired_render_fn *render;
 	void *render_arg;
 	uint64_t start_index;
-	struct ds_node *buckets[DESIRED_STATE_BUCKETS];
+	struct hash_map nodes;		/* ds_node by ID */
 	struct ds_node *dirty;
 };
 
-static unsigned hash_id(const char *id)
+static bool ds_node_has_id(const void *value, const void *key)
 {
-	return str_hash(id) % DESIRED_STATE_BUCKETS;
+	return strcmp(((const struct ds_node *)value)->id, key) == 0;
 }
+
+static const struct hash_map_type ds_node_by_id = { hash_map_string_key_hash, ds_node_has_id };
 
 static struct ds_node *node_lookup(struct desired_state *ds, const char *id, bool create)
 {
-	unsigned b = hash_id(id);
-	struct ds_node *n;
+	struct ds_node *n = hash_map_find(&ds->nodes, id);
 
-	for (n = ds->buckets[b]; n; n = n->next)
-		if (strcmp(n->id, id) == 0)
-			return n;
-	if (!create)
-		return NULL;
+	if (n || !create)
+		return n;
 	n = calloc(1, sizeof(*n));
 	if (!n)
 		return NULL;
 	snprintf(n->id, sizeof(n->id), "%s", id);
 	n->index = ds->start_index;
-	n->next = ds->buckets[b];
-	ds->buckets[b] = n;
+	if (hash_map_insert(&ds->nodes, id, n) < 0) {
+		free(n);
+		return NULL;
+	}
 	return n;
 }
 
@@ -120,6 +118,15 @@ static void node_answer_all(struct ds_node *n)
 		waiter_answer(n->waiters);
 }
 
+static void mark_dirty(struct desired_state *ds, struct ds_node *n)
+{
+	if (n->dirty)
+		return;
+	n->dirty = true;
+	n->next_dirty = ds->dirty;
+	ds->dirty = n;
+}
+
 static void on_publish(evutil_socket_t fd, short what, void *arg)
 {
 	struct desired_state *ds = arg;
@@ -133,14 +140,12 @@ static void on_publish(evutil_socket_t fd, short what, void *arg)
 	}
 	ds->publish_pending = false;
 	if (ds->all_dirty) {
+		struct hash_map_iter it = HASH_MAP_ITER_INIT;
+		struct ds_node *n;
+
 		ds->all_dirty = false;
-		for (int b = 0; b < DESIRED_STATE_BUCKETS; b++)
-			for (struct ds_node *n = ds->buckets[b]; n; n = n->next)
-				if (!n->dirty) {
-					n->dirty = true;
-					n->next_dirty = ds->dirty;
-					ds->dirty = n;
-				}
+		while ((n = hash_map_next(&ds->nodes, &it)))
+			mark_dirty(ds, n);
 	}
 	while (ds->dirty) {
 		struct ds_node *n = ds->dirty;
@@ -165,6 +170,7 @@ struct desired_state *desired_state_new(struct event_base *base, struct store *s
 	ds->render = render;
 	ds->render_arg = arg;
 	ds->start_index = clock_wall_ms();
+	hash_map_init(&ds->nodes, &ds_node_by_id);
 	ds->publish = event_new(base, -1, 0, on_publish, ds);
 	ds->retry = evtimer_new(base, on_publish, ds);
 	if (!ds->publish || !ds->retry) {
@@ -176,9 +182,11 @@ struct desired_state *desired_state_new(struct event_base *base, struct store *s
 
 void desired_state_release_waiters(struct desired_state *ds)
 {
-	for (int b = 0; b < DESIRED_STATE_BUCKETS; b++)
-		for (struct ds_node *n = ds->buckets[b]; n; n = n->next)
-			node_answer_all(n);
+	struct hash_map_iter it = HASH_MAP_ITER_INIT;
+	struct ds_node *n;
+
+	while ((n = hash_map_next(&ds->nodes, &it)))
+		node_answer_all(n);
 }
 
 void desired_state_free(struct desired_state *ds)
@@ -186,16 +194,7 @@ void desired_state_free(struct desired_state *ds)
 	if (!ds)
 		return;
 	desired_state_release_waiters(ds);
-	for (int b = 0; b < DESIRED_STATE_BUCKETS; b++) {
-		struct ds_node *n = ds->buckets[b];
-
-		while (n) {
-			struct ds_node *next = n->next;
-
-			free(n);
-			n = next;
-		}
-	}
+	hash_map_release(&ds->nodes, free);
 	if (ds->publish)
 		event_free(ds->publish);
 	if (ds->retry)
@@ -215,14 +214,10 @@ void desired_state_changed(struct desired_state *ds, const char *node_id)
 {
 	struct ds_node *n = node_lookup(ds, node_id, true);
 
-	if (!n) {
-		/* Out of memory: announce everything rather than lose this one. */
-		ds->all_dirty = true;
-	} else if (!n->dirty) {
-		n->dirty = true;
-		n->next_dirty = ds->dirty;
-		ds->dirty = n;
-	}
+	if (n)
+		mark_dirty(ds, n);
+	else
+		ds->all_dirty = true;	/* out of memory: announce everything, not lose this one */
 	schedule_publish(ds);
 }
 

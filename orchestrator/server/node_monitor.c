@@ -12,15 +12,12 @@
 
 #include "store.h"
 #include "common/clock.h"
-#include "common/str_hash.h"
-
-#define NODE_MONITOR_BUCKETS 1024
+#include "common/hash_map.h"
 
 struct nm_node {
 	char id[STORE_ID_HEX_LEN + 1];
 	int64_t last_seen_ms;	/* monotonic */
 	bool watched;
-	struct nm_node *next;
 };
 
 struct node_monitor {
@@ -28,30 +25,30 @@ struct node_monitor {
 	struct event *tick;
 	node_lost_fn *lost;
 	void *lost_arg;
-	struct nm_node *buckets[NODE_MONITOR_BUCKETS];
+	struct hash_map nodes;		/* nm_node by ID */
 };
 
-static unsigned hash_id(const char *id)
+static bool nm_node_has_id(const void *value, const void *key)
 {
-	return str_hash(id) % NODE_MONITOR_BUCKETS;
+	return strcmp(((const struct nm_node *)value)->id, key) == 0;
 }
+
+static const struct hash_map_type nm_node_by_id = { hash_map_string_key_hash, nm_node_has_id };
 
 static struct nm_node *lookup(struct node_monitor *nm, const char *id, bool create)
 {
-	unsigned b = hash_id(id);
-	struct nm_node *n;
+	struct nm_node *n = hash_map_find(&nm->nodes, id);
 
-	for (n = nm->buckets[b]; n; n = n->next)
-		if (strcmp(n->id, id) == 0)
-			return n;
-	if (!create)
-		return NULL;
+	if (n || !create)
+		return n;
 	n = calloc(1, sizeof(*n));
 	if (!n)
 		return NULL;
 	snprintf(n->id, sizeof(n->id), "%s", id);
-	n->next = nm->buckets[b];
-	nm->buckets[b] = n;
+	if (hash_map_insert(&nm->nodes, id, n) < 0) {
+		free(n);
+		return NULL;
+	}
 	return n;
 }
 
@@ -66,20 +63,27 @@ static int tick_ms(const struct node_monitor *nm)
 	return t;
 }
 
+static void schedule_tick(struct node_monitor *nm)
+{
+	int t = tick_ms(nm);
+	struct timeval tv = { t / 1000, (t % 1000) * 1000 };
+
+	evtimer_add(nm->tick, &tv);
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct node_monitor *nm = arg;
 	int64_t now = clock_mono_ms();
-	int t = tick_ms(nm);
-	struct timeval tv = { t / 1000, (t % 1000) * 1000 };
+	struct hash_map_iter it = HASH_MAP_ITER_INIT;
+	struct nm_node *n;
 
-	for (int b = 0; b < NODE_MONITOR_BUCKETS; b++)
-		for (struct nm_node *n = nm->buckets[b]; n; n = n->next)
-			if (n->watched && now - n->last_seen_ms > nm->grace_ms) {
-				n->watched = false;
-				nm->lost(n->id, nm->lost_arg);
-			}
-	evtimer_add(nm->tick, &tv);
+	while ((n = hash_map_next(&nm->nodes, &it)))
+		if (n->watched && now - n->last_seen_ms > nm->grace_ms) {
+			n->watched = false;
+			nm->lost(n->id, nm->lost_arg);
+		}
+	schedule_tick(nm);
 }
 
 struct node_monitor *node_monitor_new(struct event_base *base, int grace_ms, node_lost_fn *lost,
@@ -92,17 +96,13 @@ struct node_monitor *node_monitor_new(struct event_base *base, int grace_ms, nod
 	nm->grace_ms = grace_ms;
 	nm->lost = lost;
 	nm->lost_arg = arg;
+	hash_map_init(&nm->nodes, &nm_node_by_id);
 	nm->tick = evtimer_new(base, on_tick, nm);
 	if (!nm->tick) {
 		free(nm);
 		return NULL;
 	}
-	{
-		int t = tick_ms(nm);
-		struct timeval tv = { t / 1000, (t % 1000) * 1000 };
-
-		evtimer_add(nm->tick, &tv);
-	}
+	schedule_tick(nm);
 	return nm;
 }
 
@@ -110,16 +110,7 @@ void node_monitor_free(struct node_monitor *nm)
 {
 	if (!nm)
 		return;
-	for (int b = 0; b < NODE_MONITOR_BUCKETS; b++) {
-		struct nm_node *n = nm->buckets[b];
-
-		while (n) {
-			struct nm_node *next = n->next;
-
-			free(n);
-			n = next;
-		}
-	}
+	hash_map_release(&nm->nodes, free);
 	event_free(nm->tick);
 	free(nm);
 }

@@ -53,6 +53,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/hash_map.h"
 #include "common/log.h"
 #include "scheduler_expr.h"
 
@@ -63,124 +64,6 @@
 #define SCHED_RANDOM_TRIES 32		/* random samples before listing candidates */
 #define SCHED_BITMAP_MIN_NODES 64	/* smaller groups are scanned for directly */
 #define SCHED_TREAP_DEPTH_MAX 160	/* iterator stack; a treap of 10^7 nodes stays far below */
-
-/* ---- hashing and an open-addressing map --------------------------------- */
-
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h ^ (h >> 29);
-}
-
-static uint64_t hash_u64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
-}
-
-struct hmap_entry {
-	uint64_t hash;
-	void *value;		/* NULL: empty slot */
-};
-
-/* Linear probing with backward-shift deletion (no tombstones). */
-struct hmap {
-	struct hmap_entry *slots;
-	size_t cap;		/* a power of two, or 0 */
-	size_t count;
-};
-
-typedef bool (*hmap_eq_fn)(const void *value, const void *key);
-
-static void *hmap_get(const struct hmap *m, uint64_t hash, hmap_eq_fn eq, const void *key)
-{
-	size_t mask, i;
-
-	if (m->cap == 0)
-		return NULL;
-	mask = m->cap - 1;
-	for (i = hash & mask; m->slots[i].value; i = (i + 1) & mask)
-		if (m->slots[i].hash == hash && eq(m->slots[i].value, key))
-			return m->slots[i].value;
-	return NULL;
-}
-
-static void hmap_insert_slot(struct hmap_entry *slots, size_t cap, uint64_t hash, void *value)
-{
-	size_t i;
-
-	for (i = hash & (cap - 1); slots[i].value; i = (i + 1) & (cap - 1))
-		;
-	slots[i].hash = hash;
-	slots[i].value = value;
-}
-
-/* Adds value (whose key is not in the map yet). */
-static int hmap_put(struct hmap *m, uint64_t hash, void *value)
-{
-	if ((m->count + 1) * 4 > m->cap * 3) {
-		size_t cap = m->cap ? m->cap * 2 : 16;
-		struct hmap_entry *slots = calloc(cap, sizeof(*slots));
-
-		if (!slots)
-			return -1;
-		for (size_t i = 0; i < m->cap; i++)
-			if (m->slots[i].value)
-				hmap_insert_slot(slots, cap, m->slots[i].hash, m->slots[i].value);
-		free(m->slots);
-		m->slots = slots;
-		m->cap = cap;
-	}
-	hmap_insert_slot(m->slots, m->cap, hash, value);
-	m->count++;
-	return 0;
-}
-
-static void *hmap_remove(struct hmap *m, uint64_t hash, hmap_eq_fn eq, const void *key)
-{
-	size_t mask, i, j;
-	void *value;
-
-	if (m->cap == 0)
-		return NULL;
-	mask = m->cap - 1;
-	for (i = hash & mask; m->slots[i].value; i = (i + 1) & mask)
-		if (m->slots[i].hash == hash && eq(m->slots[i].value, key))
-			break;
-	value = m->slots[i].value;
-	if (!value)
-		return NULL;
-	for (j = i;;) {
-		size_t home;
-
-		j = (j + 1) & mask;
-		if (!m->slots[j].value)
-			break;
-		home = m->slots[j].hash & mask;
-		/* Move j into the hole at i unless its home lies cyclically in (i, j]. */
-		if (i <= j ? (home <= i || home > j) : (home <= i && home > j)) {
-			m->slots[i] = m->slots[j];
-			i = j;
-		}
-	}
-	m->slots[i].value = NULL;
-	m->count--;
-	return value;
-}
-
-static void hmap_release(struct hmap *m)
-{
-	free(m->slots);
-	m->slots = NULL;
-	m->cap = m->count = 0;
-}
 
 /* ---- treap ------------------------------------------------------------------ */
 
@@ -446,16 +329,16 @@ static const char *task_id(const struct sched_task *t)
 }
 
 struct scheduler {
-	struct hmap nodes_by_id;
+	struct hash_map nodes_by_id;
 	struct sched_node **nodes;	/* by idx; NULL: free slot */
 	size_t node_slots, node_slot_cap;
-	struct hmap clusters;
-	struct hmap groups;
-	struct hmap group_entries;
-	struct hmap tasks;
+	struct hash_map clusters;
+	struct hash_map groups;
+	struct hash_map group_entries;
+	struct hash_map tasks;
 	uint32_t next_group_id;
 	/* interned strings; ID 0 is "no value" */
-	struct hmap interned;
+	struct hash_map interned;
 	char **strings;
 	uint32_t string_count, string_cap;
 	uint64_t attr_epoch;		/* bumped when attributes or ACTIVE sets change */
@@ -513,9 +396,14 @@ static bool interned_eq(const void *value, const void *key)
 	return strcmp((const char *)value + sizeof(uint32_t), key) == 0;
 }
 
+static const struct hash_map_type node_by_id = { hash_map_string_key_hash, node_key_eq };
+static const struct hash_map_type task_by_id = { hash_map_string_key_hash, task_key_eq };
+static const struct hash_map_type cluster_by_name = { hash_map_string_key_hash, cluster_key_eq };
+static const struct hash_map_type interned_by_text = { hash_map_string_key_hash, interned_eq };
+
 static uint32_t intern_find(const struct scheduler *s, const char *str)
 {
-	const char *e = hmap_get(&s->interned, hash_str(str), interned_eq, str);
+	const char *e = hash_map_find(&s->interned, str);
 	uint32_t id;
 
 	if (!e)
@@ -548,7 +436,7 @@ static uint32_t intern_add(struct scheduler *s, const char *str)
 	id = s->string_count;
 	memcpy(e, &id, sizeof(id));
 	memcpy(e + sizeof(uint32_t), str, len + 1);
-	if (hmap_put(&s->interned, hash_str(str), e) < 0) {
+	if (hash_map_insert(&s->interned, str, e) < 0) {
 		free(e);
 		return 0;
 	}
@@ -647,9 +535,11 @@ struct group_key {
 	const char *name;
 };
 
-static uint64_t group_hash(const struct sched_cluster *cl, const char *name)
+static uint64_t group_key_hash(const void *key)
 {
-	return hash_str(name) ^ hash_u64((uintptr_t)cl);
+	const struct group_key *k = key;
+
+	return hash_map_hash_string(k->name) ^ hash_map_hash_u64((uintptr_t)k->cluster);
 }
 
 static bool group_key_eq(const void *value, const void *key)
@@ -660,12 +550,14 @@ static bool group_key_eq(const void *value, const void *key)
 	return g->cluster == k->cluster && strcmp(g->name, k->name) == 0;
 }
 
+static const struct hash_map_type group_by_key = { group_key_hash, group_key_eq };
+
 static struct sched_group *group_find(struct scheduler *s, struct sched_cluster *cl,
 				      const char *name)
 {
 	struct group_key key = { cl, name };
 
-	return hmap_get(&s->groups, group_hash(cl, name), group_key_eq, &key);
+	return hash_map_find(&s->groups, &key);
 }
 
 static struct sched_group *group_new(struct scheduler *s, struct sched_cluster *cl,
@@ -679,7 +571,8 @@ static struct sched_group *group_new(struct scheduler *s, struct sched_cluster *
 	g->is_all = is_all;
 	g->id = ++s->next_group_id;
 	g->name = strdup(name);
-	if (!g->name || (!is_all && hmap_put(&s->groups, group_hash(cl, name), g) < 0)) {
+	if (!g->name ||
+	    (!is_all && hash_map_insert(&s->groups, &(struct group_key){ cl, g->name }, g) < 0)) {
 		free(g->name);
 		free(g);
 		return NULL;
@@ -703,9 +596,11 @@ struct entry_key {
 	uint32_t node;
 };
 
-static uint64_t entry_hash(uint32_t group, uint32_t node)
+static uint64_t entry_key_hash(const void *key)
 {
-	return hash_u64((uint64_t)group << 32 | node);
+	const struct entry_key *k = key;
+
+	return hash_map_hash_u64((uint64_t)k->group << 32 | k->node);
 }
 
 static bool entry_key_eq(const void *value, const void *key)
@@ -716,6 +611,8 @@ static bool entry_key_eq(const void *value, const void *key)
 	return e->group->id == k->group && e->node->idx == k->node;
 }
 
+static const struct hash_map_type entry_by_key = { entry_key_hash, entry_key_eq };
+
 static struct group_entry *entry_find(struct scheduler *s, const struct sched_group *g,
 				      const struct sched_node *n)
 {
@@ -725,7 +622,7 @@ static struct group_entry *entry_find(struct scheduler *s, const struct sched_gr
 		return NULL;
 	key.group = g->id;
 	key.node = n->idx;
-	return hmap_get(&s->group_entries, entry_hash(g->id, n->idx), entry_key_eq, &key);
+	return hash_map_find(&s->group_entries, &key);
 }
 
 static uint32_t group_count_on(struct scheduler *s, const struct sched_group *g,
@@ -813,7 +710,7 @@ static int group_adjust(struct scheduler *s, struct sched_group *g, struct sched
 			e->node = n;
 			e->group = g;
 			e->by_count.prio = (uint32_t)rng_next(s);
-			if (hmap_put(&s->group_entries, entry_hash(g->id, n->idx), e) < 0) {
+			if (hash_map_insert(&s->group_entries, &(struct entry_key){ g->id, n->idx }, e) < 0) {
 				free(e);
 				return -1;
 			}
@@ -836,7 +733,7 @@ static int group_adjust(struct scheduler *s, struct sched_group *g, struct sched
 		if (e->count == 0) {
 			struct entry_key key = { g->id, n->idx };
 
-			hmap_remove(&s->group_entries, entry_hash(g->id, n->idx), entry_key_eq, &key);
+			hash_map_remove(&s->group_entries, &key);
 			free(e);
 			g->node_count--;
 			if (n->status == SCHED_NODE_ACTIVE)
@@ -852,7 +749,7 @@ static int group_adjust(struct scheduler *s, struct sched_group *g, struct sched
 
 static struct sched_cluster *cluster_find(struct scheduler *s, const char *name)
 {
-	return hmap_get(&s->clusters, hash_str(name), cluster_key_eq, name);
+	return hash_map_find(&s->clusters, name);
 }
 
 static struct sched_cluster *cluster_get(struct scheduler *s, const char *name)
@@ -867,7 +764,7 @@ static struct sched_cluster *cluster_get(struct scheduler *s, const char *name)
 	cl->name = strdup(name);
 	if (cl->name)
 		cl->all = group_new(s, cl, "", true);
-	if (!cl->name || !cl->all || hmap_put(&s->clusters, hash_str(name), cl) < 0) {
+	if (!cl->name || !cl->all || hash_map_insert(&s->clusters, name, cl) < 0) {
 		group_free(cl->all);
 		free(cl->name);
 		free(cl);
@@ -979,6 +876,12 @@ struct scheduler *scheduler_new(void)
 
 	if (!s)
 		return NULL;
+	hash_map_init(&s->nodes_by_id, &node_by_id);
+	hash_map_init(&s->clusters, &cluster_by_name);
+	hash_map_init(&s->groups, &group_by_key);
+	hash_map_init(&s->group_entries, &entry_by_key);
+	hash_map_init(&s->tasks, &task_by_id);
+	hash_map_init(&s->interned, &interned_by_text);
 	scheduler_seed(s, (uint64_t)time(NULL) * 6364136223846793005ULL ^ (uint64_t)getpid());
 	if (intern_add(s, "") != 0) {	/* ID 0: no value */
 		free(s);
@@ -999,27 +902,25 @@ static void node_free(struct sched_node *n)
 
 void scheduler_free(struct scheduler *s)
 {
+	struct sched_group *g;
+	struct sched_cluster *cl;
+
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->tasks.cap; i++)
-		free(s->tasks.slots[i].value);
-	for (size_t i = 0; i < s->group_entries.cap; i++)
-		free(s->group_entries.slots[i].value);
-	for (size_t i = 0; i < s->groups.cap; i++)
-		group_free(s->groups.slots[i].value);
-	for (size_t i = 0; i < s->clusters.cap; i++)
-		if (s->clusters.slots[i].value)
-			cluster_free(s->clusters.slots[i].value);
+	for (struct hash_map_iter it = HASH_MAP_ITER_INIT; (g = hash_map_next(&s->groups, &it));)
+		group_free(g);
+	for (struct hash_map_iter it = HASH_MAP_ITER_INIT; (cl = hash_map_next(&s->clusters, &it));)
+		cluster_free(cl);
 	for (size_t i = 0; i < s->node_slots; i++)
 		node_free(s->nodes[i]);
 	for (uint32_t i = 0; i < s->string_count; i++)
 		free(s->strings[i]);
-	hmap_release(&s->tasks);
-	hmap_release(&s->group_entries);
-	hmap_release(&s->groups);
-	hmap_release(&s->clusters);
-	hmap_release(&s->nodes_by_id);
-	hmap_release(&s->interned);
+	hash_map_release(&s->tasks, free);
+	hash_map_release(&s->group_entries, free);
+	hash_map_release(&s->groups, NULL);
+	hash_map_release(&s->clusters, NULL);
+	hash_map_release(&s->nodes_by_id, NULL);
+	hash_map_release(&s->interned, NULL);
 	free(s->strings);
 	free(s->nodes);
 	free(s->ties);
@@ -1096,18 +997,19 @@ static int attrs_from_json(struct scheduler *s, const json_t *attributes,
 
 static struct sched_node *node_find(struct scheduler *s, const char *id)
 {
-	return hmap_get(&s->nodes_by_id, hash_str(id), node_key_eq, id);
+	return hash_map_find(&s->nodes_by_id, id);
 }
 
 /* A status change moves the node in and out of its groups' ACTIVE counts. */
 static void groups_status_changed(struct scheduler *s, struct sched_node *n, bool now_active)
 {
+	struct hash_map_iter it = HASH_MAP_ITER_INIT;
+	struct sched_group *g;
+
 	if (n->task_count == 0)
 		return;
-	for (size_t i = 0; i < s->groups.cap; i++) {
-		struct sched_group *g = s->groups.slots[i].value;
-
-		if (g && g->cluster == n->cluster && entry_find(s, g, n))
+	while ((g = hash_map_next(&s->groups, &it))) {
+		if (g->cluster == n->cluster && entry_find(s, g, n))
 			g->active_nodes += now_active ? 1 : -1;
 	}
 	if (entry_find(s, n->cluster->all, n))
@@ -1167,7 +1069,7 @@ int scheduler_node_upsert(struct scheduler *s, const struct sched_node_info *inf
 			}
 			n->idx = (uint32_t)s->node_slots++;
 		}
-		if (hmap_put(&s->nodes_by_id, hash_str(n->id), n) < 0) {
+		if (hash_map_insert(&s->nodes_by_id, n->id, n) < 0) {
 			if (n->idx == s->node_slots - 1)
 				s->node_slots--;
 			node_free(n);
@@ -1233,21 +1135,18 @@ void scheduler_node_remove(struct scheduler *s, const char *node_id)
 		return;
 	if (n->task_count > 0) {
 		/* Forget its tasks: a removed node holds nothing. */
-		for (size_t i = 0; i < s->tasks.cap;) {
-			struct sched_task *t = s->tasks.slots[i].value;
+		struct hash_map_iter it = HASH_MAP_ITER_INIT;
+		struct sched_task *t;
 
-			if (t && t->node == n) {
-				task_unbind(s, t);	/* may shift a later slot into i */
-				continue;
-			}
-			i++;
-		}
+		while ((t = hash_map_next(&s->tasks, &it)))
+			if (t->node == n)
+				task_unbind(s, t);	/* removes t from tasks: safe here */
 	}
 	if (n->status == SCHED_NODE_ACTIVE)
 		groups_status_changed(s, n, false);
 	cluster_unindex_node(s, n);
 	n->cluster->node_count--;
-	hmap_remove(&s->nodes_by_id, hash_str(n->id), node_key_eq, n->id);
+	hash_map_remove(&s->nodes_by_id, n->id);
 	s->nodes[n->idx] = NULL;
 	s->attr_epoch++;
 	node_free(n);
@@ -1269,14 +1168,14 @@ int scheduler_node_remaining(struct scheduler *s, const char *node_id, int64_t *
 
 static struct sched_task *task_find(struct scheduler *s, const char *id)
 {
-	return hmap_get(&s->tasks, hash_str(id), task_key_eq, id);
+	return hash_map_find(&s->tasks, id);
 }
 
 static void task_unbind(struct scheduler *s, struct sched_task *t)
 {
 	struct sched_node *n = t->node;
 
-	hmap_remove(&s->tasks, hash_str(task_id(t)), task_key_eq, task_id(t));
+	hash_map_remove(&s->tasks, task_id(t));
 	node_use(n, -t->cpu, -t->memory);
 	for (uint32_t i = 0; i < t->port_count; i++) {
 		for (uint32_t j = 0; j < n->port_count; j++) {
@@ -1292,7 +1191,7 @@ static void task_unbind(struct scheduler *s, struct sched_task *t)
 	if (t->group->task_count == 0) {
 		struct group_key key = { t->group->cluster, t->group->name };
 
-		hmap_remove(&s->groups, group_hash(key.cluster, key.name), group_key_eq, &key);
+		hash_map_remove(&s->groups, &key);
 		group_free(t->group);
 	}
 	free(t);
@@ -1369,16 +1268,16 @@ static int task_bind(struct scheduler *s, const char *id, struct sched_node *n,
 	for (size_t i = 0; i < req->port_count; i++)
 		t->ports[i] = port_key(&req->ports[i]);
 	memcpy((char *)(t->ports + t->port_count), id, id_len + 1);
-	if (hmap_put(&s->tasks, hash_str(id), t) < 0)
+	if (hash_map_insert(&s->tasks, id, t) < 0)
 		goto oom;
 	/* the group maps' entries: undo on failure leaves counts as they were */
 	if (group_adjust(s, g, n, 1) < 0) {
-		hmap_remove(&s->tasks, hash_str(id), task_key_eq, id);
+		hash_map_remove(&s->tasks, id);
 		goto oom;
 	}
 	if (group_adjust(s, n->cluster->all, n, 1) < 0) {
 		group_adjust(s, g, n, -1);
-		hmap_remove(&s->tasks, hash_str(id), task_key_eq, id);
+		hash_map_remove(&s->tasks, id);
 		goto oom;
 	}
 	for (size_t i = 0; i < req->port_count; i++)
@@ -1390,7 +1289,7 @@ oom:
 	if (g->task_count == 0) {
 		struct group_key key = { g->cluster, g->name };
 
-		hmap_remove(&s->groups, group_hash(g->cluster, g->name), group_key_eq, &key);
+		hash_map_remove(&s->groups, &key);
 		group_free(g);
 	}
 	free(t);
