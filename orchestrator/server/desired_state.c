@@ -221,12 +221,6 @@ void desired_state_changed(struct desired_state *ds, const char *node_id)
 	schedule_publish(ds);
 }
 
-void desired_state_changed_all(struct desired_state *ds)
-{
-	ds->all_dirty = true;
-	schedule_publish(ds);
-}
-
 uint64_t desired_state_index(struct desired_state *ds, const char *node_id)
 {
 	struct ds_node *n = node_lookup(ds, node_id, true);

@@ -47,8 +47,6 @@ void desired_state_free(struct desired_state *ds);
 
 /* The node's set changed in the open transaction; announce after commit. */
 void desired_state_changed(struct desired_state *ds, const char *node_id);
-/* Every node's set changed (or may have): announce all after commit. */
-void desired_state_changed_all(struct desired_state *ds);
 
 uint64_t desired_state_index(struct desired_state *ds, const char *node_id);
 

@@ -139,8 +139,3 @@ bool node_monitor_connected(struct node_monitor *nm, const char *node_id)
 
 	return n && n->watched && clock_mono_ms() - n->last_seen_ms <= nm->grace_ms;
 }
-
-int node_monitor_grace_ms(struct node_monitor *nm)
-{
-	return nm->grace_ms;
-}

@@ -34,6 +34,5 @@ void node_monitor_seen(struct node_monitor *nm, const char *node_id);
 void node_monitor_forget(struct node_monitor *nm, const char *node_id);
 /* Watched and heard from within the grace period. */
 bool node_monitor_connected(struct node_monitor *nm, const char *node_id);
-int node_monitor_grace_ms(struct node_monitor *nm);
 
 #endif
