@@ -6,27 +6,6 @@
 
 #include <stdlib.h>
 
-uint64_t hash_map_hash_string(const char *s)
-{
-	/* FNV-1a, then the high bits folded into the low ones the mask keeps. */
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h ^ (h >> 29);
-}
-
-uint64_t hash_map_hash_u64(uint64_t x)
-{
-	/* MurmurHash3's finalizer: every input bit moves every output bit. */
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
-}
-
 uint64_t hash_map_string_key_hash(const void *key)
 {
 	return hash_map_hash_string(key);

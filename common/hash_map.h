@@ -96,9 +96,31 @@ struct hash_map_iter {
 
 void *hash_map_next(const struct hash_map *m, struct hash_map_iter *it);
 
-/* Hashes for types: of a NUL-terminated string, and of a 64-bit number. */
-uint64_t hash_map_hash_string(const char *s);
-uint64_t hash_map_hash_u64(uint64_t x);
+/*
+ * Hashes for types: of a NUL-terminated string, and of a 64-bit number.
+ * Inline, so that a type's own hash() (of a struct key, say) compiles into
+ * one function.
+ */
+static inline uint64_t hash_map_hash_string(const char *s)
+{
+	/* FNV-1a, then the high bits folded into the low ones the mask keeps. */
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h ^ (h >> 29);
+}
+
+static inline uint64_t hash_map_hash_u64(uint64_t x)
+{
+	/* MurmurHash3's finalizer: every input bit moves every output bit. */
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
 
 /* A type's hash() for keys that are NUL-terminated strings. */
 uint64_t hash_map_string_key_hash(const void *key);
