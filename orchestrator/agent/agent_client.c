@@ -11,8 +11,9 @@
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "proto/pki.h"
+#include "proto/server_curl.h"
 
-static size_t collect(char *ptr, size_t size, size_t nmemb, void *arg)
+size_t agent_client_collect(char *ptr, size_t size, size_t nmemb, void *arg)
 {
 	struct agent_client_buffer *b = arg;
 	size_t n = size * nmemb;
@@ -32,6 +33,13 @@ static size_t collect(char *ptr, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+size_t agent_client_discard(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	(void)ptr;
+	(void)arg;
+	return size * nmemb;
+}
+
 static void buffer_reset(struct agent_client_buffer *b)
 {
 	free(b->data);
@@ -40,30 +48,17 @@ static void buffer_reset(struct agent_client_buffer *b)
 	b->too_large = false;
 }
 
-/* Options every handle shares; ca_pem NULL: no verification (CA download). */
-static void setup_handle(CURL *h, const char *ca_pem)
+/* The API's transport rules (server_curl.h), and answers collected whole. */
+static void setup_handle(CURL *h, const struct server_tls *tls)
 {
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)AGENT_CLIENT_CONNECT_TIMEOUT_S);
-	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 5L);
-	curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 5L);
-	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-	if (ca_pem) {
-		struct curl_blob blob = { .data = (void *)ca_pem, .len = strlen(ca_pem),
-					  .flags = CURL_BLOB_COPY };
+	server_curl_setup(h, tls, AGENT_CLIENT_CONNECT_TIMEOUT_S * 1000L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, agent_client_collect);
+}
 
-		curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
-		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-	} else {
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-	}
+/* The pinned cluster CA: every request but the CA download. */
+static struct server_tls pinned(const struct agent_client *c)
+{
+	return (struct server_tls){ .mode = SERVER_TLS_VERIFIED, .ca_pem = c->ca_pem };
 }
 
 static int transport_error(orch_error *err, const char *what, const char *url, CURLcode rc,
@@ -96,7 +91,7 @@ int agent_client_fetch_ca(const char *server, const char *expected_sha256, char 
 	h = curl_easy_init();
 	if (!h)
 		return orch_fail(err, ORCH_ERR_INTERNAL, "initialising libcurl");
-	setup_handle(h, NULL);
+	setup_handle(h, &(struct server_tls){ .mode = SERVER_TLS_UNVERIFIED });
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)AGENT_CLIENT_CALL_TIMEOUT_S);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
@@ -197,6 +192,7 @@ int agent_client_call(struct agent_client *c, const char *method, const char *pa
 	struct agent_client_buffer b = { 0 };
 	char errbuf[CURL_ERROR_SIZE] = "";
 	cleanup_free char *url = NULL, *text = NULL;
+	struct server_tls tls = pinned(c);
 	struct curl_slist *headers;
 	CURLcode rc;
 
@@ -209,7 +205,7 @@ int agent_client_call(struct agent_client *c, const char *method, const char *pa
 	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	headers = auth_headers(c, text != NULL);
 	curl_easy_reset(c->call);
-	setup_handle(c->call, c->ca_pem);
+	setup_handle(c->call, &tls);
 	curl_easy_setopt(c->call, CURLOPT_URL, url);
 	curl_easy_setopt(c->call, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(c->call, CURLOPT_HTTPHEADER, headers);
@@ -238,6 +234,7 @@ int agent_client_poll_start(struct agent_client *c, uint64_t index, int wait_s,
 {
 	char path[128];
 	cleanup_free char *url = NULL;
+	struct server_tls tls = pinned(c);
 
 	if (c->poll_active)
 		return 0;
@@ -251,7 +248,7 @@ int agent_client_poll_start(struct agent_client *c, uint64_t index, int wait_s,
 	curl_slist_free_all(c->poll_headers);
 	c->poll_headers = auth_headers(c, false);
 	curl_easy_reset(c->poll);
-	setup_handle(c->poll, c->ca_pem);
+	setup_handle(c->poll, &tls);
 	curl_easy_setopt(c->poll, CURLOPT_URL, url);
 	curl_easy_setopt(c->poll, CURLOPT_HTTPHEADER, c->poll_headers);
 	curl_easy_setopt(c->poll, CURLOPT_TIMEOUT, (long)(wait_s + AGENT_CLIENT_POLL_SLACK_S));

@@ -1,9 +1,10 @@
 /*
  * agent_client.h - the agent's HTTPS client to the server (libcurl).
  *
- * Every request but the CA download verifies the server with the pinned
- * cluster CA only (CURLOPT_CAINFO_BLOB; never the system store) and the
- * server's name against its certificate.  Two easy handles: one for short
+ * Every handle is set up by server_curl_setup (HTTPS only, TLS 1.2 or
+ * later), and every request but the CA download verifies the server with
+ * the pinned cluster CA only (never the system store) and the server's
+ * name against its certificate.  Two easy handles: one for short
  * calls (register, status), reused so its TLS connection stays open, and
  * one for the long poll on /v1/agent/assignments, driven through a multi
  * handle so the agent's loop can wait on it together with its own fds
@@ -27,11 +28,17 @@
 #define AGENT_CLIENT_MAX_RESPONSE_BYTES (64 * 1024 * 1024)
 #define AGENT_CLIENT_MAX_EXTRA_FDS 1024
 
+/* An answer read whole, NUL-terminated, at most AGENT_CLIENT_MAX_RESPONSE_BYTES. */
 struct agent_client_buffer {
 	char *data;
 	size_t len;
 	bool too_large;
 };
+
+/* CURLOPT_WRITEFUNCTION that appends to the agent_client_buffer in its arg. */
+size_t agent_client_collect(char *ptr, size_t size, size_t nmemb, void *arg);
+/* CURLOPT_WRITEFUNCTION for answers nobody reads. */
+size_t agent_client_discard(char *ptr, size_t size, size_t nmemb, void *arg);
 
 struct agent_client {
 	char *server;			/* base URL, no trailing slash */

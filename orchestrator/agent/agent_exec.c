@@ -30,6 +30,7 @@
 #include "proto/exec_frames.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "proto/server_curl.h"
 #include "proto/upgrade_client.h"
 
 static atomic_int exec_active;
@@ -59,16 +60,10 @@ static void run_free(struct exec_run *r)
 	free(r);
 }
 
-static size_t discard(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-	return size * nmemb;
-}
-
 /* Tells the server why the stream cannot be served; its client gets status. */
 static void refuse(const struct exec_run *r, int status, const char *message)
 {
-	struct curl_blob blob = { .data = r->ca_pem, .len = strlen(r->ca_pem),
-				  .flags = CURL_BLOB_COPY };
+	struct server_tls tls = { .mode = SERVER_TLS_VERIFIED, .ca_pem = r->ca_pem };
 	struct curl_slist *headers = NULL;
 	char *url = NULL, *auth = NULL, *body;
 	json_t *j = json_pack("{s:i, s:s}", "status", status, "message", message);
@@ -81,15 +76,12 @@ static void refuse(const struct exec_run *r, int status, const char *message)
 	    asprintf(&auth, "Authorization: Bearer %s", r->credential) >= 0) {
 		headers = curl_slist_append(headers, auth);
 		headers = curl_slist_append(headers, "Content-Type: application/json");
+		server_curl_setup(h, &tls, AGENT_CLIENT_CONNECT_TIMEOUT_S * 1000L);
 		curl_easy_setopt(h, CURLOPT_URL, url);
-		curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-		curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 		curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)AGENT_CLIENT_CALL_TIMEOUT_S);
-		curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
-		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
 		curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, agent_client_discard);
 		curl_easy_perform(h);
 	}
 	curl_slist_free_all(headers);

@@ -27,6 +27,7 @@
 #include "runtime/container_log.h"
 #include "runtime/container_store.h"
 #include "common/log.h"
+#include "proto/server_curl.h"
 
 /* Process-wide: the threads are detached and outlive no one. */
 static struct {
@@ -61,20 +62,13 @@ static char *bearer_header(void)
 	return h;
 }
 
+/* The API's transport rules with the pinned CA (server_curl.h), URL and headers. */
 static void setup(CURL *h, const char *url, struct curl_slist *headers)
 {
-	struct curl_blob blob = { .data = streams.ca_pem, .len = strlen(streams.ca_pem),
-				  .flags = CURL_BLOB_COPY };
+	struct server_tls tls = { .mode = SERVER_TLS_VERIFIED, .ca_pem = streams.ca_pem };
 
+	server_curl_setup(h, &tls, AGENT_CLIENT_CONNECT_TIMEOUT_S * 1000L);
 	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)AGENT_CLIENT_CONNECT_TIMEOUT_S);
-	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
-	curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 }
 
@@ -152,11 +146,6 @@ static size_t upload_read(char *buf, size_t size, size_t nitems, void *arg)
 	}
 }
 
-static size_t discard(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-	return size * nmemb;
-}
-
 static void *upload_run(void *arg)
 {
 	struct upload *u = arg;
@@ -191,7 +180,7 @@ static void *upload_run(void *arg)
 		curl_easy_setopt(u->curl, CURLOPT_POST, 1L);
 		curl_easy_setopt(u->curl, CURLOPT_READFUNCTION, upload_read);
 		curl_easy_setopt(u->curl, CURLOPT_READDATA, u);
-		curl_easy_setopt(u->curl, CURLOPT_WRITEFUNCTION, discard);
+		curl_easy_setopt(u->curl, CURLOPT_WRITEFUNCTION, agent_client_discard);
 		rc = curl_easy_perform(u->curl);
 		if (rc != CURLE_OK && rc != CURLE_ABORTED_BY_CALLBACK)
 			log_debug("agent: log stream %s: %s", u->stream_id, curl_easy_strerror(rc));
@@ -366,24 +355,6 @@ static void exec_begin(json_t *req)
 
 /* ---- the poller ------------------------------------------------------- */
 
-static size_t collect(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-	struct agent_client_buffer *b = arg;
-	size_t n = size * nmemb;
-	char *grown;
-
-	if (b->len + n > AGENT_CLIENT_MAX_RESPONSE_BYTES)
-		return 0;
-	grown = realloc(b->data, b->len + n + 1);
-	if (!grown)
-		return 0;
-	b->data = grown;
-	memcpy(b->data + b->len, ptr, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return n;
-}
-
 static void *poller_run(void *arg)
 {
 	CURL *h = curl_easy_init();
@@ -404,7 +375,7 @@ static void *poller_run(void *arg)
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 		curl_easy_setopt(h, CURLOPT_TIMEOUT,
 				 (long)(AGENT_STREAM_POLL_WAIT_S + AGENT_CLIENT_POLL_SLACK_S));
-		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, agent_client_collect);
 		curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
 		if (curl_easy_perform(h) == CURLE_OK)
 			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);

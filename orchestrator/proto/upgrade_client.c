@@ -13,6 +13,7 @@
 
 #include "common/clock.h"
 #include "common/cleanup.h"
+#include "server_curl.h"
 
 /* Waits until fd is ready for events or the deadline passed (-1). */
 static int wait_fd(int fd, short events, long long deadline)
@@ -124,6 +125,8 @@ int upgrade_open(const struct upgrade_request *r, struct upgrade_conn *c, long *
 		 char **body, orch_error *err)
 {
 	long long deadline = clock_mono_ms() + r->timeout_ms;
+	struct server_tls tls = { .mode = SERVER_TLS_VERIFIED, .ca_pem = r->ca_pem,
+				  .ca_file = r->ca_file };
 	cleanup_free char *url = NULL, *request = NULL;
 	char head[UPGRADE_MAX_HEAD_BYTES];
 	const char *host = strstr(r->server, "://");
@@ -154,23 +157,10 @@ int upgrade_open(const struct upgrade_request *r, struct upgrade_conn *c, long *
 	c->curl = curl_easy_init();
 	if (!c->curl)
 		return orch_fail(err, ORCH_ERR_INTERNAL, "initialising libcurl");
+	server_curl_setup(c->curl, &tls, r->timeout_ms);
 	curl_easy_setopt(c->curl, CURLOPT_URL, url);
 	curl_easy_setopt(c->curl, CURLOPT_CONNECT_ONLY, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)r->timeout_ms);
 	curl_easy_setopt(c->curl, CURLOPT_SSL_CTX_FUNCTION, allow_moving_write_buffer);
-	if (r->ca_pem) {
-		struct curl_blob blob = { .data = (void *)r->ca_pem, .len = strlen(r->ca_pem),
-					  .flags = CURL_BLOB_COPY };
-
-		curl_easy_setopt(c->curl, CURLOPT_CAINFO_BLOB, &blob);
-		curl_easy_setopt(c->curl, CURLOPT_CAPATH, NULL);
-	} else if (r->ca_file) {
-		curl_easy_setopt(c->curl, CURLOPT_CAINFO, r->ca_file);
-	}
 	rc = curl_easy_perform(c->curl);
 	if (rc != CURLE_OK) {
 		upgrade_close(c);

@@ -1,9 +1,10 @@
 /*
  * upgrade_client.h - the client end of an HTTP/1.1 Upgrade: one request
- * sent over a libcurl CONNECT_ONLY connection (TLS, CA and host checks as
- * every other call), its answer read by hand, and after "101 Switching
- * Protocols" raw bytes both ways on the same connection.  The CLI and the
- * agent open `orch task exec` channels with it (exec_protocol.h).
+ * sent over a libcurl CONNECT_ONLY connection (set up by server_curl_setup
+ * as every other API call: HTTPS only, TLS 1.2 or later, the CA and host
+ * checks of server_curl.h), its answer read by hand, and after "101
+ * Switching Protocols" raw bytes both ways on the same connection.  The CLI
+ * and the agent open `orch task exec` channels with it (exec_protocol.h).
  *
  * The connection is non-blocking: poll upgrade_fd() and call
  * upgrade_recv() until it would block (TLS may hold decrypted bytes the
@@ -29,8 +30,8 @@ struct upgrade_request {
 	const char *path;		/* already URL-encoded */
 	const char *token;		/* sent as Authorization: Bearer */
 	const char *protocol;		/* the Upgrade header */
-	const char *ca_file;		/* CA bundle file, or */
-	const char *ca_pem;		/* CA PEM in memory, or both NULL: the system store */
+	const char *ca_pem;		/* CA PEM in memory (wins), or */
+	const char *ca_file;		/* a CA bundle file, or both NULL: the system store */
 	const char *body;		/* JSON or NULL */
 	size_t body_len;
 	int timeout_ms;			/* connecting, sending and reading the answer head */
