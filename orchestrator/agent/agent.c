@@ -341,6 +341,12 @@ static bool signalled(struct agent *a)
 	return a->stop;
 }
 
+/* The next wait of a retry: twice the last, at most AGENT_RETRY_MAX_MS. */
+static int backoff_next(int ms)
+{
+	return ms * 2 > AGENT_RETRY_MAX_MS ? AGENT_RETRY_MAX_MS : ms * 2;
+}
+
 /* Sleeps ms unless a stop signal comes first; returns true if signalled. */
 static bool pause_ms(struct agent *a, int ms)
 {
@@ -379,7 +385,7 @@ static int load_ca(struct agent *a, char **pem_out, orch_error *err)
 		log_warn("agent: %s (retrying)", e.message);
 		if (pause_ms(a, backoff))
 			return orch_fail(err, ORCH_ERR_INTERNAL, "stopped before joining");
-		backoff = backoff * 2 > AGENT_RETRY_MAX_MS ? AGENT_RETRY_MAX_MS : backoff * 2;
+		backoff = backoff_next(backoff);
 	}
 	if (fs_write_file_atomic(path, pem, strlen(pem), 0644, err) < 0) {
 		free(pem);
@@ -463,7 +469,7 @@ static int agent_register(struct agent *a, orch_error *err)
 		json_decref(reply);
 		if (pause_ms(a, backoff))
 			return orch_fail(err, ORCH_ERR_INTERNAL, "stopped before joining");
-		backoff = backoff * 2 > AGENT_RETRY_MAX_MS ? AGENT_RETRY_MAX_MS : backoff * 2;
+		backoff = backoff_next(backoff);
 	}
 }
 
@@ -544,8 +550,7 @@ static int agent_loop(struct agent *a, orch_error *err)
 				else
 					log_warn("agent: %s", e.message);
 				poll_retry_at = clock_mono_ms() + poll_backoff;
-				poll_backoff = poll_backoff * 2 > AGENT_RETRY_MAX_MS ? AGENT_RETRY_MAX_MS
-					: poll_backoff * 2;
+				poll_backoff = backoff_next(poll_backoff);
 			}
 			json_decref(reply);
 			/* Ask again at once: the next change must not wait for converge. */
