@@ -10,6 +10,7 @@
 
 #include <curl/curl.h>
 
+#include "cli_verbs.h"
 #include "common/cleanup.h"
 #include "common/fs_util.h"
 #include "proto/data_dir.h"
@@ -56,15 +57,14 @@ static char *read_trimmed(const char *dir, const char *name, orch_error *err)
 	return text;
 }
 
-int cli_conn_resolve(const char *server_opt, const char *token_opt, const char *data_opt,
-		     struct cli_conn *out, orch_error *err)
+int cli_conn_resolve(const char *server_opt, const char *token_opt, const char *ca_opt,
+		     const char *data_opt, struct cli_conn *out, orch_error *err)
 {
 	const char *server = server_opt ? server_opt : getenv("ORCH_SERVER");
 	const char *token = token_opt ? token_opt : getenv("ORCH_TOKEN");
-	const char *data = data_opt ? data_opt : getenv("ORCH_DATA");
+	const char *ca = ca_opt ? ca_opt : getenv("ORCH_CA");
+	const char *data = cli_data_dir(data_opt);
 
-	if (!data || !*data)
-		data = ORCH_DEFAULT_DATA_DIR;
 	memset(out, 0, sizeof(*out));
 	out->server = server && *server ? strdup(server) : read_trimmed(data, ORCH_API_ADDRESS_FILE, err);
 	if (!out->server)
@@ -74,17 +74,13 @@ int cli_conn_resolve(const char *server_opt, const char *token_opt, const char *
 		goto fail;
 	for (size_t len = strlen(out->server); len > 0 && out->server[len - 1] == '/'; len--)
 		out->server[len - 1] = '\0';
-	{
-		const char *ca = getenv("ORCH_CA");
-
-		if (ca && *ca) {
-			out->ca_file = strdup(ca);
-		} else if (asprintf(&out->ca_file, "%s/pki/ca.pem", data) < 0) {
-			out->ca_file = NULL;
-		} else if (access(out->ca_file, R_OK) != 0) {
-			free(out->ca_file);
-			out->ca_file = NULL;
-		}
+	if (ca && *ca) {
+		out->ca_file = strdup(ca);
+	} else if (asprintf(&out->ca_file, "%s/pki/ca.pem", data) < 0) {
+		out->ca_file = NULL;
+	} else if (access(out->ca_file, R_OK) != 0) {
+		free(out->ca_file);
+		out->ca_file = NULL;
 	}
 	return 0;
 fail:
@@ -184,4 +180,48 @@ out:
 	curl_slist_free_all(headers);
 	curl_easy_cleanup(curl);
 	return ret;
+}
+
+int cli_list_all(const struct cli_conn *conn, const char *path, const char *query,
+		 const char *key, json_t **all, orch_error *err)
+{
+	cleanup_free char *token = NULL;
+
+	*all = json_array();
+	for (;;) {
+		cleanup_free char *url = NULL;
+		json_t *reply = NULL;
+		const char *next;
+
+		if (asprintf(&url, "%s?maxResults=100%s%s%s%s", path, query && *query ? "&" : "",
+			     query ? query : "", token ? "&nextToken=" : "", token ? token : "") < 0) {
+			url = NULL;
+			return orch_fail_errno(err, ENOMEM, "listing");
+		}
+		if (cli_call(conn, "GET", url, NULL, 0, &reply, err) < 0) {
+			json_decref(*all);
+			*all = NULL;
+			return -1;
+		}
+		json_array_extend(*all, json_object_get(reply, key));
+		next = json_string_value(json_object_get(reply, "nextToken"));
+		free(token);
+		token = next ? cli_escape(next) : NULL;
+		json_decref(reply);
+		if (!token)
+			return 0;
+	}
+}
+
+int cli_call_named(const struct cli_conn *c, const char *method, const char *prefix,
+		   const char *name, const char *body, size_t body_len, json_t **reply,
+		   orch_error *err)
+{
+	cleanup_free char *escaped = cli_escape(name), *path = NULL;
+
+	if (!escaped || asprintf(&path, "%s%s", prefix, escaped) < 0) {
+		path = NULL;
+		return orch_fail_errno(err, ENOMEM, "building the request");
+	}
+	return cli_call(c, method, path, body, body_len, reply, err);
 }
