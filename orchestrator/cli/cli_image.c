@@ -1,8 +1,8 @@
 /*
  * cli_image.c - `orch image ...` on the local image store.
  *
- * The store lives under --data DIR (env ORCH_DATA, default /var/lib/orch),
- * the same data dir the server and agent use.
+ * The store lives under --data DIR (env ORCH_DATA, default /var/lib/orch;
+ * cli_data_dir), the same data dir the server and agent use.
  */
 #include "cli_image.h"
 
@@ -15,6 +15,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "cli_verbs.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "runtime/image_import.h"
@@ -250,8 +251,6 @@ int cli_image_main(int argc, char **argv)
 		return argc < 2 ? 2 : 0;
 	}
 	cmd = argv[1];
-	c.data_dir = getenv("ORCH_DATA") && *getenv("ORCH_DATA") ? getenv("ORCH_DATA")
-								 : ORCH_DEFAULT_DATA_DIR;
 	layer_unpack_limits_default(&c.limits);
 	optind = 1;
 	while ((opt = getopt_long(argc - 1, argv + 1, "q", longopts, NULL)) != -1) {
@@ -291,6 +290,7 @@ int cli_image_main(int argc, char **argv)
 		default: image_usage(stderr); return 2;
 		}
 	}
+	c.data_dir = cli_data_dir(c.data_dir);
 	c.argc = argc - 1 - optind;
 	c.argv = argv + 1 + optind;
 	for (size_t i = 0; i < sizeof(image_commands) / sizeof(image_commands[0]); i++) {

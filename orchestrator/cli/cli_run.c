@@ -29,6 +29,7 @@
 
 #include <jansson.h>
 
+#include "cli_verbs.h"
 #include "common/clock.h"
 #include "common/cleanup.h"
 #include "runtime/container.h"
@@ -41,15 +42,6 @@
 
 #define CLI_RUN_MEMORY_MIN (6 << 20)	/* Docker's minimum for --memory */
 #define CLI_RUN_ENV_MAX 1024
-
-static const char *data_dir_default(const char *flag)
-{
-	const char *env = getenv("ORCH_DATA");
-
-	if (flag)
-		return flag;
-	return env && env[0] ? env : CONTAINER_DEFAULT_DATA_DIR;
-}
 
 /* "64m", "1g", "512k", "100" (bytes) -> bytes; -1 if malformed. */
 static int64_t parse_size(const char *text)
@@ -261,7 +253,7 @@ static int run_parse(int argc, char **argv, struct run_options *o)
 	}
 	if (optind >= argc)
 		return usage_error("run", "requires an IMAGE argument%s", "");
-	o->data_dir = data_dir_default(o->data_dir);
+	o->data_dir = cli_data_dir(o->data_dir);
 	return 0;
 }
 
@@ -553,7 +545,7 @@ static int cmd_ps(int argc, char **argv)
 		default: return 2;
 		}
 	}
-	if (container_list(data_dir_default(data_dir), &list, &count, &err) < 0) {
+	if (container_list(cli_data_dir(data_dir), &list, &count, &err) < 0) {
 		fprintf(stderr, "orch: %s\n", err.message);
 		return 1;
 	}
@@ -651,7 +643,7 @@ static int cmd_logs(int argc, char **argv)
 	}
 	if (optind + 1 != argc)
 		return usage_error("logs", "requires exactly one container%s", "");
-	data_dir = data_dir_default(data_dir);
+	data_dir = cli_data_dir(data_dir);
 	if (container_resolve(data_dir, argv[optind], id, &err) < 0) {
 		fprintf(stderr, "orch: %s\n", err.message);
 		return 1;
@@ -732,7 +724,7 @@ static int cmd_each(const char *verb, int argc, char **argv)
 	}
 	if (optind >= argc)
 		return usage_error(verb, "requires at least one container%s", "");
-	data_dir = data_dir_default(data_dir);
+	data_dir = cli_data_dir(data_dir);
 	for (int i = optind; i < argc; i++) {
 		orch_error err = ORCH_ERROR_INIT;
 		char id[CONTAINER_ID_LEN + 1];

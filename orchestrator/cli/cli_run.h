@@ -9,7 +9,8 @@
  *   orch kill [-s SIGNAL] ID|NAME...
  *   orch rm [-f] ID|NAME...
  *
- * The data dir is --data DIR, else $ORCH_DATA, else /var/lib/orch.
+ * The data dir is --data DIR, else $ORCH_DATA, else /var/lib/orch
+ * (cli_data_dir, cli_verbs.h).
  * Exit status: run exits with the container's code (128+N for signal N;
  * 125 if orch failed, 126/127 if the command could not be executed); the
  * other verbs 0, 1 on an error, 2 on a usage error.
