@@ -5,11 +5,21 @@
 #include "hash_map.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 uint64_t hash_map_string_key_hash(const void *key)
 {
 	return hash_map_hash_string(key);
 }
+
+static bool leading_string_equal(const void *value, const void *key)
+{
+	return strcmp(value, key) == 0;
+}
+
+const struct hash_map_type hash_map_leading_string = {
+	hash_map_string_key_hash, leading_string_equal,
+};
 
 void hash_map_init(struct hash_map *m, const struct hash_map_type *type)
 {

@@ -125,4 +125,11 @@ static inline uint64_t hash_map_hash_u64(uint64_t x)
 /* A type's hash() for keys that are NUL-terminated strings. */
 uint64_t hash_map_string_key_hash(const void *key);
 
+/*
+ * A ready type for values that begin with their key, a NUL-terminated
+ * string in a char array (struct node { char id[N]; ... }): the key is that
+ * string.
+ */
+extern const struct hash_map_type hash_map_leading_string;
+
 #endif

@@ -20,7 +20,7 @@
 struct ds_waiter;
 
 struct ds_node {
-	char id[STORE_ID_HEX_LEN + 1];
+	char id[STORE_ID_HEX_LEN + 1];	/* first: the map's key */
 	uint64_t index;
 	bool dirty;
 	struct ds_node *next_dirty;
@@ -51,18 +51,12 @@ struct desired_state {
 	struct ds_node *dirty;
 };
 
-static bool ds_node_has_id(const void *value, const void *key)
-{
-	return strcmp(((const struct ds_node *)value)->id, key) == 0;
-}
-
-static const struct hash_map_type ds_node_by_id = { hash_map_string_key_hash, ds_node_has_id };
-
-static struct ds_node *node_lookup(struct desired_state *ds, const char *id, bool create)
+/* The node's entry, added at the start index if it has none; NULL: out of memory. */
+static struct ds_node *node_get(struct desired_state *ds, const char *id)
 {
 	struct ds_node *n = hash_map_find(&ds->nodes, id);
 
-	if (n || !create)
+	if (n)
 		return n;
 	n = calloc(1, sizeof(*n));
 	if (!n)
@@ -170,7 +164,7 @@ struct desired_state *desired_state_new(struct event_base *base, struct store *s
 	ds->render = render;
 	ds->render_arg = arg;
 	ds->start_index = clock_wall_ms();
-	hash_map_init(&ds->nodes, &ds_node_by_id);
+	hash_map_init(&ds->nodes, &hash_map_leading_string);
 	ds->publish = event_new(base, -1, 0, on_publish, ds);
 	ds->retry = evtimer_new(base, on_publish, ds);
 	if (!ds->publish || !ds->retry) {
@@ -212,7 +206,7 @@ static void schedule_publish(struct desired_state *ds)
 
 void desired_state_changed(struct desired_state *ds, const char *node_id)
 {
-	struct ds_node *n = node_lookup(ds, node_id, true);
+	struct ds_node *n = node_get(ds, node_id);
 
 	if (n)
 		mark_dirty(ds, n);
@@ -223,7 +217,7 @@ void desired_state_changed(struct desired_state *ds, const char *node_id)
 
 uint64_t desired_state_index(struct desired_state *ds, const char *node_id)
 {
-	struct ds_node *n = node_lookup(ds, node_id, true);
+	struct ds_node *n = node_get(ds, node_id);
 
 	return n ? n->index : ds->start_index;
 }
@@ -231,7 +225,7 @@ uint64_t desired_state_index(struct desired_state *ds, const char *node_id)
 bool desired_state_wait(struct desired_state *ds, const char *node_id, struct http_request *req,
 			uint64_t since, int wait_ms)
 {
-	struct ds_node *n = node_lookup(ds, node_id, true);
+	struct ds_node *n = node_get(ds, node_id);
 	struct timeval tv = { wait_ms / 1000, (wait_ms % 1000) * 1000 };
 	struct ds_waiter *w, **tail;
 

@@ -15,7 +15,7 @@
 #include "common/hash_map.h"
 
 struct nm_node {
-	char id[STORE_ID_HEX_LEN + 1];
+	char id[STORE_ID_HEX_LEN + 1];	/* first: the map's key */
 	int64_t last_seen_ms;	/* monotonic */
 	bool watched;
 };
@@ -27,13 +27,6 @@ struct node_monitor {
 	void *lost_arg;
 	struct hash_map nodes;		/* nm_node by ID */
 };
-
-static bool nm_node_has_id(const void *value, const void *key)
-{
-	return strcmp(((const struct nm_node *)value)->id, key) == 0;
-}
-
-static const struct hash_map_type nm_node_by_id = { hash_map_string_key_hash, nm_node_has_id };
 
 static struct nm_node *lookup(struct node_monitor *nm, const char *id, bool create)
 {
@@ -96,7 +89,7 @@ struct node_monitor *node_monitor_new(struct event_base *base, int grace_ms, nod
 	nm->grace_ms = grace_ms;
 	nm->lost = lost;
 	nm->lost_arg = arg;
-	hash_map_init(&nm->nodes, &nm_node_by_id);
+	hash_map_init(&nm->nodes, &hash_map_leading_string);
 	nm->tick = evtimer_new(base, on_tick, nm);
 	if (!nm->tick) {
 		free(nm);

@@ -1,9 +1,10 @@
 /*
  * test_hash_map.c - unit tests of common/hash_map: insert, find, remove,
  * growth past many doublings, iteration (each value once), removing the
- * current value while iterating, release with a callback, keys that are
- * not strings, and a randomized run against a plain array with hashes
- * chosen to collide and to wrap around the end of the table.
+ * current value while iterating, release with a callback, the ready type
+ * for values that begin with their string key, keys that are not strings,
+ * and a randomized run against a plain array with hashes chosen to collide
+ * and to wrap around the end of the table.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -211,6 +212,23 @@ static void test_release_frees_values(void **state)
 	assert_int_equal(hash_map_count(&m), 0);
 }
 
+/* struct item begins with its name: the ready type finds it by that. */
+static void test_leading_string_type(void **state)
+{
+	struct hash_map m = HASH_MAP_INIT(&hash_map_leading_string);
+	struct item *items = items_new(500);
+
+	(void)state;
+	insert_all(&m, items, 500);
+	for (size_t i = 0; i < 500; i++)
+		assert_ptr_equal(hash_map_find(&m, items[i].name), &items[i]);
+	assert_null(hash_map_find(&m, "item-500"));
+	assert_ptr_equal(hash_map_remove(&m, "item-7"), &items[7]);
+	assert_null(hash_map_find(&m, "item-7"));
+	hash_map_release(&m, NULL);
+	free(items);
+}
+
 /* ---- a key that is not a string ---------------------------------------------- */
 
 struct pair_key {
@@ -393,6 +411,7 @@ int main(void)
 		cmocka_unit_test(test_iteration_visits_each_once),
 		cmocka_unit_test(test_remove_while_iterating),
 		cmocka_unit_test(test_release_frees_values),
+		cmocka_unit_test(test_leading_string_type),
 		cmocka_unit_test(test_struct_keys),
 		cmocka_unit_test(test_collisions_against_model),
 		cmocka_unit_test(test_hashes_spread),
