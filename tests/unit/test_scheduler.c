@@ -312,111 +312,112 @@ static void test_distinct_instance(void **state)
 
 /* ---- memberOf ------------------------------------------------------------------ */
 
+/*
+ * Lists the nodes expression matches ("n1,n3"): one probe task per node in
+ * turn, each with the expression and distinctInstance in a group of its
+ * own, until one finds no node.
+ */
 static void expect_members(struct scheduler *s, const char *expression, const char *want)
 {
 	static int seq;
-	char constraints[2200], got[64] = "";
-	const char *nodes[] = { "n1", "n2", "n3" };
+	char got[64] = "", group[32], constraints[2300];
 
+	snprintf(group, sizeof(group), "probe%d", seq);
 	snprintf(constraints, sizeof(constraints),
-		 "[{\"type\":\"memberOf\",\"expression\":\"%s\"}]", expression);
-	/* place one probe per node in turn with distinctInstance to list all matches */
-	for (int i = 0; i < 3; i++) {
-		char node[64], reason[512], id[32], cons[2300];
-		struct sched_request r = make_req(1, 1, NULL);
-		char group[32];
+		 "[{\"type\":\"memberOf\",\"expression\":\"%s\"},{\"type\":\"distinctInstance\"}]",
+		 expression);
+	for (int i = 0; i < 4; i++) {
+		char node[64], reason[512], id[32];
+		struct sched_request r = make_req(1, 1, group);
 
-		snprintf(group, sizeof(group), "probe%d", seq);
-		r.group = group;
 		snprintf(id, sizeof(id), "p%d-%d", seq, i);
-		snprintf(cons, sizeof(cons),
-			 "[{\"type\":\"memberOf\",\"expression\":\"%s\"},{\"type\":\"distinctInstance\"}]",
-			 expression);
-		if (place_with(s, id, r, cons, NULL, node, reason) != 0)
+		if (place_with(s, id, r, constraints, NULL, node, reason) != 0)
 			break;
 		strcat(got, *got ? "," : "");
 		strcat(got, node);
 	}
-	(void)nodes;
-	(void)constraints;
 	seq++;
 	if (strcmp(got, want) != 0)
 		fail_msg("'%s' matched '%s', want '%s'", expression, got, want);
 }
 
-static void test_memberof_equality(void **state)
-{
-	struct scheduler *s = three_nodes(state);
+struct member_case {
+	const char *expression;
+	const char *want;		/* the nodes it matches, "n1,n3" */
+};
 
-	expect_members(s, "attribute:arch == amd64", "n1,n3");
-	expect_members(s, "attribute:arch equals arm64", "n2");
-	expect_members(s, "attribute:arch != amd64", "n2");
-	expect_members(s, "attribute:zone == z", "");
-	expect_members(s, "attribute:nosuch == x", "");
-	/* a node without the attribute is != anything */
-	expect_members(s, "attribute:gpu != 1", "n1,n2");
+static void expect_members_each(struct scheduler *s, const struct member_case *cases,
+				size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		expect_members(s, cases[i].expression, cases[i].want);
 }
 
-static void test_memberof_lists(void **state)
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Operators, lists, existence, and/or/not and ECS's aliases on three_nodes. */
+static void test_memberof_expressions(void **state)
 {
-	struct scheduler *s = three_nodes(state);
+	static const struct member_case cases[] = {
+		{ "attribute:arch == amd64", "n1,n3" },
+		{ "attribute:arch equals arm64", "n2" },
+		{ "attribute:arch != amd64", "n2" },
+		{ "attribute:zone == z", "" },
+		{ "attribute:nosuch == x", "" },
+		{ "attribute:gpu != 1", "n1,n2" },	/* without the attribute: != anything */
 
-	expect_members(s, "attribute:zone in [a, c]", "n1,n3");
-	expect_members(s, "attribute:zone in (b)", "n2");
-	expect_members(s, "attribute:zone not_in [a, c]", "n2");
-	expect_members(s, "attribute:zone !in [a,b]", "n3");
-	expect_members(s, "attribute:zone not in (a, b)", "n3");
-	expect_members(s, "attribute:zone in ['a', \\\"b\\\"]", "n1,n2");
-}
+		{ "attribute:zone in [a, c]", "n1,n3" },
+		{ "attribute:zone in (b)", "n2" },
+		{ "attribute:zone not_in [a, c]", "n2" },
+		{ "attribute:zone !in [a,b]", "n3" },
+		{ "attribute:zone not in (a, b)", "n3" },
+		{ "attribute:zone in ['a', \\\"b\\\"]", "n1,n2" },
 
-static void test_memberof_exists(void **state)
-{
-	struct scheduler *s = three_nodes(state);
+		{ "attribute:gpu exists", "n3" },
+		{ "attribute:gpu !exists", "n1,n2" },
+		{ "attribute:gpu not_exists", "n1,n2" },
 
-	expect_members(s, "attribute:gpu exists", "n3");
-	expect_members(s, "attribute:gpu !exists", "n1,n2");
-	expect_members(s, "attribute:gpu not_exists", "n1,n2");
-}
+		{ "attribute:arch == amd64 and attribute:zone == c", "n3" },
+		{ "attribute:zone == a or attribute:zone == b", "n1,n2" },
+		{ "attribute:zone == a || attribute:arch == arm64 && attribute:os == linux", "n1,n2" },
+		{ "(attribute:zone == a or attribute:zone == b) and attribute:arch == amd64", "n1" },
+		{ "not attribute:zone == a", "n2,n3" },
+		{ "!(attribute:zone == a || attribute:zone == b)", "n3" },
 
-static void test_memberof_compound(void **state)
-{
-	struct scheduler *s = three_nodes(state);
+		{ "attribute:ecs.cpu-architecture == x86_64", "n1,n3" },
+		{ "attribute:ecs.cpu-architecture == arm64", "n2" },
+		{ "attribute:ecs.os-type == linux", "n1,n2,n3" },
+		{ "attribute:ecs.availability-zone in [b]", "n2" },
+	};
 
-	expect_members(s, "attribute:arch == amd64 and attribute:zone == c", "n3");
-	expect_members(s, "attribute:zone == a or attribute:zone == b", "n1,n2");
-	expect_members(s, "attribute:zone == a || attribute:arch == arm64 && attribute:os == linux",
-		       "n1,n2");
-	expect_members(s, "(attribute:zone == a or attribute:zone == b) and attribute:arch == amd64",
-		       "n1");
-	expect_members(s, "not attribute:zone == a", "n2,n3");
-	expect_members(s, "!(attribute:zone == a || attribute:zone == b)", "n3");
+	expect_members_each(three_nodes(state), cases, ARRAY_SIZE(cases));
 }
 
 static void test_memberof_matches_and_order(void **state)
 {
+	static const struct member_case cases[] = {
+		{ "attribute:type =~ t2.*", "n1" },
+		{ "attribute:type matches t.*", "n1,n3" },
+		{ "attribute:type !~ t.*", "n2" },
+		{ "(attribute:type =~ (t2|m5).*)", "n1,n2" },
+		/* numbers compare as numbers: 9 < 10 */
+		{ "attribute:rack >= 10", "n2,n3" },
+		{ "attribute:rack < 10", "n1" },
+		{ "attribute:rack greater_than 10", "n3" },
+	};
 	struct scheduler *s = *state;
 
 	add_node(s, "n1", 1024, 1024, "{\"type\":\"t2.micro\",\"rack\":\"9\"}");
 	add_node(s, "n2", 1024, 1024, "{\"type\":\"m5.large\",\"rack\":\"10\"}");
 	add_node(s, "n3", 1024, 1024, "{\"type\":\"t3.large\",\"rack\":\"11\"}");
-	expect_members(s, "attribute:type =~ t2.*", "n1");
-	expect_members(s, "attribute:type matches t.*", "n1,n3");
-	expect_members(s, "attribute:type !~ t.*", "n2");
-	expect_members(s, "(attribute:type =~ (t2|m5).*)", "n1,n2");
-	/* numbers compare as numbers: 9 < 10 */
-	expect_members(s, "attribute:rack >= 10", "n2,n3");
-	expect_members(s, "attribute:rack < 10", "n1");
-	expect_members(s, "attribute:rack greater_than 10", "n3");
+	expect_members_each(s, cases, ARRAY_SIZE(cases));
 }
 
-static void test_memberof_aliases(void **state)
+/* A node's value is read through the aliases too (aarch64 is arm64). */
+static void test_memberof_value_alias(void **state)
 {
 	struct scheduler *s = three_nodes(state);
 
-	expect_members(s, "attribute:ecs.cpu-architecture == x86_64", "n1,n3");
-	expect_members(s, "attribute:ecs.cpu-architecture == arm64", "n2");
-	expect_members(s, "attribute:ecs.os-type == linux", "n1,n2,n3");
-	expect_members(s, "attribute:ecs.availability-zone in [b]", "n2");
 	add_node(s, "n4", 1024, 1024, "{\"ecs.cpu-architecture\":\"aarch64\"}");
 	expect_members(s, "attribute:arch == arm64", "n2,n4");
 }
@@ -1088,12 +1089,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ports_reason_combination, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_frees_resources_and_ports, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_distinct_instance, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_memberof_equality, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_memberof_lists, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_memberof_exists, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_memberof_compound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_memberof_expressions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_memberof_matches_and_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_memberof_aliases, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_memberof_value_alias, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_memberof_task_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_memberof_reason, setup, teardown),
 		cmocka_unit_test(test_expression_errors),
