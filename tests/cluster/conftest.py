@@ -1,282 +1,47 @@
-"""Fixtures for the multi-host cluster tests (DESIGN.md section 7).
+"""pytest fixtures of the cluster tests (DESIGN.md section 7).
 
-One `orch server --no-agent` listening on 0.0.0.0 (agents reach it at the
-test bridge address 10.99.0.1), and N agents, each in its own network
-namespace (netns.py) with its own data dir and cgroup parent
-(orchtest-<node>), and the offline busybox image imported into each agent's
-store.  Faults: Agent.kill9(), TestNetwork.link_down(i).
+Real agents (orch_test.cluster): one `orch server --no-agent` listening on
+0.0.0.0 and N `orch agent`s, each in its own network namespace
+(orch_test.netns) with its own data dir and cgroup parent and the offline
+busybox image imported.  Teardown removes everything they made and asserts
+that nothing is left.
 
-Teardown leaves nothing behind: agents are stopped, every container in
-every agent data dir is removed (orch rm -f), the server is stopped, the
-namespaces, veths and the bridge are deleted, the cgroup parents removed,
-and `cluster_leftovers()` lists whatever survived (asserted empty).
+  busybox_layout  the offline busybox OCI layout (orch_test.images)
+  cluster         a cluster shared by the tests of a module
+  fresh_cluster   a cluster of the test's own (the network names are fixed:
+                  a module uses one of the two, never both)
 
-The binary comes from $ORCH_BIN (ctest sets it), default
-/work/main/build-dev/orch.  Needs root, ip(8) and busybox-static.
+A fake agent (orch_test.fake_agent) for the control plane alone:
+
+  cp_server       one `orch server --no-agent --node-grace 2` per module
+  cp              its admin client (restarts the server if a test stopped it)
+  fresh_cp        a server of the test's own (for kill -9 and restarts)
+  agents          agents(server, name=None, heartbeat=True, **kw): a
+                  registered FakeAgent, heartbeating until the test ends
+  placed          placed(prefix, **kw): a cluster of the test's own with one
+                  FakeAgent and one task placed on it
+
+Everything here needs root (namespaces, veths, cgroups): as another user
+every test is skipped, or fails under CI=true (orch_test.require).  A
+failed test's report carries the agents' logs (the servers' come from
+tests/conftest.py).
 """
 
-import glob
-import json
+import collections
 import os
-import shutil
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
+from orch_test import images, require, server
+from orch_test import cluster as clusters
+from orch_test.fake_agent import (SERVER_ARGS, FakeAgent, new_cluster, register_taskdef, run_task,
+                                  unique_family)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-sys.path.insert(0, HERE)
-
-import netns  # noqa: E402
-import util  # noqa: E402
-
-AGENT_COUNT = int(os.environ.get("ORCH_TEST_AGENTS", "3"))
-NODE_GRACE_S = 4
-READY_TIMEOUT = 30
-ARN = util.ARN_PREFIX
 
 
-def orch(*args, timeout=60, env=None):
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ORCH_")}
-    full_env.update(env or {})
-    return subprocess.run([util.orch_bin()] + [str(a) for a in args],
-                          capture_output=True, text=True, timeout=timeout,
-                          env=full_env)
-
-
-def wait_for(predicate, timeout=20, interval=0.1, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out after %ss waiting for %s (last: %r)"
-                         % (timeout, what, last))
-
-
-class Agent:
-    """One `orch agent` in host i's namespace."""
-
-    def __init__(self, net, i, server_port, token, workdir, name=None):
-        self.net = net
-        self.i = i
-        self.name = name or "w%d" % i
-        self.server_url = "https://%s:%d" % (netns.BRIDGE_ADDR, server_port)
-        self.token = token
-        self.data = os.path.join(workdir, "agent-" + self.name)
-        self.cgroup_parent = "orchtest-" + self.name
-        self.log_path = os.path.join(workdir, "agent-%s.log" % self.name)
-        self.proc = None
-        self._log = None
-        self.env = None     # extra environment for every start
-
-    def start(self, token=None, extra=(), env=None):
-        if self.alive():
-            raise RuntimeError("agent %s already running" % self.name)
-        os.makedirs(self.data, exist_ok=True)
-        self._log = open(self.log_path, "ab")
-        self._log.write(("\n==== start %s ====\n" % time.strftime("%H:%M:%S"))
-                        .encode())
-        self._log.flush()
-        args = self.net.exec_prefix(self.i) + [
-            util.orch_bin(), "agent", "--server", self.server_url,
-            "--token", token or self.token, "--data", self.data,
-            "--node-name", self.name, "--cgroup-parent", self.cgroup_parent,
-            "--attr", "host=%d" % self.i, "--log-level", "debug"] + list(extra)
-        full_env = dict(os.environ)
-        full_env.update(env or self.env or {})
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=self._log,
-                                     env=full_env)
-        return self
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def wait_exit(self, timeout=20):
-        return self.proc.wait(timeout=timeout)
-
-    def kill9(self):
-        if self.alive():
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=30)
-        self._close_log()
-
-    def stop(self):
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=30)
-        self._close_log()
-
-    def _close_log(self):
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def log_tail(self, limit=8000):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read()[-limit:].decode("utf-8", "replace")
-        except OSError:
-            return "(no log)"
-
-    # --- the node's runtime, as `orch ps` sees it ---------------------------
-
-    def containers(self):
-        r = orch("ps", "-a", "--json", "--data", self.data)
-        assert r.returncode == 0, r.stderr
-        return json.loads(r.stdout or "[]")
-
-    def task_containers(self):
-        return [c for c in self.containers() if c["name"].startswith("orch-")]
-
-    def import_image(self, layout, name="busybox:latest"):
-        r = orch("image", "import", "--data", self.data, "--name", name, layout,
-                 timeout=120)
-        assert r.returncode == 0, r.stderr
-
-    def remove_all_containers(self):
-        if not os.path.isdir(os.path.join(self.data, "containers")):
-            return
-        for c in self.containers():
-            orch("rm", "-f", "--data", self.data, c["id"])
-
-
-class Cluster:
-    """The server, its client and the agents of one test module."""
-
-    def __init__(self, server, net, agents, workdir):
-        self.server = server
-        self.net = net
-        self.agents = agents
-        self.workdir = workdir
-
-    @property
-    def client(self):
-        return self.server.client
-
-    @property
-    def join_token(self):
-        with open(os.path.join(self.server.data_dir, "join-token")) as f:
-            return f.read().strip()
-
-    def agent(self, name):
-        return next(a for a in self.agents if a.name == name)
-
-    # --- API shortcuts --------------------------------------------------------
-
-    def nodes(self, cluster="default"):
-        r = self.client.get("/v1/clusters/%s/nodes" % cluster)
-        assert r.status == 200, r
-        return r.json["containerInstances"]
-
-    def node(self, name, cluster="default"):
-        for n in self.nodes(cluster):
-            if n["nodeName"] == name:
-                return n
-        return None
-
-    def wait_nodes_active(self, names=None, timeout=READY_TIMEOUT):
-        names = set(names or [a.name for a in self.agents])
-
-        def ready():
-            active = {n["nodeName"] for n in self.nodes()
-                      if n["status"] == "ACTIVE"}
-            return names <= active
-        wait_for(ready, timeout, what="nodes %s ACTIVE" % sorted(names))
-
-    def register(self, td):
-        r = self.client.post("/v1/task-definitions", td)
-        assert r.status in (200, 201), r
-        return r.json["taskDefinition"]
-
-    def run_task(self, family, count=1, cluster="default", **extra):
-        body = dict(taskDefinition=family, count=count, **extra)
-        r = self.client.post("/v1/clusters/%s/tasks" % cluster, body)
-        assert r.status in (200, 201), r
-        assert not r.json.get("failures"), r.json
-        return r.json["tasks"]
-
-    def task(self, task_id, cluster="default"):
-        r = self.client.get("/v1/clusters/%s/tasks/%s" % (cluster, task_id))
-        assert r.status == 200, r
-        return r.json["task"]
-
-    def stop_task(self, task_id, reason="test", cluster="default"):
-        r = self.client.post("/v1/clusters/%s/tasks/%s/stop" % (cluster, task_id),
-                             {"reason": reason})
-        assert r.status == 200, r
-        return r.json["task"]
-
-    def wait_task(self, task_id, status, timeout=20, cluster="default"):
-        def reached():
-            t = self.task(task_id, cluster)
-            return t if t["lastStatus"] == status else None
-        return wait_for(reached, timeout, what="task %s %s" % (task_id, status))
-
-    def node_of(self, task):
-        """The Agent that runs task (by its containerInstanceArn)."""
-        arn = task.get("containerInstanceArn") or ""
-        for a in self.agents:
-            n = self.node(a.name)
-            if n and n["containerInstanceArn"] == arn:
-                return a
-        return None
-
-    def stop_all_tasks(self, timeout=30):
-        r = self.client.get("/v1/clusters/default/tasks?desiredStatus=RUNNING")
-        if r.status != 200:
-            return
-        ids = [arn.rsplit("/", 1)[1] for arn in r.json.get("taskArns", [])]
-        for tid in ids:
-            self.stop_task(tid, "test cleanup")
-        for tid in ids:
-            try:
-                self.wait_task(tid, "STOPPED", timeout)
-            except AssertionError:
-                pass
-
-
-def cluster_leftovers(workdir, agents):
-    """Processes, mounts and cgroups a cluster left behind."""
-    left = netns.TestNetwork(0).leftovers()
-    with open("/proc/mounts") as f:
-        left += ["mount " + line.split()[1] for line in f
-                 if workdir in line.split()[1]]
-    for a in agents:
-        left += ["cgroup " + d for d in
-                 glob.glob("/sys/fs/cgroup/*/%s" % a.cgroup_parent) +
-                 glob.glob("/sys/fs/cgroup/%s" % a.cgroup_parent)]
-    r = subprocess.run(["pgrep", "-f", "orch (agent|shim) .*%s" % workdir],
-                       capture_output=True, text=True)
-    left += ["process " + p for p in r.stdout.split()]
-    return left
-
-
-def remove_cgroup_parents(agents):
-    for a in agents:
-        for d in sorted(glob.glob("/sys/fs/cgroup/*/%s" % a.cgroup_parent) +
-                        glob.glob("/sys/fs/cgroup/%s" % a.cgroup_parent),
-                        key=len, reverse=True):
-            # Bottom-up as os.walk gives it: children before their parents.
-            for sub, dirs, _ in os.walk(d, topdown=False):
-                try:
-                    os.rmdir(sub)
-                except OSError:
-                    pass
-
-
-_live = []
+def pytest_collection_modifyitems(config, items):
+    require.mark_directory(items, HERE, os.geteuid() == 0, "the cluster tests need root")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -284,129 +49,87 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     if rep.failed:
-        for cl in list(_live):
-            rep.sections.append(("orch server log", cl.server.log_tail(6000)))
-            for a in cl.agents:
-                rep.sections.append(("agent %s log" % a.name, a.log_tail(6000)))
+        rep.sections.extend(clusters.live_agent_logs())
 
 
-def pytest_configure(config):
-    if os.geteuid() != 0:
-        raise pytest.UsageError("the cluster tests need root")
-    if not os.access(util.orch_bin(), os.X_OK):
-        raise pytest.UsageError("orch binary %s not found (set ORCH_BIN)"
-                                % util.orch_bin())
-
+# --- real agents --------------------------------------------------------------
 
 @pytest.fixture(scope="session")
 def busybox_layout(tmp_path_factory):
-    if not os.path.exists("/bin/busybox"):
-        pytest.skip("busybox-static is not installed")
-    root = str(tmp_path_factory.mktemp("images"))
-    subprocess.run([sys.executable, os.path.join(ROOT, "tests", "images",
-                                                 "build_images.py"), root],
-                   check=True, capture_output=True)
-    return os.path.join(root, "busybox")
-
-
-def make_cluster(workdir, busybox_layout, count=AGENT_COUNT, server_args=(),
-                 before_agents=None):
-    """Network, server, agents (started, ACTIVE); returns a Cluster.
-
-    before_agents(cluster) runs once the network and server are up and
-    before any agent starts (a registry on the bridge, agent env)."""
-    workdir = str(workdir)
-    net = netns.TestNetwork(count).setup()
-    port = util.free_port()
-    server = util.OrchServer(os.path.join(workdir, "server"),
-                             os.path.join(workdir, "server.log"),
-                             extra_args=["--listen", "0.0.0.0:%d" % port,
-                                         "--no-agent", "--node-grace",
-                                         str(NODE_GRACE_S)] + list(server_args),
-                             port=port)
-    agents = []
-    cl = Cluster(server, net, agents, workdir)
-    _live.append(cl)
-    try:
-        server.start()
-        token = cl.join_token
-        for i in range(1, count + 1):
-            a = Agent(net, i, port, token, workdir)
-            os.makedirs(a.data, exist_ok=True)
-            a.import_image(busybox_layout)
-            agents.append(a)
-        if before_agents:
-            before_agents(cl)
-        for a in agents:
-            a.start()
-        cl.wait_nodes_active()
-    except BaseException:
-        destroy_cluster(cl)
-        net.teardown()
-        raise
-    return cl
-
-
-def destroy_cluster(cl):
-    try:
-        for a in cl.agents:
-            a.stop()
-        for a in cl.agents:
-            a.remove_all_containers()
-        cl.server.stop()
-    finally:
-        cl.net.teardown(unlock=False)  # the caller checks leftovers, then unlocks
-        remove_cgroup_parents(cl.agents)
-        if cl in _live:
-            _live.remove(cl)
-
-
-def release_cluster(cl, workdir):
-    """Stops everything, checks for leftovers, and always gives the network
-    lock back (a teardown that raised must not hang the next test)."""
-    try:
-        destroy_cluster(cl)
-        left = cluster_leftovers(str(workdir), cl.agents)
-    finally:
-        cl.net.teardown()
-    assert not left, "the cluster left %s" % left
+    return images.build_test_images(tmp_path_factory.mktemp("images")).path("busybox")
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, busybox_layout):
     workdir = tmp_path_factory.mktemp("cluster")
-    cl = make_cluster(workdir, busybox_layout)
+    cl = clusters.make_cluster(workdir, busybox_layout)
     yield cl
-    release_cluster(cl, workdir)
+    clusters.release_cluster(cl, workdir)
 
 
 @pytest.fixture
 def fresh_cluster(tmp_path, busybox_layout):
-    """A cluster of the test's own (faults that would disturb others).
-
-    The network names are fixed (netns.py), so a module uses either this or
-    `cluster`, never both at once."""
-    cl = make_cluster(tmp_path, busybox_layout)
+    """A cluster of the test's own (faults that would disturb others)."""
+    cl = clusters.make_cluster(tmp_path, busybox_layout)
     yield cl
-    release_cluster(cl, tmp_path)
+    clusters.release_cluster(cl, tmp_path)
 
 
-def sleeper_td(family, command=("sleep", "300"), network="host", **extra):
-    container = {"name": "app", "image": "busybox", "memory": 32,
-                 "command": list(command), "stopTimeout": 1}
-    container.update(extra.pop("container", {}))
-    td = {"family": family, "networkMode": network,
-          "containerDefinitions": [container]}
-    td.update(extra)
-    return td
+# --- the fake agent -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cp_server(tmp_path_factory):
+    with server.running_server(tmp_path_factory.mktemp("cp"), SERVER_ARGS) as srv:
+        yield srv
 
 
 @pytest.fixture
-def family(request):
-    import re
-    base = re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name).strip("-")
-    return base[:200]
+def cp(cp_server):
+    if not cp_server.alive():
+        cp_server.start()
+    return cp_server.client
 
 
-def rm_tree(path):
-    shutil.rmtree(path, ignore_errors=True)
+@pytest.fixture
+def fresh_cp(tmp_path):
+    with server.running_server(tmp_path, SERVER_ARGS) as srv:
+        yield srv
+
+
+@pytest.fixture
+def agents():
+    """agents(server, name, **kw) -> a registered FakeAgent (heartbeats on)."""
+    made = []
+
+    def make(srv, name=None, heartbeat=True, **kw):
+        a = FakeAgent(srv, name or unique_family("node"), **kw)
+        r = a.register()
+        assert r.status == 201, r
+        if heartbeat:
+            a.start_heartbeats()
+        made.append(a)
+        return a
+
+    yield make
+    for a in made:
+        a.stop_heartbeats()
+
+
+Placed = collections.namedtuple("Placed", "cluster agent family task_id")
+
+
+@pytest.fixture
+def placed(cp_server, cp, agents):
+    """placed(prefix, memory=..., **agent_kw) -> Placed: an ECS cluster of
+    the test's own, one heartbeating FakeAgent in it, a one-container family
+    and one task of it, placed on that node (PENDING)."""
+    def make(prefix, memory=128, **agent_kw):
+        name = new_cluster(cp)
+        a = agents(cp_server, cluster=name, **agent_kw)
+        fam = unique_family(prefix)
+        register_taskdef(cp, fam, memory=memory)
+        r = run_task(cp, fam, cluster=name)
+        assert r.status == 200, r
+        return Placed(name, a, fam, r.json["tasks"][0]["taskId"])
+
+    return make

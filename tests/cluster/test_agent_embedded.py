@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-import util
-from conftest import orch, sleeper_td, wait_for
+from orch_test.cluster import orch, sleeper_td
+from orch_test.server import running_server
+from orch_test.wait import wait_for
 
 
 @pytest.fixture
@@ -20,11 +21,8 @@ def one_node(tmp_path, busybox_layout):
     r = orch("image", "import", "--data", str(data), "--name", "busybox:latest",
              busybox_layout, timeout=120)
     assert r.returncode == 0, r.stderr
-    srv = util.OrchServer(str(data), str(tmp_path / "server.log"),
-                          embedded_agent=True)
-    srv.start()
-    yield srv
-    srv.stop()
+    with running_server(tmp_path, embedded_agent=True) as srv:
+        yield srv
     containers = os.path.join(str(data), "containers")
     for c in os.listdir(containers) if os.path.isdir(containers) else []:
         orch("rm", "-f", "--data", str(data), c)

@@ -5,7 +5,9 @@ fencing on return), and containers the server does not know (stopped)."""
 import os
 import time
 
-from conftest import NODE_GRACE_S, orch, sleeper_td, wait_for
+from orch_test.cluster import NODE_GRACE_S, orch, sleeper_td
+from orch_test.wait import wait_for
+
 
 
 def _task_containers(agent, task_id):

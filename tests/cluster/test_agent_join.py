@@ -5,8 +5,12 @@ trusts the cluster CA without flags."""
 import json
 import os
 import stat
+import subprocess
 
-from conftest import Agent, orch, wait_for
+from orch_test import server as servers
+from orch_test.cluster import Agent, orch
+from orch_test.wait import wait_for
+
 
 
 def test_agents_join_with_resources_and_attributes(cluster):
@@ -131,9 +135,7 @@ def test_node_survives_heartbeats(cluster):
 
 
 def test_certificate_follows_advertise_and_keeps_the_ca(tmp_path):
-    import subprocess
-    import util
-    srv = util.OrchServer(str(tmp_path / "d"), str(tmp_path / "log"))
+    srv = servers.new_server(tmp_path)
     try:
         srv.start()
         token = open(os.path.join(srv.data_dir, "join-token")).read()
@@ -154,4 +156,4 @@ def test_certificate_follows_advertise_and_keeps_the_ca(tmp_path):
         assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
         assert "orch agent --server https://ctl.example.test:" in srv.log_tail()
     finally:
-        srv.stop()
+        servers.release(srv)

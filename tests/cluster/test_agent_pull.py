@@ -1,24 +1,18 @@
 """Images a node does not have are pulled (the task is PENDING meanwhile);
 a pull that fails stops the task with TaskFailedToStart and the error.
 A local docker-registry on the test bridge serves the offline busybox."""
-
 import os
-import shutil
-import sys
 
 import pytest
 
-from conftest import ROOT, make_cluster, release_cluster, sleeper_td, wait_for
-import netns
-
-sys.path.insert(0, os.path.join(ROOT, "tests", "runtime"))
+from orch_test import netns
+from orch_test.cluster import make_cluster, release_cluster, sleeper_td
+from orch_test.registry import LocalRegistry, require_registry_tools
 
 
 @pytest.fixture(scope="module")
 def pull_cluster(tmp_path_factory, busybox_layout):
-    if not shutil.which("docker-registry") or not shutil.which("skopeo"):
-        pytest.skip("docker-registry and skopeo are needed")
-    from registry import LocalRegistry
+    require_registry_tools()
     workdir = tmp_path_factory.mktemp("pull-cluster")
     reg = LocalRegistry(str(workdir / "registry"))
     reg.address = "%s:%d" % (netns.BRIDGE_ADDR, reg.port)

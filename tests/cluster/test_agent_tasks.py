@@ -4,7 +4,9 @@ with the container's stopTimeout, refused network modes and failed pulls."""
 
 import pytest
 
-from conftest import sleeper_td, wait_for
+from orch_test.cluster import sleeper_td
+from orch_test.wait import wait_for
+
 
 
 def _containers_named(agent, task_id):

@@ -4,15 +4,13 @@ orch node ls|show|drain|activate, against the real server and a fake agent."""
 import json
 import subprocess
 
-import fake_agent  # noqa: F401  (puts tests/integration on sys.path)
-import util  # noqa: E402
-from fake_agent import (agents, cp, cp_server, describe_task, new_cluster,  # noqa: F401
-                        register_taskdef, unique_family)
+from orch_test.binary import orch_bin
+from orch_test.fake_agent import describe_task, new_cluster, register_taskdef, unique_family
 
 
 def orch(server, *args, check=True):
     args = list(args)
-    r = subprocess.run([util.orch_bin()] + args[:2] + ["--data", server.data_dir] + args[2:],
+    r = subprocess.run([orch_bin()] + args[:2] + ["--data", server.data_dir] + args[2:],
                        capture_output=True, text=True, timeout=60)
     if check:
         assert r.returncode == 0, (args, r.stdout, r.stderr)
@@ -21,7 +19,7 @@ def orch(server, *args, check=True):
 
 def test_task_verbs(cp_server, cp, agents):
     cluster = new_cluster(cp)
-    a = agents(cp_server, cluster=cluster)
+    agents(cp_server, cluster=cluster)
     fam = unique_family("cli")
     register_taskdef(cp, fam)
     out = orch(cp_server, "task", "run", fam, "--cluster", cluster, "--count", "2",

@@ -2,17 +2,15 @@
 failed batch gets 500, nothing acknowledged is lost, the server stays up,
 and the scheduler forgets the placements that were never stored (its view
 of a node's remaining capacity matches the stored tasks again)."""
-
 import errno
 import os
 import subprocess
 
 import pytest
 
-import fake_agent  # noqa: F401  (puts tests/integration on sys.path)
-import util  # noqa: E402
-from fake_agent import (agents, describe_task, register_taskdef,  # noqa: F401
-                        run_task, unique_family, wait_for)
+from orch_test.fake_agent import (SERVER_ARGS, describe_task, register_taskdef, run_task,
+                                  unique_family)
+from orch_test.server import OrchServer
 
 NODE_CPU = 100000
 
@@ -61,8 +59,8 @@ def stored_cpu(client):
 
 
 def test_failed_commits_leave_no_phantom_placements(small_disk, tmp_path, agents):
-    srv = util.OrchServer(small_disk / "data", tmp_path / "server.log",
-                          extra_args=fake_agent.SERVER_ARGS)
+    srv = OrchServer(small_disk / "data", tmp_path / "server.log",
+                          extra_args=SERVER_ARGS)
     srv.start()
     try:
         c = srv.client

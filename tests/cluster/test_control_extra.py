@@ -1,9 +1,8 @@
 """Control-plane gaps closed after the Cluster issue landed: DescribeClusters
 counts computed from the tasks and nodes tables."""
 
-import fake_agent  # noqa: F401  (puts tests/integration on sys.path)
-from fake_agent import (agents, cp, cp_server, new_cluster,  # noqa: F401
-                        register_taskdef, run_task, unique_family)
+from orch_test.fake_agent import new_cluster, register_taskdef, run_task, unique_family
+
 
 
 def cluster_counts(client, cluster):

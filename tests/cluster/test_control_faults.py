@@ -5,11 +5,10 @@ RunTask calls loses and duplicates nothing; placement resumes at restart."""
 import threading
 import time
 
-import fake_agent  # noqa: F401  (puts tests/integration on sys.path)
-import util  # noqa: E402
-from fake_agent import (NODE_GRACE_S, FakeAgent, agents, cp, cp_server,  # noqa: F401
-                        describe_task, fresh_cp, new_cluster, register_taskdef,
-                        run_task, unique_family, wait_for)
+from orch_test import api
+from orch_test.fake_agent import (NODE_GRACE_S, FakeAgent, describe_task, new_cluster,
+                                  register_taskdef, run_task, unique_family)
+from orch_test.wait import wait_for
 
 
 def node_status(client, cluster, node_id):
@@ -94,7 +93,7 @@ def test_kill9_during_runtask_burst(fresh_cp):
     acked, lock, stop = [], threading.Lock(), threading.Event()
 
     def client_loop(n):
-        cl = util.Client(srv.port, srv.token, timeout=10)
+        cl = api.Client(srv.port, srv.token, timeout=10)
         for i in range(400):
             if stop.is_set():
                 return

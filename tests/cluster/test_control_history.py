@@ -12,24 +12,20 @@ import time
 
 import pytest
 
-import fake_agent  # noqa: F401  (puts tests/integration on sys.path)
-import util  # noqa: E402
-from fake_agent import (agents, cp, cp_server, describe_task,  # noqa: F401
-                        fresh_cp, new_cluster, register_taskdef, run_task,
-                        unique_family, wait_for)
+from orch_test import server as servers
+from orch_test.binary import REPO_ROOT, orch_bin
+from orch_test.fake_agent import (NODE_GRACE_S, SERVER_ARGS, describe_task, new_cluster,
+                                  register_taskdef, run_task, unique_family)
+from orch_test.wait import wait_for
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RETENTION_S = 2
 
 
 @pytest.fixture
 def short_retention(tmp_path):
-    srv = util.OrchServer(tmp_path / "data", tmp_path / "server.log",
-                          extra_args=fake_agent.SERVER_ARGS
-                          + ["--task-retention", "%ds" % RETENTION_S])
-    srv.start()
-    yield srv
-    srv.stop()
+    with servers.running_server(
+            tmp_path, SERVER_ARGS + ["--task-retention", "%ds" % RETENTION_S]) as srv:
+        yield srv
 
 
 def task_status(client, cluster, task_id):
@@ -95,7 +91,7 @@ def test_task_a_node_must_still_hear_of_is_kept(short_retention, agents):
     # Stopped by the server (node lost): the agent has not confirmed yet.
     a.stop_heartbeats()
     wait_for(lambda: describe_task(c, tid, cluster)["lastStatus"] == "STOPPED",
-             timeout=fake_agent.NODE_GRACE_S + 10, what="task stopped by node loss")
+             timeout=NODE_GRACE_S + 10, what="task stopped by node loss")
     time.sleep(RETENTION_S + 2)
     # Kept past the retention: the node's desired set still carries the stop.
     assert task_status(c, cluster, tid) == 200
@@ -137,7 +133,7 @@ def test_database_stays_bounded_under_churn(short_retention):
 
 def test_task_retention_flag_is_checked(tmp_path):
     for bad in ("0", "-5", "1y", "h", "99999d", "5 m"):
-        p = subprocess.run([util.orch_bin(), "server", "--data", str(tmp_path / "d"),
+        p = subprocess.run([orch_bin(), "server", "--data", str(tmp_path / "d"),
                             "--task-retention", bad], capture_output=True, text=True,
                            timeout=30)
         assert p.returncode != 0, bad
@@ -272,7 +268,7 @@ def test_migration_from_schema_2_keeps_tasks(tmp_path):
     data.mkdir(mode=0o700)
     db = sqlite3.connect(str(data / "orch.db"))
     for name in ("001_init.sql", "002_cluster.sql"):
-        with open(os.path.join(ROOT, "schema", name)) as f:
+        with open(os.path.join(REPO_ROOT, "schema", name)) as f:
             db.executescript(f.read())
     db.execute("PRAGMA user_version = 2")
     db.execute("INSERT INTO clusters(name, created_at) VALUES ('default', 1.0)")
@@ -283,17 +279,13 @@ def test_migration_from_schema_2_keeps_tasks(tmp_path):
                (old_id,))
     db.commit()
     db.close()
-    srv = util.OrchServer(data, tmp_path / "server.log", extra_args=fake_agent.SERVER_ARGS)
-    srv.start()
-    try:
+    with servers.running_server(tmp_path, SERVER_ARGS) as srv:
         t = describe_task(srv.client, old_id)
         assert t["lastStatus"] == "PROVISIONING" and t["createdAt"] == 2.0
         fam = unique_family("mig")
         register_taskdef(srv.client, fam)
         r = run_task(srv.client, fam, clientToken="after-migration")
         assert r.status == 200, r
-    finally:
-        srv.stop()
     db = sqlite3.connect(str(data / "orch.db"))
     try:
         assert db.execute("PRAGMA user_version").fetchone()[0] >= 3
@@ -310,10 +302,7 @@ def test_migration_from_schema_2_keeps_tasks(tmp_path):
 def test_retention_counts_on_the_server_clock(tmp_path, agents):
     # Agents report stoppedAt from their own clocks: one far behind (1970),
     # one far ahead. Neither may shorten or lengthen the retention.
-    srv = util.OrchServer(tmp_path / "data", tmp_path / "server.log",
-                          extra_args=fake_agent.SERVER_ARGS + ["--task-retention", "5s"])
-    srv.start()
-    try:
+    with servers.running_server(tmp_path, SERVER_ARGS + ["--task-retention", "5s"]) as srv:
         c = srv.client
         cluster = new_cluster(c)
         a = agents(srv, cluster=cluster)
@@ -332,8 +321,6 @@ def test_retention_counts_on_the_server_clock(tmp_path, agents):
             assert all(task_status(c, cluster, t) == 200 for t in ids)
         wait_for(lambda: all(task_status(c, cluster, t) == 404 for t in ids), timeout=20,
                  what="both tasks pruned after the retention")
-    finally:
-        srv.stop()
 
 
 def test_answers_stay_valid_json_with_a_cut_reason(cp, agents, cp_server):

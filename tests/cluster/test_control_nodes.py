@@ -1,10 +1,10 @@
 """Nodes: joining with the join secret, credentials, list/describe shapes,
 drain and activate, deregistration, and hostile inputs to these endpoints."""
 
-import fake_agent  # noqa: F401  (puts tests/integration on sys.path)
-import util  # noqa: E402
-from fake_agent import (FakeAgent, agents, cp, cp_server, join_secret,  # noqa: F401
-                        new_cluster, register_taskdef, run_task, unique_family)
+from orch_test import api
+from orch_test.fake_agent import (FakeAgent, describe_task, join_secret, new_cluster,
+                                  register_taskdef, run_task, unique_family)
+from orch_test.wait import wait_for
 
 
 def test_register_with_join_secret(cp_server, cp):
@@ -17,7 +17,7 @@ def test_register_with_join_secret(cp_server, cp):
     node = r.json["node"]
     assert len(a.credential) == 64 and all(c in "0123456789abcdef" for c in a.credential)
     assert len(node["nodeId"]) == 32
-    assert node["containerInstanceArn"] == util.ARN_PREFIX + \
+    assert node["containerInstanceArn"] == api.ARN_PREFIX + \
         "container-instance/%s/%s" % (cluster, node["nodeId"])
     assert node["status"] == "ACTIVE"
     assert node["agentConnected"] is True
@@ -43,13 +43,13 @@ def test_bad_join_secret_registers_nothing(cp_server, cp):
     cluster = new_cluster(cp)
     name = unique_family("bad")
     for secret in ["0" * 64, "", "K10" + "0" * 64 + "::" + "1" * 64,
-                   util.Client(cp_server.port, None).token or "x",
+                   api.Client(cp_server.port, None).token or "x",
                    cp_server.token]:           # the admin token is not a join secret
         a = FakeAgent(cp_server, name, cluster=cluster)
         r = a.register(secret=secret)
         assert r.status == 401, (secret, r)
         assert r.error_type == "AccessDeniedException"
-    r = util.Client(cp_server.port, None).post(
+    r = api.Client(cp_server.port, None).post(
         "/v1/agent/register", FakeAgent(cp_server, name).register_body())
     assert r.status == 401
     r = cp.get("/v1/clusters/%s/nodes" % cluster)
@@ -67,21 +67,21 @@ def test_reregister_keeps_id_and_revokes_old_credential(cp_server, cp):
     assert a.node_id == first_id
     assert a.credential != old
     assert a.report().status == 200
-    r = util.Client(cp_server.port, old).post("/v1/agent/status", {"tasks": []})
+    r = api.Client(cp_server.port, old).post("/v1/agent/status", {"tasks": []})
     assert r.status == 401, r
-    r = util.Client(cp_server.port, old).get("/v1/agent/assignments?index=0&wait=0")
+    r = api.Client(cp_server.port, old).get("/v1/agent/assignments?index=0&wait=0")
     assert r.status == 401, r
 
 
 def test_agent_endpoints_refuse_admin_token_and_garbage(cp_server, cp):
     for token in [cp_server.token, None, "", "zz", "0" * 64, "Z" * 64]:
-        c = util.Client(cp_server.port, token)
+        c = api.Client(cp_server.port, token)
         assert c.get("/v1/agent/assignments?index=0&wait=0").status == 401
         assert c.post("/v1/agent/status", {"tasks": []}).status == 401
     # A node credential is not an admin token either.
     a = FakeAgent(cp_server, unique_family("w"))
     assert a.register().status == 201
-    assert util.Client(cp_server.port, a.credential).get("/v1/clusters").status == 401
+    assert api.Client(cp_server.port, a.credential).get("/v1/clusters").status == 401
 
 
 def test_list_and_describe(cp_server, cp, agents):
@@ -102,7 +102,7 @@ def test_list_and_describe(cp_server, cp, agents):
     ci = r.json["containerInstance"]
     assert ci["nodeName"] == made[0].name
     # by ARN too
-    r = cp.get("/v1/clusters/%s/nodes/%s" % (cluster, util.quote(ci["containerInstanceArn"])))
+    r = cp.get("/v1/clusters/%s/nodes/%s" % (cluster, api.quote(ci["containerInstanceArn"])))
     assert r.status == 200 and r.json["containerInstance"]["nodeId"] == made[0].node_id
     # another cluster does not see it
     assert cp.get("/v1/clusters/default/nodes/%s" % made[0].node_id).status == 404
@@ -129,7 +129,6 @@ def test_drain_and_activate(cp_server, cp, agents):
     # Activating it places the waiting task at once.
     r = cp.request("PATCH", path, {"status": "ACTIVE"})
     assert r.status == 200 and r.json["containerInstance"]["status"] == "ACTIVE"
-    from fake_agent import describe_task, wait_for
     wait_for(lambda: describe_task(cp, task["taskId"], cluster)["lastStatus"] == "PENDING",
              timeout=5, what="placement after activation")
     assert task["taskId"] in a.desired()
@@ -159,7 +158,7 @@ def test_patch_node_hostile(cp_server, cp, agents):
 
 def test_register_hostile(cp_server, cp):
     secret = join_secret(cp_server)
-    c = util.Client(cp_server.port, secret)
+    c = api.Client(cp_server.port, secret)
     good = FakeAgent(cp_server, unique_family("h")).register_body()
     bad = [
         {},
@@ -199,7 +198,6 @@ def test_deregister(cp_server, cp, agents):
     assert r.json["containerInstance"]["status"] == "INACTIVE"
     a.stop_heartbeats()
     assert a.report().status == 401             # credential revoked
-    from fake_agent import describe_task
     t = describe_task(cp, task["taskId"], cluster)
     assert t["lastStatus"] == "STOPPED" and t["desiredStatus"] == "STOPPED"
     assert cp.get("/v1/clusters/%s/nodes" % cluster).json["containerInstances"] == []

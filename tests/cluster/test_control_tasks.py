@@ -5,11 +5,10 @@ StopTask, ListTasks, and hostile inputs."""
 import threading
 import time
 
-import fake_agent  # noqa: F401  (puts tests/integration on sys.path)
-import util  # noqa: E402
-from fake_agent import (agents, cp, cp_server, describe_task,  # noqa: F401
-                        new_cluster, register_taskdef, run_task, unique_family,
-                        wait_for)
+from orch_test import api
+from orch_test.fake_agent import (describe_task, new_cluster, register_taskdef, run_task,
+                                  unique_family)
+from orch_test.wait import wait_for
 
 
 def test_runtask_shape(cp_server, cp, agents):
@@ -25,9 +24,9 @@ def test_runtask_shape(cp_server, cp, agents):
     assert r.json["failures"] == []
     assert len(r.json["tasks"]) == 2
     t = r.json["tasks"][0]
-    assert t["taskArn"] == util.ARN_PREFIX + "task/%s/%s" % (cluster, t["taskId"])
-    assert t["clusterArn"] == util.cluster_arn(cluster)
-    assert t["taskDefinitionArn"] == util.taskdef_arn(fam, 1)
+    assert t["taskArn"] == api.ARN_PREFIX + "task/%s/%s" % (cluster, t["taskId"])
+    assert t["clusterArn"] == api.cluster_arn(cluster)
+    assert t["taskDefinitionArn"] == api.taskdef_arn(fam, 1)
     assert t["containerInstanceArn"].endswith("/%s/%s" % (cluster, a.node_id))
     assert t["lastStatus"] == "PENDING" and t["desiredStatus"] == "RUNNING"
     assert t["cpu"] == "128" and t["memory"] == "256"
@@ -44,7 +43,7 @@ def test_runtask_shape(cp_server, cp, agents):
     entry = a.desired()[t["taskId"]]
     assert entry["desiredStatus"] == "RUNNING"
     assert entry["cluster"] == cluster
-    assert entry["taskDefinition"]["taskDefinitionArn"] == util.taskdef_arn(fam, 1)
+    assert entry["taskDefinition"]["taskDefinitionArn"] == api.taskdef_arn(fam, 1)
     assert entry["taskDefinition"]["containerDefinitions"][0]["name"] == "app"
     assert entry["overrides"]["containerOverrides"][0]["environment"] == [
         {"name": "A", "value": "1"}]
@@ -179,7 +178,7 @@ def test_stop_task(cp_server, cp, agents):
     assert t["lastStatus"] == "STOPPED"
     assert t["stopCode"] == "UserInitiated"      # the server's reason wins
     # Stopping again is harmless; by ARN too.
-    r = cp.post("/v1/clusters/%s/tasks/%s/stop" % (cluster, util.quote(t["taskArn"])))
+    r = cp.post("/v1/clusters/%s/tasks/%s/stop" % (cluster, api.quote(t["taskArn"])))
     assert r.status == 200 and r.json["task"]["lastStatus"] == "STOPPED"
 
 

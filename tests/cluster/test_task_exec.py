@@ -17,9 +17,11 @@ import time
 
 import pytest
 
-from conftest import sleeper_td, wait_for
-
-import util
+from orch_test import api
+from orch_test.binary import orch_bin
+from orch_test.cluster import sleeper_td
+from orch_test.fake_agent import FakeAgent, new_cluster, register_taskdef, unique_family
+from orch_test.wait import wait_for
 
 FRAME_STDIN, FRAME_STDIN_CLOSE, FRAME_RESIZE = 0x01, 0x02, 0x03
 FRAME_STDOUT, FRAME_STDERR, FRAME_EXIT, FRAME_ERROR = 0x11, 0x12, 0x13, 0x14
@@ -31,7 +33,7 @@ def _env():
 
 def _exec(cluster, tid, *args, input=None, timeout=60, text=True):
     """orch task exec TID ARGS (ARGS holds the options, then "--", CMD)."""
-    return subprocess.run([util.orch_bin(), "task", "exec", tid, "--data",
+    return subprocess.run([orch_bin(), "task", "exec", tid, "--data",
                            cluster.server.data_dir] + list(args),
                           input=input, capture_output=True, text=text,
                           timeout=timeout, env=_env())
@@ -222,7 +224,7 @@ def test_stopped_task_is_409(cluster, family):
 
 def _exec_sleep(cluster, tid, marker, args=()):
     """`orch task exec [args] -- sleep marker` in the background, no stdio."""
-    return subprocess.Popen([util.orch_bin(), "task", "exec", tid, "--data",
+    return subprocess.Popen([orch_bin(), "task", "exec", tid, "--data",
                              cluster.server.data_dir, *args, "--", "sleep", marker],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env=_env())
@@ -278,7 +280,7 @@ def test_sigint_ends_the_cli_and_the_command(cluster, app_task):
 
 def _open_channel(cluster, tid, body, token=None, ecs_cluster="default"):
     """A raw TLS socket after the exec request; returns (status, sock, head)."""
-    s = util.connect(cluster.server.port, timeout=30)
+    s = api.connect(cluster.server.port, timeout=30)
     payload = json.dumps(body).encode()
     head = ("POST /v1/clusters/%s/tasks/%s/exec HTTP/1.1\r\nHost: x\r\n"
             "Connection: Upgrade\r\nUpgrade: orch-exec/1\r\n"
@@ -445,7 +447,7 @@ def test_interactive_terminal_raw_mode_resize_and_restore(cluster, app_task):
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
     before = termios.tcgetattr(slave)
-    p = subprocess.Popen([util.orch_bin(), "task", "exec", tid, "--data",
+    p = subprocess.Popen([orch_bin(), "task", "exec", tid, "--data",
                           cluster.server.data_dir, "-it", "--", "sh"],
                          stdin=slave, stdout=slave, stderr=slave, env=_env(),
                          start_new_session=True)
@@ -479,7 +481,7 @@ def test_sigterm_restores_the_terminal(cluster, app_task):
     tid, _ = app_task
     master, slave = pty.openpty()
     before = termios.tcgetattr(slave)
-    p = subprocess.Popen([util.orch_bin(), "task", "exec", tid, "--data",
+    p = subprocess.Popen([orch_bin(), "task", "exec", tid, "--data",
                           cluster.server.data_dir, "-it", "--", "sh"],
                          stdin=slave, stdout=slave, stderr=slave, env=_env(),
                          start_new_session=True)
@@ -610,7 +612,7 @@ def test_cli_interrupted_while_its_input_is_held_ends_the_command(cluster, app_t
     and the command ends."""
     tid, _ = app_task
     marker = "1000.43"
-    p = subprocess.Popen([util.orch_bin(), "task", "exec", tid, "--data",
+    p = subprocess.Popen([orch_bin(), "task", "exec", tid, "--data",
                           cluster.server.data_dir, "-i", "--", "sleep", marker],
                          stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL, env=_env())
@@ -692,9 +694,8 @@ def test_agent_killed_while_the_client_input_is_held_ends_the_session(cluster, a
 def test_node_that_never_opens_the_channel_is_504(cluster):
     """A node that is alive (it reports) but never takes the exec stream:
     504 once the stream's 10 s passed (TASK_STREAM_CONNECT_TIMEOUT_MS), and
-    the node stays ACTIVE.  The node is a fake agent (fake_agent.py) in an
+    the node stays ACTIVE.  The node is a fake agent (orch_test.fake_agent) in an
     ECS cluster of its own, so the real agents and their tasks see nothing."""
-    from fake_agent import FakeAgent, new_cluster, register_taskdef, unique_family
     name = new_cluster(cluster.client, "exec504")
     fake = FakeAgent(cluster.server, unique_family("mute"), cluster=name)
     assert fake.register().status == 201

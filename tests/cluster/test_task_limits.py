@@ -16,7 +16,9 @@ import re
 
 import pytest
 
-from conftest import orch, sleeper_td, wait_for
+from orch_test.cluster import orch, sleeper_td
+from orch_test.wait import wait_for
+
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"

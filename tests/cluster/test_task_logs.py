@@ -1,18 +1,14 @@
 """`orch task logs`: a task's container log streamed from its agent (in
 its own network namespace) through the server: whole log, --tail, follow
 until the task stops, a reader that goes away, refusals."""
-
 import os
-import socket
-import ssl
 import subprocess
 import time
 
-import pytest
-
-from conftest import orch, sleeper_td, wait_for
-
-import util
+from orch_test import api
+from orch_test.binary import orch_bin
+from orch_test.cluster import orch, sleeper_td
+from orch_test.wait import wait_for
 
 
 def _logs(cluster, tid, *args, timeout=30):
@@ -72,7 +68,7 @@ def test_follow_streams_as_lines_arrive(cluster, family):
     tid = cluster.run_task(family)[0]["taskId"]
     cluster.wait_task(tid, "RUNNING")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORCH_")}
-    p = subprocess.Popen([util.orch_bin(), "task", "logs", "-f", tid, "--data",
+    p = subprocess.Popen([orch_bin(), "task", "logs", "-f", tid, "--data",
                           cluster.server.data_dir], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, env=env)
     try:
@@ -103,7 +99,7 @@ def test_reader_going_away_leaves_nothing_behind(cluster, family):
     time.sleep(0.5)
     base = _agent_log_threads(agent)
     for _ in range(3):
-        conn = util.http_connection(cluster.server.port, timeout=10)
+        conn = api.http_connection(cluster.server.port, timeout=10)
         conn.request("GET", "/v1/clusters/default/tasks/%s/logs?follow=1" % tid,
                      headers={"Authorization": "Bearer " + cluster.server.token})
         r = conn.getresponse()

@@ -10,7 +10,8 @@ import stat
 
 import pytest
 
-import util
+from orch_test import api
+from orch_test import server as servers
 
 # (method, path, body) for every endpoint of this issue.  Writes target
 # objects that the fixture below creates, so that a request that wrongly
@@ -22,11 +23,11 @@ ENDPOINTS = [
     ("GET", "/v1/clusters/auth-victim", None),
     ("DELETE", "/v1/clusters/auth-victim", None),
     ("GET", "/v1/task-definitions", None),
-    ("POST", "/v1/task-definitions", util.minimal_taskdef("auth-family")),
+    ("POST", "/v1/task-definitions", api.minimal_taskdef("auth-family")),
     ("GET", "/v1/task-definitions/auth-victim", None),
     ("GET", "/v1/task-definitions/auth-victim:1", None),
-    ("GET", "/v1/task-definitions/" + util.quote(
-        util.taskdef_arn("auth-victim", 1)), None),
+    ("GET", "/v1/task-definitions/" + api.quote(
+        api.taskdef_arn("auth-victim", 1)), None),
     ("DELETE", "/v1/task-definitions/auth-victim:1", None),
     # Paths that do not exist, and wrong methods, are still 401 first:
     # an unauthenticated caller learns nothing about the API's shape.
@@ -56,14 +57,11 @@ def bad_credentials(token):
 
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory):
-    from conftest import _make_server, _release
-    srv = _make_server(tmp_path_factory.mktemp("auth"))
-    srv.start()
-    c = srv.client
-    assert c.post("/v1/clusters", {"clusterName": "auth-victim"}).status == 201
-    assert c.register(util.minimal_taskdef("auth-victim")).status == 201
-    yield srv
-    _release(srv)
+    with servers.running_server(tmp_path_factory.mktemp("auth")) as srv:
+        c = srv.client
+        assert c.post("/v1/clusters", {"clusterName": "auth-victim"}).status == 201
+        assert c.register(api.minimal_taskdef("auth-victim")).status == 201
+        yield srv
 
 
 def send_with_authorization(srv, method, path, body, value):
@@ -74,10 +72,10 @@ def send_with_authorization(srv, method, path, body, value):
     if value is not None and "\x00" in value:
         import json
         data = json.dumps(body).encode() if body is not None else b""
-        raw = util.http_request_bytes(
+        raw = api.http_request_bytes(
             method, path, body=data,
             extra_headers=["Authorization: " + value])
-        res = util.raw_exchange(srv.port, raw)
+        res = api.raw_exchange(srv.port, raw)
         return res.status, res.data
     r = srv.client.request(method, path, body=body, token=None,
                            headers=headers)
@@ -92,7 +90,7 @@ def assert_nothing_changed(srv):
     assert td.status == 200 and td.json["taskDefinition"]["status"] == \
         "ACTIVE"
     assert c.describe_taskdef("auth-family").status == 404
-    counts = util.three_counts(c)
+    counts = api.three_counts(c)
     assert counts == {"clusters": 2, "taskDefinitions": 1,
                       "taskDefinitionFamilies": 1}
 
@@ -110,7 +108,7 @@ def test_every_endpoint_refuses_missing_or_wrong_tokens(
         if status not in allowed:
             failures.append((cred_id, status, r))
             continue
-        if isinstance(r, util.Response) and \
+        if isinstance(r, api.Response) and \
                 r.error_type != "AccessDeniedException":
             failures.append((cred_id, "type", r))
     assert not failures, failures
@@ -180,12 +178,11 @@ def test_token_is_kept_across_restarts(fresh_server):
 
 
 def test_data_dir_is_created_when_missing(tmp_path):
-    from conftest import _make_server, _release
-    srv = _make_server(tmp_path)
+    srv = servers.new_server(tmp_path)
     srv.data_dir = str(tmp_path / "deeper" / "and" / "deeper")
     try:
         srv.start()
         assert os.path.isdir(srv.data_dir)
         assert srv.client.get("/v1/info").status == 200
     finally:
-        _release(srv)
+        servers.release(srv)

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-import util
+from orch_test import api, db
 
 CLUSTER_COUNT_FIELDS = ("registeredContainerInstancesCount",
                         "runningTasksCount", "pendingTasksCount",
@@ -24,7 +24,7 @@ def cluster_name(family):
 
 def assert_cluster_shape(cluster, name, status="ACTIVE"):
     assert cluster["clusterName"] == name
-    assert cluster["clusterArn"] == util.cluster_arn(name)
+    assert cluster["clusterArn"] == api.cluster_arn(name)
     assert cluster["status"] == status
     for field in CLUSTER_COUNT_FIELDS:
         assert isinstance(cluster[field], int), field
@@ -65,17 +65,17 @@ def test_info_lists_ignored_task_definition_fields(client):
 
 def test_info_counts_follow_clusters_and_task_definitions(fresh_server):
     c = fresh_server.client
-    counts = util.three_counts(c)
+    counts = api.three_counts(c)
     assert counts == {"clusters": 1, "taskDefinitions": 0,
                       "taskDefinitionFamilies": 0}
 
     for _ in range(3):
-        assert c.register(util.minimal_taskdef("alpha")).status == 201
-    assert c.register(util.minimal_taskdef("beta")).status == 201
+        assert c.register(api.minimal_taskdef("alpha")).status == 201
+    assert c.register(api.minimal_taskdef("beta")).status == 201
     assert c.deregister("alpha:2").status == 200
     assert c.post("/v1/clusters", {"clusterName": "extra"}).status == 201
 
-    counts = util.three_counts(c)
+    counts = api.three_counts(c)
     # Every revision counts, ACTIVE or INACTIVE.
     assert counts == {"clusters": 2, "taskDefinitions": 4,
                       "taskDefinitionFamilies": 2}
@@ -108,7 +108,7 @@ def test_create_existing_cluster_is_idempotent(client, cluster_name):
     assert again.status == 200, again
     assert again.json["cluster"] == first.json["cluster"]
     arns = client.get("/v1/clusters").json["clusterArns"]
-    assert arns.count(util.cluster_arn(cluster_name)) == 1
+    assert arns.count(api.cluster_arn(cluster_name)) == 1
 
 
 def test_create_default_cluster_again_is_idempotent(client):
@@ -144,7 +144,7 @@ def test_create_cluster_with_an_invalid_name_is_400_naming_the_field(
     assert r.json["__type"].endswith("Exception"), r
     assert r.message.startswith("clusterName:"), r.message
     # ...and nothing was created.
-    assert util.cluster_arn(bad_name) not in \
+    assert api.cluster_arn(bad_name) not in \
         client.get("/v1/clusters").json["clusterArns"]
 
 
@@ -179,8 +179,8 @@ def test_list_clusters_returns_arns_and_clusters(client, cluster_name):
     assert r.status == 200, r
     arns = r.json["clusterArns"]
     clusters = r.json["clusters"]
-    assert util.cluster_arn("default") in arns
-    assert util.cluster_arn(cluster_name) in arns
+    assert api.cluster_arn("default") in arns
+    assert api.cluster_arn(cluster_name) in arns
     assert [c["clusterArn"] for c in clusters] == arns
     assert len(set(arns)) == len(arns)
 
@@ -194,7 +194,7 @@ def test_list_clusters_paginates_without_gaps_or_duplicates(fresh_server):
     while True:
         path = "/v1/clusters?maxResults=3"
         if token:
-            path += "&nextToken=" + util.quote(token)
+            path += "&nextToken=" + api.quote(token)
         r = c.get(path)
         assert r.status == 200, r
         pages += 1
@@ -207,7 +207,7 @@ def test_list_clusters_paginates_without_gaps_or_duplicates(fresh_server):
             break
         assert pages < 50
     assert pages == 4  # 12 clusters, 3 per page
-    assert sorted(seen) == sorted(util.cluster_arn(n)
+    assert sorted(seen) == sorted(api.cluster_arn(n)
                                   for n in names + ["default"])
     assert len(set(seen)) == len(seen)
 
@@ -256,7 +256,7 @@ def test_delete_cluster_answers_inactive_and_then_it_is_gone(
     assert r.status == 200, r
     assert_cluster_shape(r.json["cluster"], cluster_name, status="INACTIVE")
     assert client.get("/v1/clusters/" + cluster_name).status == 404
-    assert util.cluster_arn(cluster_name) not in \
+    assert api.cluster_arn(cluster_name) not in \
         client.get("/v1/clusters").json["clusterArns"]
 
 
@@ -309,8 +309,8 @@ def test_clusters_survive_a_restart(fresh_server):
     assert c.get("/v1/clusters/one").status == 200
     assert c.get("/v1/clusters/two").status == 404
     arns = c.get("/v1/clusters").json["clusterArns"]
-    assert sorted(arns) == sorted([util.cluster_arn("default"),
-                                   util.cluster_arn("one")])
+    assert sorted(arns) == sorted([api.cluster_arn("default"),
+                                   api.cluster_arn("one")])
 
 
 @pytest.mark.parametrize("table,error_type", [
@@ -323,7 +323,7 @@ def test_delete_cluster_that_still_has_work_is_409(fresh_server, table,
     assert c.post("/v1/clusters", {"clusterName": "busy"}).status == 201
     assert c.post("/v1/clusters", {"clusterName": "idle"}).status == 201
     assert fresh_server.terminate() == 0
-    util.insert_stub_row(fresh_server.db_path(), table, "busy")
+    db.insert_stub_row(fresh_server.db_path(), table, "busy")
     fresh_server.start()
     c = fresh_server.client
 

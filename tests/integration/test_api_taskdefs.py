@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-import util
+from orch_test import api
+from orch_test.server import running_server
 
 
 def register_ok(client, td):
@@ -25,13 +26,13 @@ def register_ok(client, td):
 
 def test_register_minimal_definition_fills_the_defaults(client, family):
     before = time.time()
-    r = client.register(util.minimal_taskdef(family))
+    r = client.register(api.minimal_taskdef(family))
     after = time.time()
     assert r.status == 201, r
     td = r.json["taskDefinition"]
     assert td["family"] == family
     assert td["revision"] == 1
-    assert td["taskDefinitionArn"] == util.taskdef_arn(family, 1)
+    assert td["taskDefinitionArn"] == api.taskdef_arn(family, 1)
     assert td["status"] == "ACTIVE"
     assert td["networkMode"] == "bridge"
     assert td["containerDefinitions"][0]["essential"] is True
@@ -46,7 +47,7 @@ def test_register_minimal_definition_fills_the_defaults(client, family):
 
 
 def test_register_keeps_every_input_field(client, family):
-    sent = util.web_taskdef(family, note="keep-me")
+    sent = api.web_taskdef(family, note="keep-me")
     td = register_ok(client, sent)
     for key, value in sent.items():
         if key == "containerDefinitions":
@@ -60,7 +61,7 @@ def test_register_keeps_every_input_field(client, family):
 
 
 def test_register_respects_an_explicit_essential_false(client, family):
-    td = register_ok(client, util.web_taskdef(family))
+    td = register_ok(client, api.web_taskdef(family))
     containers = {c["name"]: c for c in td["containerDefinitions"]}
     assert containers["web"]["essential"] is True
     assert containers["sidecar"]["essential"] is False
@@ -68,7 +69,7 @@ def test_register_respects_an_explicit_essential_false(client, family):
 
 @pytest.mark.parametrize("mode", ["bridge", "host", "awsvpc", "none"])
 def test_register_accepts_every_ecs_network_mode(client, family, mode):
-    td = util.minimal_taskdef(family, networkMode=mode)
+    td = api.minimal_taskdef(family, networkMode=mode)
     if mode in ("host", "awsvpc"):
         td["containerDefinitions"][0]["portMappings"] = [
             {"containerPort": 8080, "hostPort": 8080}]
@@ -76,14 +77,14 @@ def test_register_accepts_every_ecs_network_mode(client, family, mode):
 
 
 def test_register_accepts_the_extreme_valid_ports(client, family):
-    td = util.minimal_taskdef(family)
+    td = api.minimal_taskdef(family)
     td["containerDefinitions"][0]["portMappings"] = [
         {"containerPort": 1}, {"containerPort": 65535, "hostPort": 65535}]
     assert register_ok(client, td)["revision"] == 1
 
 
 def test_register_reports_accepted_but_ignored_fields(client, family):
-    td = util.minimal_taskdef(
+    td = api.minimal_taskdef(
         family, taskRoleArn="arn:aws:iam::123456789012:role/app")
     r = client.register(td)
     assert r.status == 201, r
@@ -96,13 +97,13 @@ def test_register_reports_accepted_but_ignored_fields(client, family):
 
 
 def test_register_without_ignored_fields_reports_none(client, family):
-    r = client.register(util.minimal_taskdef(family))
+    r = client.register(api.minimal_taskdef(family))
     assert r.status == 201, r
     assert r.json["ignoredFields"] == []
 
 
 def test_register_unknown_field_is_refused_or_reported(client, family):
-    r = client.register(util.minimal_taskdef(family, notAnEcsField=1))
+    r = client.register(api.minimal_taskdef(family, notAnEcsField=1))
     if r.status == 201:
         assert any("notAnEcsField" in f for f in r.json["ignoredFields"]), r
     else:
@@ -113,36 +114,36 @@ def test_register_unknown_field_is_refused_or_reported(client, family):
 # --- register: revisions -----------------------------------------------------
 
 def test_revisions_count_up_from_one_per_family(client, family):
-    revs = [register_ok(client, util.minimal_taskdef(family))["revision"]
+    revs = [register_ok(client, api.minimal_taskdef(family))["revision"]
             for _ in range(3)]
     assert revs == [1, 2, 3]
-    other = register_ok(client, util.minimal_taskdef(family + "-other"))
+    other = register_ok(client, api.minimal_taskdef(family + "-other"))
     assert other["revision"] == 1
 
 
 def test_revisions_are_not_reused_after_deregistration(client, family):
     for _ in range(3):
-        register_ok(client, util.minimal_taskdef(family))
+        register_ok(client, api.minimal_taskdef(family))
     assert client.deregister(family + ":3").status == 200
     assert client.deregister(family + ":2").status == 200
-    assert register_ok(client, util.minimal_taskdef(family))["revision"] == 4
+    assert register_ok(client, api.minimal_taskdef(family))["revision"] == 4
 
 
 def test_revisions_are_not_reused_after_every_revision_is_deregistered(
         client, family):
-    register_ok(client, util.minimal_taskdef(family))
+    register_ok(client, api.minimal_taskdef(family))
     assert client.deregister(family + ":1").status == 200
-    assert register_ok(client, util.minimal_taskdef(family))["revision"] == 2
+    assert register_ok(client, api.minimal_taskdef(family))["revision"] == 2
 
 
 def test_revisions_continue_after_a_restart(fresh_server):
     c = fresh_server.client
     for _ in range(3):
-        register_ok(c, util.minimal_taskdef("web"))
+        register_ok(c, api.minimal_taskdef("web"))
     assert c.deregister("web:3").status == 200
     fresh_server.restart()
     c = fresh_server.client
-    assert register_ok(c, util.minimal_taskdef("web"))["revision"] == 4
+    assert register_ok(c, api.minimal_taskdef("web"))["revision"] == 4
     assert c.describe_taskdef("web:3").json["taskDefinition"]["status"] == \
         "INACTIVE"
     assert c.describe_taskdef("web").json["taskDefinition"]["revision"] == 4
@@ -150,7 +151,7 @@ def test_revisions_continue_after_a_restart(fresh_server):
 
 def test_registered_content_survives_a_restart_unchanged(fresh_server):
     c = fresh_server.client
-    td = register_ok(c, util.web_taskdef("web", note="persist"))
+    td = register_ok(c, api.web_taskdef("web", note="persist"))
     fresh_server.restart()
     got = fresh_server.client.describe_taskdef("web:1")
     assert got.status == 200, got
@@ -164,7 +165,7 @@ def test_concurrent_registrations_get_distinct_revisions(client, family):
 
     def worker():
         for _ in range(10):
-            r = client.register(util.minimal_taskdef(family))
+            r = client.register(api.minimal_taskdef(family))
             with lock:
                 if r.status == 201:
                     revs.append(r.json["taskDefinition"]["revision"])
@@ -319,7 +320,7 @@ def test_register_invalid_definition_is_400_naming_the_field(
 
 
 def test_register_refuses_known_but_unsupported_ecs_features(client, family):
-    td = util.minimal_taskdef(family, volumes=[
+    td = api.minimal_taskdef(family, volumes=[
         {"name": "data", "host": {"sourcePath": "/srv"}}])
     r = client.register(td)
     assert r.status == 400, r
@@ -331,14 +332,14 @@ def test_register_refuses_known_but_unsupported_ecs_features(client, family):
 
 
 def test_register_accepts_an_empty_volumes_list(client, family):
-    td = register_ok(client, util.minimal_taskdef(family, volumes=[]))
+    td = register_ok(client, api.minimal_taskdef(family, volumes=[]))
     assert td["revision"] == 1
 
 
 def test_register_refused_definition_uses_no_revision(client, family):
-    bad = util.minimal_taskdef(family, networkMode="weird")
+    bad = api.minimal_taskdef(family, networkMode="weird")
     assert client.register(bad).status == 400
-    assert register_ok(client, util.minimal_taskdef(family))["revision"] == 1
+    assert register_ok(client, api.minimal_taskdef(family))["revision"] == 1
 
 
 # --- list --------------------------------------------------------------------
@@ -350,20 +351,17 @@ PAGING_FAMILIES = {"pag-a": 10, "pag-b": 8, "pag-c": 7}  # 25 revisions
 def paging_server(tmp_path_factory):
     """A server holding exactly 25 revisions over 3 families, registered
     interleaved, with pag-b:2 and pag-c:7 deregistered."""
-    from conftest import _make_server, _release
-    srv = _make_server(tmp_path_factory.mktemp("paging"))
-    srv.start()
-    c = srv.client
-    left = dict(PAGING_FAMILIES)
-    while any(left.values()):
-        for fam in sorted(left):
-            if left[fam]:
-                register_ok(c, util.minimal_taskdef(fam))
-                left[fam] -= 1
-    assert c.deregister("pag-b:2").status == 200
-    assert c.deregister("pag-c:7").status == 200
-    yield srv
-    _release(srv)
+    with running_server(tmp_path_factory.mktemp("paging")) as srv:
+        c = srv.client
+        left = dict(PAGING_FAMILIES)
+        while any(left.values()):
+            for fam in sorted(left):
+                if left[fam]:
+                    register_ok(c, api.minimal_taskdef(fam))
+                    left[fam] -= 1
+        assert c.deregister("pag-b:2").status == 200
+        assert c.deregister("pag-c:7").status == 200
+        yield srv
 
 
 def expected_arns(status="ALL"):
@@ -373,7 +371,7 @@ def expected_arns(status="ALL"):
         for rev in range(1, PAGING_FAMILIES[fam] + 1):
             is_inactive = (fam, rev) in inactive
             if status == "ALL" or (status == "INACTIVE") == is_inactive:
-                out.append(util.taskdef_arn(fam, rev))
+                out.append(api.taskdef_arn(fam, rev))
     return out
 
 
@@ -406,8 +404,8 @@ def test_list_defaults_to_active_only(paging_server):
 
 def test_list_inactive_only(paging_server):
     r = paging_server.client.list_taskdefs(status="INACTIVE")
-    assert r.json["taskDefinitionArns"] == [util.taskdef_arn("pag-b", 2),
-                                            util.taskdef_arn("pag-c", 7)]
+    assert r.json["taskDefinitionArns"] == [api.taskdef_arn("pag-b", 2),
+                                            api.taskdef_arn("pag-c", 7)]
 
 
 def test_list_active_pages_skip_inactive_revisions(paging_server):
@@ -432,7 +430,7 @@ def test_list_by_family_prefix(paging_server):
     c = paging_server.client
     r = c.list_taskdefs(familyPrefix="pag-b", status="ALL")
     assert r.json["taskDefinitionArns"] == [
-        util.taskdef_arn("pag-b", n) for n in range(1, 9)]
+        api.taskdef_arn("pag-b", n) for n in range(1, 9)]
     r = c.list_taskdefs(familyPrefix="pag-")
     assert r.json["taskDefinitionArns"] == expected_arns("ACTIVE")
     r = c.list_taskdefs(familyPrefix="nothing-here")
@@ -442,19 +440,19 @@ def test_list_by_family_prefix(paging_server):
 def test_list_by_family_prefix_paginates(paging_server):
     arns, pages = paging_server.client.list_all_taskdef_arns(
         page_size=3, familyPrefix="pag-a")
-    assert arns == [util.taskdef_arn("pag-a", n) for n in range(1, 11)]
+    assert arns == [api.taskdef_arn("pag-a", n) for n in range(1, 11)]
     assert pages == 4
 
 
 def test_list_family_prefix_takes_sql_wildcards_literally(client, family):
-    register_ok(client, util.minimal_taskdef("pct_" + family))
-    register_ok(client, util.minimal_taskdef("pctX" + family))
+    register_ok(client, api.minimal_taskdef("pct_" + family))
+    register_ok(client, api.minimal_taskdef("pctX" + family))
     for prefix in ("pct_", "pct%"):
         r = client.list_taskdefs(familyPrefix=prefix + family[:3])
         if prefix == "pct_":
             assert r.status == 200, r
             arns = r.json["taskDefinitionArns"]
-            assert arns == [util.taskdef_arn("pct_" + family, 1)], arns
+            assert arns == [api.taskdef_arn("pct_" + family, 1)], arns
         elif r.status == 200:  # '%' cannot be in a family: [] or a 400
             assert r.json["taskDefinitionArns"] == [], r
         else:
@@ -463,22 +461,22 @@ def test_list_family_prefix_takes_sql_wildcards_literally(client, family):
 
 def test_list_revision_order_is_numeric_not_textual(client, family):
     for _ in range(11):
-        register_ok(client, util.minimal_taskdef(family))
+        register_ok(client, api.minimal_taskdef(family))
     r = client.list_taskdefs(familyPrefix=family)
     assert r.json["taskDefinitionArns"] == [
-        util.taskdef_arn(family, n) for n in range(1, 12)]
+        api.taskdef_arn(family, n) for n in range(1, 12)]
 
 
 def test_list_maximum_page_is_100_with_a_next_token(fresh_server):
     c = fresh_server.client
     for _ in range(105):
-        register_ok(c, util.minimal_taskdef("many"))
+        register_ok(c, api.minimal_taskdef("many"))
     r = c.list_taskdefs()
     assert len(r.json["taskDefinitionArns"]) == 100
     assert r.json["nextToken"]
     r = c.list_taskdefs(nextToken=r.json["nextToken"])
     assert r.json["taskDefinitionArns"] == [
-        util.taskdef_arn("many", n) for n in range(101, 106)]
+        api.taskdef_arn("many", n) for n in range(101, 106)]
     r = c.list_taskdefs(maxResults=100)
     assert len(r.json["taskDefinitionArns"]) == 100
 
@@ -511,7 +509,7 @@ def test_list_with_a_bad_parameter_is_400_naming_it(client, params, name):
 def test_describe_bare_family_returns_the_latest_active_revision(
         client, family):
     for _ in range(3):
-        register_ok(client, util.minimal_taskdef(family))
+        register_ok(client, api.minimal_taskdef(family))
     r = client.describe_taskdef(family)
     assert r.status == 200, r
     assert r.json["taskDefinition"]["revision"] == 3
@@ -522,16 +520,16 @@ def test_describe_bare_family_returns_the_latest_active_revision(
 
 
 def test_describe_family_and_revision(client, family):
-    first = register_ok(client, util.web_taskdef(family, note="one"))
-    register_ok(client, util.web_taskdef(family, note="two"))
+    first = register_ok(client, api.web_taskdef(family, note="one"))
+    register_ok(client, api.web_taskdef(family, note="two"))
     r = client.describe_taskdef(family + ":1")
     assert r.status == 200, r
     assert r.json["taskDefinition"] == first
 
 
 def test_describe_an_inactive_revision_by_number(client, family):
-    register_ok(client, util.minimal_taskdef(family))
-    register_ok(client, util.minimal_taskdef(family))
+    register_ok(client, api.minimal_taskdef(family))
+    register_ok(client, api.minimal_taskdef(family))
     client.deregister(family + ":1")
     r = client.describe_taskdef(family + ":1")
     assert r.status == 200, r
@@ -541,8 +539,8 @@ def test_describe_an_inactive_revision_by_number(client, family):
 
 
 def test_describe_by_full_arn(client, family):
-    td = register_ok(client, util.minimal_taskdef(family))
-    r = client.describe_taskdef(util.taskdef_arn(family, 1))
+    td = register_ok(client, api.minimal_taskdef(family))
+    r = client.describe_taskdef(api.taskdef_arn(family, 1))
     assert r.status == 200, r
     assert r.json["taskDefinition"] == td
 
@@ -554,7 +552,7 @@ def test_describe_unknown_family_is_404(client):
 
 
 def test_describe_unknown_revision_is_404(client, family):
-    register_ok(client, util.minimal_taskdef(family))
+    register_ok(client, api.minimal_taskdef(family))
     r = client.describe_taskdef(family + ":2")
     assert r.status == 404, r
     assert r.error_type == "ClientException", r
@@ -562,7 +560,7 @@ def test_describe_unknown_revision_is_404(client, family):
 
 def test_describe_bare_family_with_only_inactive_revisions_is_404(
         client, family):
-    register_ok(client, util.minimal_taskdef(family))
+    register_ok(client, api.minimal_taskdef(family))
     client.deregister(family + ":1")
     r = client.describe_taskdef(family)
     assert r.status == 404, r
@@ -572,14 +570,14 @@ def test_describe_bare_family_with_only_inactive_revisions_is_404(
                                     ":99999999999999999999", ":1:2"])
 def test_describe_malformed_revision_is_a_client_error(client, family,
                                                       suffix):
-    register_ok(client, util.minimal_taskdef(family))
+    register_ok(client, api.minimal_taskdef(family))
     r = client.describe_taskdef(family + suffix)
     assert r.status in (400, 404), r
     assert r.error_type == "ClientException", r
 
 
 def test_describe_arn_of_another_partition_is_a_client_error(client, family):
-    register_ok(client, util.minimal_taskdef(family))
+    register_ok(client, api.minimal_taskdef(family))
     arn = "arn:aws:ecs:us-east-1:123456789012:task-definition/%s:1" % family
     r = client.describe_taskdef(arn)
     assert r.status in (400, 404), r
@@ -588,7 +586,7 @@ def test_describe_arn_of_another_partition_is_a_client_error(client, family):
 # --- deregister --------------------------------------------------------------
 
 def test_deregister_marks_the_revision_inactive(client, family):
-    td = register_ok(client, util.minimal_taskdef(family))
+    td = register_ok(client, api.minimal_taskdef(family))
     r = client.deregister(family + ":1")
     assert r.status == 200, r
     got = r.json["taskDefinition"]
@@ -603,14 +601,14 @@ def test_deregister_marks_the_revision_inactive(client, family):
 
 
 def test_deregister_by_full_arn(client, family):
-    register_ok(client, util.minimal_taskdef(family))
-    r = client.deregister(util.taskdef_arn(family, 1))
+    register_ok(client, api.minimal_taskdef(family))
+    r = client.deregister(api.taskdef_arn(family, 1))
     assert r.status == 200, r
     assert r.json["taskDefinition"]["status"] == "INACTIVE"
 
 
 def test_deregister_bare_family_is_400(client, family):
-    register_ok(client, util.minimal_taskdef(family))
+    register_ok(client, api.minimal_taskdef(family))
     r = client.deregister(family)
     assert r.status == 400, r
     assert r.error_type == "ClientException", r
@@ -619,7 +617,7 @@ def test_deregister_bare_family_is_400(client, family):
 
 
 def test_deregister_unknown_revision_is_404(client, family):
-    register_ok(client, util.minimal_taskdef(family))
+    register_ok(client, api.minimal_taskdef(family))
     r = client.deregister(family + ":9")
     assert r.status == 404, r
     r = client.deregister("never-registered:1")
@@ -628,7 +626,7 @@ def test_deregister_unknown_revision_is_404(client, family):
 
 def test_deregistration_survives_a_restart(fresh_server):
     c = fresh_server.client
-    register_ok(c, util.minimal_taskdef("web"))
+    register_ok(c, api.minimal_taskdef("web"))
     stamp = c.deregister("web:1").json["taskDefinition"]["deregisteredAt"]
     fresh_server.restart()
     td = fresh_server.client.describe_taskdef("web:1").json["taskDefinition"]
@@ -686,7 +684,7 @@ def test_errors_are_json_with_type_and_message(client):
 
 
 def test_successes_are_json(client, family):
-    r = client.register(util.minimal_taskdef(family))
+    r = client.register(api.minimal_taskdef(family))
     ctype = {k.lower(): v for k, v in r.headers.items()}.get(
         "content-type", "")
     assert "application/json" in ctype, r.headers
@@ -696,22 +694,22 @@ def test_status_lines_carry_the_standard_reason_phrases(server, family):
     """Reason phrases are optional in HTTP/1.1, but a wrong one ("201
     Unknown") misleads whoever reads a trace."""
     t = server.token
-    body = json.dumps(util.minimal_taskdef(family))
+    body = json.dumps(api.minimal_taskdef(family))
     cases = [
-        (util.http_request_bytes("GET", "/healthz"), b"200 OK"),
-        (util.http_request_bytes("POST", "/v1/task-definitions", body=body,
+        (api.http_request_bytes("GET", "/healthz"), b"200 OK"),
+        (api.http_request_bytes("POST", "/v1/task-definitions", body=body,
                                  token=t), b"201 Created"),
-        (util.http_request_bytes("POST", "/v1/task-definitions", body="{}",
+        (api.http_request_bytes("POST", "/v1/task-definitions", body="{}",
                                  token=t), b"400 Bad Request"),
-        (util.http_request_bytes("GET", "/v1/info"), b"401 Unauthorized"),
-        (util.http_request_bytes("GET", "/v1/nope", token=t),
+        (api.http_request_bytes("GET", "/v1/info"), b"401 Unauthorized"),
+        (api.http_request_bytes("GET", "/v1/nope", token=t),
          b"404 Not Found"),
-        (util.http_request_bytes("PUT", "/v1/clusters", body="{}", token=t),
+        (api.http_request_bytes("PUT", "/v1/clusters", body="{}", token=t),
          b"405 Method Not Allowed"),
     ]
     wrong = []
     for request, expected in cases:
-        res = util.raw_exchange(server.port, request)
+        res = api.raw_exchange(server.port, request)
         line = res.data.split(b"\r\n", 1)[0]
         if line != b"HTTP/1.1 " + expected:
             wrong.append((expected, line))

@@ -14,7 +14,9 @@ import time
 
 import pytest
 
-import util
+from orch_test import api
+from orch_test.binary import orch_bin
+from orch_test.net import free_port
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -25,7 +27,7 @@ def cli(*args, env=None, stdin=None, timeout=60):
                 if not k.startswith("ORCH_")}
     full_env["ORCH_DATA"] = "/nonexistent/orch-test-data"  # never /var/lib
     full_env.update(env or {})
-    return subprocess.run([util.orch_bin()] + [str(a) for a in args],
+    return subprocess.run([orch_bin()] + [str(a) for a in args],
                           input=stdin, capture_output=True, text=True,
                           env=full_env, timeout=timeout)
 
@@ -60,7 +62,7 @@ def run(server):
 def td_file(tmp_path, family):
     def write(td=None, name="td.json"):
         path = tmp_path / name
-        path.write_text(json.dumps(td or util.web_taskdef(family)))
+        path.write_text(json.dumps(td or api.web_taskdef(family)))
         return str(path)
     return write
 
@@ -109,9 +111,9 @@ def test_cluster_verbs_print_the_api_json(run, family):
     name = "cj-" + family
     created = as_json(run("cluster", "create", name, "--json"))
     assert created["cluster"]["clusterName"] == name
-    assert created["cluster"]["clusterArn"] == util.cluster_arn(name)
+    assert created["cluster"]["clusterArn"] == api.cluster_arn(name)
     listed = as_json(run("cluster", "ls", "--json"))
-    assert util.cluster_arn(name) in listed["clusterArns"]
+    assert api.cluster_arn(name) in listed["clusterArns"]
     shown = as_json(run("cluster", "show", name, "--json"))
     assert shown["cluster"] == created["cluster"]
     removed = as_json(run("cluster", "rm", name, "--json"))
@@ -133,25 +135,25 @@ def test_taskdef_register_from_a_file_and_from_stdin(run, td_file, family):
     assert first["taskDefinition"]["family"] == family
     assert first["taskDefinition"]["revision"] == 1
     second = as_json(run("taskdef", "register", "-", "--json",
-                         stdin=json.dumps(util.web_taskdef(family))))
+                         stdin=json.dumps(api.web_taskdef(family))))
     assert second["taskDefinition"]["revision"] == 2
 
 
 def test_taskdef_register_prints_a_summary(run, td_file, family):
     out = ok(run("taskdef", "register", td_file())).stdout
     assert family in out
-    assert (family + ":1") in out or util.taskdef_arn(family, 1) in out
+    assert (family + ":1") in out or api.taskdef_arn(family, 1) in out
 
 
 def test_taskdef_register_lists_ignored_fields(run, td_file, family):
-    td = util.web_taskdef(family)
+    td = api.web_taskdef(family)
     td["taskRoleArn"] = "arn:aws:iam::123456789012:role/app"
     p = ok(run("taskdef", "register", td_file(td)))
     assert "taskRoleArn" in p.stdout + p.stderr
 
 
 def test_taskdef_register_invalid_file_names_the_field(run, td_file, family):
-    td = util.web_taskdef(family)
+    td = api.web_taskdef(family)
     td["containerDefinitions"][1]["portMappings"] = [{"containerPort": 70000}]
     p = failed(run("taskdef", "register", td_file(td)))
     assert "containerDefinitions[1].portMappings[0].containerPort" in p.stderr
@@ -181,16 +183,16 @@ def test_taskdef_ls_filters_by_prefix_and_status(run, td_file, family):
     ok(run("taskdef", "rm", family + ":2"))
     listed = as_json(run("taskdef", "ls", "--family-prefix", family,
                          "--json"))
-    assert listed["taskDefinitionArns"] == [util.taskdef_arn(family, 1),
-                                            util.taskdef_arn(family, 3)]
+    assert listed["taskDefinitionArns"] == [api.taskdef_arn(family, 1),
+                                            api.taskdef_arn(family, 3)]
     listed = as_json(run("taskdef", "ls", "--family-prefix", family,
                          "--status", "INACTIVE", "--json"))
-    assert listed["taskDefinitionArns"] == [util.taskdef_arn(family, 2)]
+    assert listed["taskDefinitionArns"] == [api.taskdef_arn(family, 2)]
     listed = as_json(run("taskdef", "ls", "--family-prefix", family,
                          "--status", "ALL", "--json"))
     assert len(listed["taskDefinitionArns"]) == 3
     table = ok(run("taskdef", "ls", "--family-prefix", family)).stdout
-    assert family + ":1" in table or util.taskdef_arn(family, 1) in table
+    assert family + ":1" in table or api.taskdef_arn(family, 1) in table
     assert not re.search(re.escape(family) + r":2\b", table), table
     failed(run("taskdef", "ls", "--status", "BOGUS"))
 
@@ -198,7 +200,7 @@ def test_taskdef_ls_filters_by_prefix_and_status(run, td_file, family):
 def test_taskdef_ls_shows_every_page(fresh_server):
     c = fresh_server.client
     for _ in range(105):
-        assert c.register(util.minimal_taskdef("many")).status == 201
+        assert c.register(api.minimal_taskdef("many")).status == 201
     out = ok(cli("taskdef", "ls", "--data", fresh_server.data_dir)).stdout
     revs = set(re.findall(r"many:(\d+)\b", out))
     assert revs == {str(n) for n in range(1, 106)}, sorted(revs, key=int)[-5:]
@@ -210,8 +212,8 @@ def test_taskdef_show_by_family_and_revision(run, server, td_file, family):
     latest = as_json(run("taskdef", "show", family, "--json"))
     assert latest["taskDefinition"]["revision"] == 2
     first = as_json(run("taskdef", "show", family + ":1", "--json"))
-    api = server.client.describe_taskdef(family + ":1").json
-    assert first["taskDefinition"] == api["taskDefinition"]
+    described = server.client.describe_taskdef(family + ":1").json
+    assert first["taskDefinition"] == described["taskDefinition"]
     out = ok(run("taskdef", "show", family + ":1")).stdout
     assert family in out and "nginx:1.25" in out
 
@@ -284,7 +286,7 @@ def test_wrong_token_fails_with_a_clear_error(server):
 def test_unreachable_server_fails_quickly(server):
     start = time.monotonic()
     p = failed(cli("cluster", "ls", "--server",
-                   "http://127.0.0.1:%d" % util.free_port(),
+                   "http://127.0.0.1:%d" % free_port(),
                    "--token", server.token))
     assert time.monotonic() - start < 20
     assert "127.0.0.1" in p.stderr or "connect" in p.stderr.lower()

@@ -7,17 +7,16 @@ data directory, and checks that every acknowledged write is there unchanged
 and that new revisions continue above every acknowledged one.  Several
 rounds run on the same data directory.
 """
-
 import http.client
 import json
 import os
 import random
 import signal
-import socket
 import threading
 import time
 
-import util
+from orch_test import api, db
+from orch_test.binary import orch_bin
 
 CRASH_ROUNDS = 4
 REG_FAMILIES = ("crash-a", "crash-b", "crash-c")
@@ -56,14 +55,14 @@ def _start_load(srv, rec, stop, round_no):
 
 
 def _load(port, token, rec, stop, worker, round_no):
-    c = util.Client(port, token, timeout=10)
+    c = api.Client(port, token, timeout=10)
     role, fam = WORKERS[worker]
     n = 0
     try:
         while not stop.is_set():
             n += 1
             if role == "register":
-                r = c.register(util.web_taskdef(
+                r = c.register(api.web_taskdef(
                     fam, note="r%d-w%d-n%d" % (round_no, worker, n)))
                 if r.status == 201:
                     td = r.json["taskDefinition"]
@@ -71,7 +70,7 @@ def _load(port, token, rec, stop, worker, round_no):
                 else:
                     rec.unexpected.append(r)
             elif role == "deregister":
-                r = c.register(util.minimal_taskdef(DEREG_FAMILY))
+                r = c.register(api.minimal_taskdef(DEREG_FAMILY))
                 if r.status != 201:
                     rec.unexpected.append(r)
                     continue
@@ -128,7 +127,7 @@ def _verify(srv, rec):
         assert len(revs) == len(set(revs)), (fam, revs)
         acked = [rv for (f, rv) in rec.registered if f == fam]
         top = max(revs + acked + [0])
-        r = c.register(util.minimal_taskdef(fam))
+        r = c.register(api.minimal_taskdef(fam))
         assert r.status == 201, r
         new_rev = r.json["taskDefinition"]["revision"]
         assert new_rev > top, (fam, new_rev, top)
@@ -164,16 +163,16 @@ def test_acknowledged_writes_survive_kill_9_at_random_moments(fresh_server):
           "clusters:", len(rec.clusters))
 
     assert srv.terminate() == 0
-    check = util.sqlite(srv.db_path(), "PRAGMA integrity_check")
+    check = db.sqlite(srv.db_path(), "PRAGMA integrity_check")
     assert check == [{"integrity_check": "ok"}], check
 
 
 def test_kill_9_during_startup_does_not_corrupt_the_store(fresh_server):
     c = fresh_server.client
-    td = c.register(util.web_taskdef("early")).json["taskDefinition"]
+    td = c.register(api.web_taskdef("early")).json["taskDefinition"]
     for delay in (0.0, 0.01, 0.05):
         fresh_server.kill9()
-        proc_args = [util.orch_bin(), "server", "--data",
+        proc_args = [orch_bin(), "server", "--data",
                      fresh_server.data_dir, "--listen",
                      "127.0.0.1:%d" % fresh_server.port]
         import subprocess
@@ -191,13 +190,13 @@ def test_kill_9_during_startup_does_not_corrupt_the_store(fresh_server):
 # --- SIGTERM -----------------------------------------------------------------
 
 def test_sigterm_when_idle_exits_0_and_closes_the_database(fresh_server):
-    assert fresh_server.client.register(util.minimal_taskdef("t")).status \
+    assert fresh_server.client.register(api.minimal_taskdef("t")).status \
         == 201
     assert fresh_server.terminate() == 0
     wal = fresh_server.db_path() + "-wal"
     # A clean close checkpoints the log into the database and removes it.
     assert not os.path.exists(wal) or os.path.getsize(wal) == 0
-    check = util.sqlite(fresh_server.db_path(), "PRAGMA integrity_check")
+    check = db.sqlite(fresh_server.db_path(), "PRAGMA integrity_check")
     assert check == [{"integrity_check": "ok"}], check
 
 
@@ -208,7 +207,7 @@ def test_sigint_also_stops_the_server_cleanly(fresh_server):
 
 def _read_response(sock):
     data = b""
-    while not util._response_complete(data):
+    while not api.response_complete(data):
         chunk = sock.recv(65536)
         if not chunk:
             break
@@ -220,14 +219,14 @@ def test_sigterm_answers_requests_already_in_flight(fresh_server):
     srv = fresh_server
     conns = []
     for _ in range(20):
-        s = util.connect(srv.port, timeout=15)
+        s = api.connect(srv.port, timeout=15)
         # One answered request first: the connection is surely accepted.
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert util._parse_status(_read_response(s)) == 200
+        assert api.parse_status(_read_response(s)) == 200
         conns.append(s)
-    requests = [util.http_request_bytes(
+    requests = [api.http_request_bytes(
         "POST", "/v1/task-definitions",
-        body=json.dumps(util.web_taskdef("drain", note=str(i))),
+        body=json.dumps(api.web_taskdef("drain", note=str(i))),
         token=srv.token) for i in range(len(conns))]
     for s, req in zip(conns, requests):
         s.sendall(req)
@@ -242,7 +241,7 @@ def test_sigterm_answers_requests_already_in_flight(fresh_server):
         finally:
             s.close()
     assert srv.proc.wait(timeout=30) == 0
-    statuses = [util._parse_status(a) if isinstance(a, bytes) else a
+    statuses = [api.parse_status(a) if isinstance(a, bytes) else a
                 for a in answers]
     unanswered = [a for a, st in zip(answers, statuses)
                   if st not in (201, 503)]

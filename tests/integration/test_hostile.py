@@ -20,7 +20,8 @@ import time
 
 import pytest
 
-import util
+from orch_test import api
+from orch_test.server import running_server
 
 REQUEST_TIMEOUT = 2
 MAX_BODY = 1048576
@@ -32,22 +33,19 @@ VALID_CONTAINERS = ('[{"name":"app","image":"busybox","memory":128}]')
 
 @pytest.fixture(scope="module")
 def hostile_server(tmp_path_factory):
-    from conftest import _make_server, _release
-    srv = _make_server(tmp_path_factory.mktemp("hostile"),
-                       ["--request-timeout", str(REQUEST_TIMEOUT)])
-    srv.start()
-    yield srv
-    _release(srv)
+    with running_server(tmp_path_factory.mktemp("hostile"),
+                        ["--request-timeout", str(REQUEST_TIMEOUT)]) as srv:
+        yield srv
 
 
 def assert_still_serving(srv):
     assert srv.alive(), "orch server died"
-    r = util.Client(srv.port, None, timeout=10).get("/healthz", token=None)
+    r = api.Client(srv.port, None, timeout=10).get("/healthz", token=None)
     assert r.status == 200, r
 
 
 def post(path, body, token, extra=()):
-    return util.http_request_bytes("POST", path, body=body, token=token,
+    return api.http_request_bytes("POST", path, body=body, token=token,
                                    extra_headers=list(extra))
 
 
@@ -134,7 +132,7 @@ simple("body-over-limit", {413},
 
 
 def chunked(token, chunks_text, extra=()):
-    head = util.http_request_bytes(
+    head = api.http_request_bytes(
         "POST", TD_PATH, body=b"", token=token, content_length=False,
         extra_headers=["Transfer-Encoding: chunked"] + list(extra))
     return head + chunks_text
@@ -157,32 +155,32 @@ simple("chunked-over-limit", {413},
 simple("chunked-and-content-length", B400,
        lambda t: chunked(t, b"2\r\n{}\r\n0\r\n\r\n", ["Content-Length: 3"]))
 simple("unsupported-transfer-encoding", {400, 411, 501},
-       lambda t: util.http_request_bytes(
+       lambda t: api.http_request_bytes(
            "POST", TD_PATH, body=b"", token=t, content_length=False,
            extra_headers=["Transfer-Encoding: gzip"]) + b"xxxx")
 simple("path-traversal", {400, 404},
-       lambda t: util.http_request_bytes(
+       lambda t: api.http_request_bytes(
            "GET", "/v1/task-definitions/../../../../etc/passwd", token=t))
 simple("encoded-path-traversal", {400, 404},
-       lambda t: util.http_request_bytes(
+       lambda t: api.http_request_bytes(
            "GET", "/v1/task-definitions/..%2f..%2f..%2f..%2fetc%2fpasswd",
            token=t))
 simple("percent-encoded-nul-in-taskdef", {400, 404},
-       lambda t: util.http_request_bytes(
+       lambda t: api.http_request_bytes(
            "GET", "/v1/task-definitions/web%00:1", token=t))
 simple("percent-encoded-nul-in-cluster", {400, 404},
-       lambda t: util.http_request_bytes(
+       lambda t: api.http_request_bytes(
            "DELETE", "/v1/clusters/default%00evil", token=t))
 simple("bad-percent-encoding", {400, 404},
-       lambda t: util.http_request_bytes("GET", "/v1/clusters/%zz%", token=t))
+       lambda t: api.http_request_bytes("GET", "/v1/clusters/%zz%", token=t))
 simple("raw-nul-in-uri", {400, 404},
        lambda t: b"GET /v1/clusters/a\x00b HTTP/1.1\r\nHost: x\r\n"
        b"Authorization: Bearer " + t.encode() + b"\r\n\r\n")
 simple("control-char-in-uri", {400, 404},
-       lambda t: util.http_request_bytes("GET", "/v1/clusters/a\x01b",
+       lambda t: api.http_request_bytes("GET", "/v1/clusters/a\x01b",
                                          token=t))
 simple("encoded-slash-in-family", {400, 404},
-       lambda t: util.http_request_bytes(
+       lambda t: api.http_request_bytes(
            "GET", "/v1/task-definitions/a%2Fb:1", token=t))
 
 simple("header-name-with-space", B400,  # RFC 9112 section 5.1: MUST 400
@@ -207,13 +205,13 @@ simple("header-name-upper-case", {200},
        lambda t: b"GET /v1/info HTTP/1.1\r\nHOST: x\r\nAUTHORIZATION: "
        b"Bearer " + t.encode() + b"\r\nConnection: close\r\n\r\n")
 simple("query-with-encoded-nul", B400,
-       lambda t: util.http_request_bytes(
+       lambda t: api.http_request_bytes(
            "GET", "/v1/task-definitions?familyPrefix=a%00b", token=t))
 simple("query-status-with-encoded-nul", B400,  # not "ACTIVE", truncated
-       lambda t: util.http_request_bytes(
+       lambda t: api.http_request_bytes(
            "GET", "/v1/task-definitions?status=ACTIVE%00junk", token=t))
 simple("query-with-bad-percent-encoding", B400,
-       lambda t: util.http_request_bytes(
+       lambda t: api.http_request_bytes(
            "GET", "/v1/task-definitions?status=%ZZ", token=t))
 
 # --- hostile JSON to POST /v1/task-definitions -------------------------------
@@ -286,7 +284,7 @@ simple("cluster-name-non-utf8", B400,
 def test_hostile_request_gets_a_clear_4xx_and_the_server_survives(
         hostile_server, name):
     build, expected = CASES[name]
-    res = util.raw_exchange(hostile_server.port,
+    res = api.raw_exchange(hostile_server.port,
                             timeout=REQUEST_TIMEOUT + 8,
                             **build(hostile_server.token))
     assert res.status in expected, res
@@ -311,7 +309,7 @@ def test_enough_distinct_hostile_requests():
 
 def test_body_over_the_limit_is_413_with_an_ecs_error_body(hostile_server):
     """The contract's error shape holds for the size limit too."""
-    res = util.raw_exchange(hostile_server.port, post(
+    res = api.raw_exchange(hostile_server.port, post(
         TD_PATH, b"{" + b" " * MAX_BODY + b"}", hostile_server.token),
         timeout=REQUEST_TIMEOUT + 8)
     assert res.status == 413, res
@@ -324,23 +322,23 @@ def test_body_over_the_limit_is_413_with_an_ecs_error_body(hostile_server):
 
 
 def test_truncated_body_then_close_leaves_the_server_running(hostile_server):
-    head = util.http_request_bytes("POST", TD_PATH, body=b"",
+    head = api.http_request_bytes("POST", TD_PATH, body=b"",
                                    token=hostile_server.token,
                                    content_length=False,
                                    extra_headers=["Content-Length: 100"])
-    res = util.raw_exchange(hostile_server.port, head + b'{"family":',
+    res = api.raw_exchange(hostile_server.port, head + b'{"family":',
                             shutdown_write=True, timeout=REQUEST_TIMEOUT + 8)
     # The server cannot finish the request; it may say 400 or just close.
-    assert res.status in (400, util.CLOSED), res
+    assert res.status in (400, api.CLOSED), res
     assert_still_serving(hostile_server)
 
 
 def test_truncated_body_then_reset_leaves_the_server_running(hostile_server):
-    head = util.http_request_bytes("POST", TD_PATH, body=b"",
+    head = api.http_request_bytes("POST", TD_PATH, body=b"",
                                    token=hostile_server.token,
                                    content_length=False,
                                    extra_headers=["Content-Length: 100"])
-    s = util.connect(hostile_server.port)
+    s = api.connect(hostile_server.port)
     s.sendall(head + b'{"family":')
     # SO_LINGER 0: close() sends RST.
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
@@ -395,7 +393,7 @@ def test_stalled_client_is_disconnected_after_the_request_timeout(
         hostile_server, partial):
     # (A connection that sends nothing at all is idle, not a request: the
     # server's idle timeout, not --request-timeout, ends it.)
-    s = util.connect(hostile_server.port)
+    s = api.connect(hostile_server.port)
     try:
         s.sendall(partial)
         # The server keeps serving others while this client stalls.
@@ -410,7 +408,7 @@ def test_stalled_client_is_disconnected_after_the_request_timeout(
     assert total >= REQUEST_TIMEOUT * 0.5, \
         "disconnected after %.2fs, before the timeout" % total
     if data:
-        assert util._parse_status(data) in (400, 408), data[:200]
+        assert api.parse_status(data) in (400, 408), data[:200]
     assert_still_serving(hostile_server)
 
 
@@ -418,7 +416,7 @@ def test_many_stalled_clients_do_not_starve_others(hostile_server):
     socks = []
     try:
         for _ in range(100):
-            s = util.connect(hostile_server.port)
+            s = api.connect(hostile_server.port)
             s.sendall(b"POST /v1/task-definitions HTTP/1.1\r\nHost: x\r\n")
             socks.append(s)
         start = time.monotonic()
@@ -435,7 +433,7 @@ def test_many_stalled_clients_do_not_starve_others(hostile_server):
 def test_slow_trickle_cannot_hold_a_connection_forever(hostile_server):
     """One header byte every half second: the connection must not live
     much beyond a few request timeouts (slowloris)."""
-    s = util.connect(hostile_server.port)
+    s = api.connect(hostile_server.port)
     s.settimeout(0.5)
     start = time.monotonic()
     closed_after = None
@@ -468,7 +466,7 @@ def test_slow_trickle_cannot_hold_a_connection_forever(hostile_server):
 def test_pipelined_requests_are_each_answered(hostile_server):
     one = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
     last = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    s = util.connect(hostile_server.port,
+    s = api.connect(hostile_server.port,
                                  timeout=10)
     try:
         s.sendall(one * 3 + last)
@@ -487,7 +485,7 @@ def test_chunked_request_body_is_accepted(hostile_server):
     body = td_body(family='"chunky"').encode()
     pieces = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 7]), body[i:i + 7])
                       for i in range(0, len(body), 7))
-    res = util.raw_exchange(hostile_server.port,
+    res = api.raw_exchange(hostile_server.port,
                             chunked(hostile_server.token,
                                     pieces + b"0\r\n\r\n"))
     assert res.status == 201, res
@@ -496,13 +494,13 @@ def test_chunked_request_body_is_accepted(hostile_server):
 def test_expect_100_continue_is_honoured(hostile_server):
     """curl sends Expect: 100-continue for large uploads."""
     body = td_body(family='"expecting"').encode()
-    head = util.http_request_bytes("POST", TD_PATH, body=b"",
+    head = api.http_request_bytes("POST", TD_PATH, body=b"",
                                    token=hostile_server.token,
                                    content_length=False,
                                    extra_headers=["Content-Length: %d"
                                                   % len(body),
                                                   "Expect: 100-continue"])
-    s = util.connect(hostile_server.port,
+    s = api.connect(hostile_server.port,
                                  timeout=10)
     try:
         s.sendall(head)
@@ -510,21 +508,21 @@ def test_expect_100_continue_is_honoured(hostile_server):
         assert interim.startswith(b"HTTP/1.1 100"), interim
         s.sendall(body)
         data = interim.partition(b"\r\n\r\n")[2]
-        while not util._response_complete(data):
+        while not api.response_complete(data):
             chunk = s.recv(65536)
             if not chunk:
                 break
             data += chunk
     finally:
         s.close()
-    assert util._parse_status(data) == 201, data[:300]
+    assert api.parse_status(data) == 201, data[:300]
 
 
 def test_chunk_extensions_and_trailers_are_accepted(hostile_server):
     body = td_body(family='"chunk-ext"').encode()
     text = (b"%x;name=value\r\n%s\r\n0\r\nX-Trailer: yes\r\n\r\n"
             % (len(body), body))
-    res = util.raw_exchange(hostile_server.port,
+    res = api.raw_exchange(hostile_server.port,
                             chunked(hostile_server.token, text))
     assert res.status == 201, res
 
@@ -537,7 +535,7 @@ def test_a_get_body_is_never_read_as_a_second_request(hostile_server):
     first = (b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
              b"\r\n%s" % (len(inner), inner))
     last = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    s = util.connect(hostile_server.port,
+    s = api.connect(hostile_server.port,
                                  timeout=10)
     try:
         s.sendall(first + last)
@@ -560,7 +558,7 @@ def test_a_flood_of_pipelined_requests_never_read_does_not_hurt(
     one = (b"GET /v1/clusters/default HTTP/1.1\r\nHost: x\r\n"
            b"Authorization: Bearer " + hostile_server.token.encode() +
            b"\r\n\r\n")
-    s = util.connect(hostile_server.port,
+    s = api.connect(hostile_server.port,
                                  timeout=10)
     try:
         s.settimeout(5)
@@ -578,8 +576,7 @@ def test_a_flood_of_pipelined_requests_never_read_does_not_hurt(
 
 
 def test_keep_alive_connection_serves_many_requests(hostile_server):
-    import http.client
-    conn = util.http_connection(hostile_server.port, timeout=10)
+    conn = api.http_connection(hostile_server.port, timeout=10)
     try:
         for i in range(200):
             conn.request("GET", "/v1/clusters/default", headers={
@@ -600,7 +597,7 @@ def test_concurrent_hostile_and_normal_traffic(hostile_server):
         rng = random.Random(threading.get_ident())
         while time.monotonic() < stop:
             payload = bytes(rng.randrange(256) for _ in range(512))
-            util.raw_exchange(hostile_server.port, payload, timeout=3,
+            api.raw_exchange(hostile_server.port, payload, timeout=3,
                               shutdown_write=True)
 
     threads = [threading.Thread(target=garbage) for _ in range(4)]
@@ -620,7 +617,7 @@ def test_concurrent_hostile_and_normal_traffic(hostile_server):
 
 def test_max_body_bytes_flag_sets_the_limit(server_factory):
     srv = server_factory("--max-body-bytes", "4000")
-    td = util.minimal_taskdef("limit")
+    td = api.minimal_taskdef("limit")
     body = json.dumps(td)
     pad = 3900 - len(body)
     td["containerDefinitions"][0]["environment"] = [
@@ -630,7 +627,7 @@ def test_max_body_bytes_flag_sets_the_limit(server_factory):
     r = srv.client.post(TD_PATH, raw_body=small)
     assert r.status == 201, r
     td["containerDefinitions"][0]["environment"][0]["value"] = "x" * 4100
-    res = util.raw_exchange(srv.port, post(TD_PATH, json.dumps(td).encode(),
+    res = api.raw_exchange(srv.port, post(TD_PATH, json.dumps(td).encode(),
                                            srv.token))
     assert res.status == 413, res
     assert_still_serving(srv)
@@ -640,7 +637,7 @@ def test_max_header_bytes_flag_sets_the_limit(server_factory):
     srv = server_factory("--max-header-bytes", "4096")
     r = srv.client.get("/v1/info", headers={"X-Pad": "p" * 2000})
     assert r.status == 200, r
-    res = util.raw_exchange(srv.port, util.http_request_bytes(
+    res = api.raw_exchange(srv.port, api.http_request_bytes(
         "GET", "/v1/info", token=srv.token,
         extra_headers=["X-Pad: " + "p" * 6000]))
     assert isinstance(res.status, int) and 400 <= res.status < 500, res

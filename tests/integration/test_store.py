@@ -6,7 +6,9 @@ import subprocess
 
 import pytest
 
-import util
+from orch_test import api, db
+from orch_test.binary import orch_bin
+from orch_test.net import free_port
 
 
 def _digest(data_dir):
@@ -20,26 +22,26 @@ def _digest(data_dir):
 
 def test_migrations_are_recorded_in_user_version(fresh_server):
     fresh_server.terminate()
-    version = util.sqlite(fresh_server.db_path(), "PRAGMA user_version")
+    version = db.sqlite(fresh_server.db_path(), "PRAGMA user_version")
     assert version[0]["user_version"] >= 1
-    tables = {r["name"] for r in util.sqlite(
+    tables = {r["name"] for r in db.sqlite(
         fresh_server.db_path(), "SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"clusters", "task_definitions", "task_definition_families",
             "tasks", "services"} <= tables
-    mode = util.sqlite(fresh_server.db_path(), "PRAGMA journal_mode")
+    mode = db.sqlite(fresh_server.db_path(), "PRAGMA journal_mode")
     assert mode[0]["journal_mode"] == "wal"
 
 
 def test_database_from_a_newer_orch_is_refused_and_left_untouched(fresh_server):
-    r = fresh_server.client.register(util.minimal_taskdef("keep"))
+    r = fresh_server.client.register(api.minimal_taskdef("keep"))
     assert r.status == 201
     assert fresh_server.terminate() == 0
-    version = util.sqlite(fresh_server.db_path(), "PRAGMA user_version")[0]["user_version"]
-    util.sqlite(fresh_server.db_path(), "PRAGMA user_version = 999")
+    version = db.sqlite(fresh_server.db_path(), "PRAGMA user_version")[0]["user_version"]
+    db.sqlite(fresh_server.db_path(), "PRAGMA user_version = 999")
     before = _digest(fresh_server.data_dir)
 
-    proc = subprocess.run([util.orch_bin(), "server", "--data", fresh_server.data_dir,
-                           "--listen", "127.0.0.1:%d" % util.free_port()],
+    proc = subprocess.run([orch_bin(), "server", "--data", fresh_server.data_dir,
+                           "--listen", "127.0.0.1:%d" % free_port()],
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode != 0
     assert "schema version 999" in proc.stderr
@@ -47,14 +49,14 @@ def test_database_from_a_newer_orch_is_refused_and_left_untouched(fresh_server):
     assert _digest(fresh_server.data_dir) == before
 
     # Put the version back: the data is all there.
-    util.sqlite(fresh_server.db_path(), "PRAGMA user_version = %d" % version)
+    db.sqlite(fresh_server.db_path(), "PRAGMA user_version = %d" % version)
     fresh_server.start()
     assert fresh_server.client.describe_taskdef("keep:1").status == 200
 
 
 def test_second_server_on_the_same_data_dir_is_refused(fresh_server):
-    proc = subprocess.run([util.orch_bin(), "server", "--data", fresh_server.data_dir,
-                           "--listen", "127.0.0.1:%d" % util.free_port()],
+    proc = subprocess.run([orch_bin(), "server", "--data", fresh_server.data_dir,
+                           "--listen", "127.0.0.1:%d" % free_port()],
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode != 0
     assert "another orch server" in proc.stderr
@@ -80,7 +82,7 @@ def test_admin_token_file_is_private_and_stable(fresh_server):
     ("--max-body-bytes", "12x"),
 ])
 def test_bad_server_flags_are_refused(tmp_path, flag, value):
-    proc = subprocess.run([util.orch_bin(), "server", "--data", str(tmp_path / "d"), flag, value],
+    proc = subprocess.run([orch_bin(), "server", "--data", str(tmp_path / "d"), flag, value],
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode != 0
     assert flag.lstrip("-") in proc.stderr or "listen" in proc.stderr

@@ -9,7 +9,9 @@ import json
 import threading
 import time
 
-from conftest import Conn, free_port, get, routes_for, wait_until
+from orch_test.lb import Conn, get, routes_for
+from orch_test.net import free_port
+from orch_test.wait import wait_until
 
 
 def healthy_gauge(admin, address):

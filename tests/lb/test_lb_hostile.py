@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import Conn, get, routes_for
+from orch_test.lb import Conn, get, routes_for
 
 HOST = b"app.test"
 

@@ -12,7 +12,10 @@ import time
 
 import pytest
 
-from conftest import ORCH_BIN, Conn, binary_is_sanitized, free_port, get, routes_for
+from orch_test.binary import binary_is_sanitized, orch_bin
+from orch_test.lb import Conn, get, routes_for
+from orch_test.net import free_port
+from orch_test.require import requires
 
 
 def backend_of(resp):
@@ -102,7 +105,7 @@ def ipv6_loopback_works():
         return False
 
 
-@pytest.mark.skipif(not ipv6_loopback_works(), reason="no IPv6 loopback here")
+@requires(ipv6_loopback_works(), "no IPv6 loopback here")
 def test_ipv6_listener_and_target(lb, backends):
     """A [::1] listener next to an IPv4 one, an IPv6 target, keep-alive on both sides."""
     (b,) = backends(1, host="::1")
@@ -192,7 +195,7 @@ def test_large_bodies_stream_without_buffering(lb, backends):
     status, headers, body = c.read_response()
     assert status == 200 and len(body) == size
     peak = rss_kib(inst.proc.pid)
-    if binary_is_sanitized():
+    if binary_is_sanitized():   # the build under test, not the machine: a plain skip
         pytest.skip("RSS is meaningless under AddressSanitizer (quarantine); bodies were checked")
     assert peak < 40 * 1024, f"proxy peak RSS {peak} KiB: bodies were buffered"
 
@@ -342,7 +345,7 @@ def test_metrics(lb, backends):
 
 
 def run_orch(*args, timeout=10):
-    return subprocess.run([ORCH_BIN, "lb", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([orch_bin(), "lb", *args], capture_output=True, text=True, timeout=timeout)
 
 
 def test_bad_config_is_refused_naming_the_field(tmp_path):

@@ -11,20 +11,20 @@ the field and the file, and everything keeps running as it was.
 """
 import errno
 import json
+import shutil
 import socket
 import ssl
-import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import Conn, free_port, get, routes_for, wait_port, wait_until
-from test_lb_tls import der_of, make_cert, tls_exchange, tls_request
+from orch_test.lb import Conn, der_of, get, make_cert, routes_for, tls_exchange, tls_request
+from orch_test.net import free_port, wait_port
+from orch_test.require import requires
+from orch_test.wait import wait_until
 
-pytestmark = pytest.mark.skipif(
-    subprocess.run(["which", "openssl"], capture_output=True).returncode != 0,
-    reason="openssl command not installed")
+pytestmark = requires(shutil.which("openssl"), "openssl command not installed")
 
 
 # ---- helpers -----------------------------------------------------------------

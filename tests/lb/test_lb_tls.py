@@ -4,58 +4,19 @@ the name the client asks for, the first one for unknown names; requests over
 TLS carry X-Forwarded-Proto: https; a TLS listener and a plain one side by side.
 """
 import json
+import shutil
 import socket
-import ssl
 import subprocess
 
-import pytest
+from orch_test.binary import orch_bin
+from orch_test.lb import der_of, get, make_cert, routes_for, tls_request
+from orch_test.net import free_port, wait_port
+from orch_test.require import requires
 
-from conftest import free_port, get, routes_for, wait_port
-
-
-def make_cert(tmp_path, name, san):
-    key = tmp_path / f"{name}.key"
-    crt = tmp_path / f"{name}.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-keyout", str(key), "-out", str(crt), "-subj", f"/CN={name}",
-                    "-addext", f"subjectAltName={san}"],
-                   check=True, capture_output=True)
-    return crt, key
+HAVE_OPENSSL = shutil.which("openssl") is not None
 
 
-def tls_exchange(port, server_name, path="/", ctx=None, session=None):
-    """One request on a new TLS connection (Connection: close).
-
-    Returns (certificate DER, raw answer, session resumed?, the session)."""
-    if ctx is None:
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-        with ctx.wrap_socket(raw, server_hostname=server_name, session=session) as s:
-            der = s.getpeercert(binary_form=True)
-            s.sendall(f"GET {path} HTTP/1.1\r\nHost: {server_name or 'x.test'}\r\n"
-                      f"Connection: close\r\n\r\n".encode())
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-            return der, data, s.session_reused, s.session
-
-
-def tls_request(port, server_name, path="/"):
-    der, data, _, _ = tls_exchange(port, server_name, path)
-    return der, data
-
-
-def der_of(pem_path):
-    return ssl.PEM_cert_to_DER_cert(pem_path.read_text())
-
-
-@pytest.mark.skipif(subprocess.run(["which", "openssl"], capture_output=True).returncode != 0,
-                    reason="openssl command not installed")
+@requires(HAVE_OPENSSL, "openssl command not installed")
 def test_sni_selects_certificate(lb, backends, tmp_path):
     (b,) = backends(1)
     a_crt, a_key = make_cert(tmp_path, "a.test", "DNS:a.test")
@@ -89,10 +50,9 @@ def test_sni_selects_certificate(lb, backends, tmp_path):
 
 
 def test_bad_certificate_is_refused(tmp_path):
-    from conftest import ORCH_BIN
     cfg = tmp_path / "r.json"
     cfg.write_text(json.dumps({"listeners": [{"address": f"127.0.0.1:{free_port()}", "tls": {
         "certificates": [{"cert": str(tmp_path / "missing.pem"), "key": str(tmp_path / "k")}]}}]}))
-    r = subprocess.run([ORCH_BIN, "lb", "--config", str(cfg)], capture_output=True, text=True,
+    r = subprocess.run([orch_bin(), "lb", "--config", str(cfg)], capture_output=True, text=True,
                        timeout=10)
     assert r.returncode == 1 and "listeners[0].tls" in r.stderr and "missing.pem" in r.stderr

@@ -1,6 +1,7 @@
-"""Generic pytest fixtures for the runtime tests (tests/runtime/).
+"""pytest fixtures of the runtime tests (tests/runtime/): images and their
+store, registries, and containers run by `orch run`.
 
-  orch_bin      path of the binary under test ($ORCH_BIN, default build-dev/orch)
+  orch_bin      path of the binary under test ($ORCH_BIN, else build/orch)
   test_images   the offline test images (tests/images/build_images.py), built
                 once per session: .path(name), .canary, .hostile (cases)
   registry      a local docker-registry (anonymous) with busybox and layered
@@ -10,85 +11,54 @@
   data_dir      a fresh orch data directory for one test
   orch_image    run `orch image ARGS` on data_dir: orch_image("ls"), returns
                 CompletedProcess; check=False to look at failures
+  bb_layer      a one-layer busybox rootfs (orch_test.images), for
+                `orch run --rootfs-layer DIR`
+  orch          an OrchRunner (orch_test.containers) on a fresh data dir and a
+                cgroup parent of its own; every container left is
+                force-removed and its parent cgroup deleted at teardown
 
-Everything needs root (mknod of whiteouts, chown, trusted xattrs, mounts).
-The container engineer's fixtures live in their own plugin file; keep this
-one generic.
+Everything needs root (mknod of whiteouts, chown, trusted xattrs, mounts,
+namespaces): as another user every test here is skipped, or fails under
+CI=true (orch_test.require).
 """
 import base64
 import json
 import os
-import shutil
 import subprocess
-import sys
+import uuid
 
 import pytest
 
+from orch_test import binary, images, require
+from orch_test.containers import OrchRunner, clean_up
+from orch_test.registry import LocalRegistry, require_registry_tools
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-
-from registry import LocalRegistry  # noqa: E402
-
 AUTH_USER, AUTH_PASSWORD = "orch", "s3cret"
 
 
 def pytest_collection_modifyitems(config, items):
-    if os.geteuid() != 0:
-        skip = pytest.mark.skip(reason="runtime tests need root")
-        for item in items:
-            item.add_marker(skip)
+    require.mark_directory(items, HERE, os.geteuid() == 0, "the runtime tests need root")
 
 
 @pytest.fixture(scope="session")
 def orch_bin():
-    path = os.environ.get("ORCH_BIN") or os.path.join(ROOT, "build-dev", "orch")
-    if not os.access(path, os.X_OK):
-        pytest.skip("no orch binary at %s (set ORCH_BIN)" % path)
-    return path
-
-
-class TestImages:
-    def __init__(self, root, canary):
-        self.root = root
-        self.canary = canary
-        with open(os.path.join(root, "hostile.json")) as f:
-            self.hostile = json.load(f)["cases"]
-
-    def path(self, name):
-        return os.path.join(self.root, name)
-
-    def manifest(self, name):
-        """(manifest, config digest, layer digests) of a built layout."""
-        idx = json.load(open(os.path.join(self.path(name), "index.json")))
-        mdigest = idx["manifests"][0]["digest"]
-        m = json.load(open(os.path.join(self.path(name), "blobs", "sha256", mdigest[7:])))
-        return m, m["config"]["digest"], [l["digest"] for l in m["layers"]]
+    return binary.orch_bin()
 
 
 @pytest.fixture(scope="session")
 def test_images(tmp_path_factory):
-    if not os.path.exists("/bin/busybox"):
-        pytest.skip("busybox-static is not installed")
     root = str(tmp_path_factory.mktemp("images"))
     canary = os.path.join(str(tmp_path_factory.mktemp("canary")), "canary")
     os.makedirs(canary)
     with open(os.path.join(canary, "file"), "w") as f:
         f.write("canary\n")
-    subprocess.run([sys.executable, os.path.join(ROOT, "tests", "images", "build_images.py"),
-                    root, "--canary", canary], check=True)
-    return TestImages(root, canary)
-
-
-def _need(tool):
-    if not shutil.which(tool):
-        pytest.skip("%s is not installed" % tool)
+    return images.build_test_images(root, canary)
 
 
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory, test_images):
-    _need("docker-registry")
-    _need("skopeo")
+    require_registry_tools()
     reg = LocalRegistry(str(tmp_path_factory.mktemp("registry")))
     reg.start()
     try:
@@ -102,9 +72,7 @@ def registry(tmp_path_factory, test_images):
 
 @pytest.fixture(scope="session")
 def auth_registry(tmp_path_factory, test_images):
-    _need("docker-registry")
-    _need("skopeo")
-    _need("htpasswd")
+    require_registry_tools(auth=True)
     work = str(tmp_path_factory.mktemp("auth-registry"))
     reg = LocalRegistry(work, auth=(AUTH_USER, AUTH_PASSWORD))
     reg.start()
@@ -145,3 +113,18 @@ def orch_image(orch_bin, data_dir):
         return p
     run.data_dir = data_dir
     return run
+
+
+@pytest.fixture(scope="session")
+def bb_layer(tmp_path_factory):
+    return images.build_busybox_layer(str(tmp_path_factory.mktemp("bb") / "layer"))
+
+
+@pytest.fixture
+def orch(orch_bin, tmp_path, bb_layer):
+    data = tmp_path / "orchdata"
+    data.mkdir()
+    parent = "orch-test-%d-%s" % (os.getpid(), uuid.uuid4().hex[:6])
+    runner = OrchRunner(orch_bin, str(data), bb_layer, parent)
+    yield runner
+    clean_up(runner)

@@ -7,14 +7,15 @@ import subprocess
 
 import pytest
 
-from conftest_containers import OrchRunner, bb_layer, clean_up, leaks  # noqa: F401  (fixtures)
+from orch_test.containers import OrchRunner, clean_up, leaks
+from orch_test.require import require
 
 
 @pytest.fixture
 def store(orch_bin, orch_image, test_images, bb_layer, tmp_path):
     """A data dir with busybox and layered imported, and a runner on it."""
-    if subprocess.run([orch_bin, "image", "--help"], capture_output=True).returncode != 0:
-        pytest.skip("this orch has no image store")
+    require(subprocess.run([orch_bin, "image", "--help"], capture_output=True).returncode == 0,
+            "this orch has no image store (no `orch image`)")
     orch_image("import", test_images.path("busybox"))
     orch_image("import", test_images.path("layered"))
     runner = OrchRunner(orch_bin, orch_image.data_dir, None, "orch-test-img-%d" % os.getpid())

@@ -3,13 +3,10 @@ rotation, and nothing left behind after --rm or rm."""
 import json
 import os
 import signal
-import subprocess
 import time
 
-import pytest
-
-from conftest_containers import (bb_layer, kill_quietly, leaks, orch,  # noqa: F401
-                                 processes_mentioning, wait_until)
+from orch_test.containers import kill_quietly, leaks, processes_mentioning
+from orch_test.wait import wait_until
 
 
 def test_rm_flag_leaves_nothing(orch):

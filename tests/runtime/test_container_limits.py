@@ -1,12 +1,9 @@
 """cgroup limits on v1, hybrid or v2: memory (hard and reservation) with the
 OOM kill reported as the reason, CPU quota and units, the pids limit."""
-import os
 import time
 
-import pytest
-
-from conftest_containers import (bb_layer, cgroup_file, orch, processes_mentioning,  # noqa: F401
-                                 wait_until)
+from orch_test.containers import cgroup_file, processes_mentioning
+from orch_test.wait import wait_until
 
 
 def read(path):

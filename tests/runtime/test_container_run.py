@@ -1,8 +1,6 @@
 """orch run as docker run: exit codes, signals, stdio, and Docker's merging of
 the image config (Env, Entrypoint, Cmd, WorkingDir, User) with run's flags."""
-import pytest
 
-from conftest_containers import bb_layer, orch  # noqa: F401  (fixtures)
 
 IMAGE_CONFIG = {
     "Env": ["A=image", "B=image", "PATH=/bin:/usr/bin"],

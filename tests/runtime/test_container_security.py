@@ -3,9 +3,8 @@ capabilities, no_new_privs, masked and read-only paths, PID/net namespaces,
 /dev, the host binary out of reach, rlimits."""
 import os
 
-import pytest
+from orch_test.require import requires
 
-from conftest_containers import bb_layer, orch  # noqa: F401  (fixtures)
 
 DOCKER_CAPS = "00000000a80425fb"
 
@@ -89,8 +88,8 @@ def test_dev_has_only_the_default_nodes(orch):
     assert p.stdout.split() == ["4"]
 
 
-@pytest.mark.skipif(not os.path.isdir("/sys/fs/cgroup/devices"),
-                    reason="device rules need the cgroup v1 devices controller")
+@requires(os.path.isdir("/sys/fs/cgroup/devices"),
+          "device rules need the cgroup v1 devices controller")
 def test_block_devices_cannot_be_opened(orch):
     p = orch.run("--rm", "sh", "-c",
                  "mknod /tmp/disk b 7 0 && head -c 1 /tmp/disk && echo READ")

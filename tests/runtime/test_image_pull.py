@@ -1,10 +1,8 @@
 """orch image pull against a local docker-registry (anonymous and basic auth)."""
 import json
 import os
-import shutil
-import stat
 
-import pytest
+from orch_test.registry import LocalRegistry, require_registry_tools
 
 
 def store_files(data_dir):
@@ -120,7 +118,7 @@ def test_pull_without_credentials(auth_registry, orch_image):
 
 def test_pull_corrupted_blob(tmp_path_factory, test_images, orch_image):
     """The registry serves a layer whose bytes do not match its digest."""
-    from registry import LocalRegistry
+    require_registry_tools()
     with LocalRegistry(str(tmp_path_factory.mktemp("corrupt-registry"))) as reg:
         reg.push(test_images.path("busybox"), "corrupt")
         _, _, layers = test_images.manifest("busybox")

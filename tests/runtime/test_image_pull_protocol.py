@@ -6,7 +6,7 @@ import os
 import pty
 import subprocess
 
-from fake_registry import FakeRegistry, TOKEN
+from orch_test.fake_registry import FakeRegistry
 
 
 def creds_file(tmp_path, address, user, password):

@@ -1,77 +1,24 @@
-"""Fixtures and helpers of the container tests (tests/runtime/test_container_*.py).
+"""`orch run` and the local container verbs on one data dir, and what a
+container may leave behind (tests/runtime/test_container_*.py; the
+fixtures bb_layer and orch are in tests/runtime/conftest.py).
 
-A pytest plugin module kept apart from the generic conftest.py (which the
-image side owns); the test modules import what they use from here.
-
-  bb_layer      a one-layer rootfs directory built from Debian's busybox-static
-                (/bin/busybox + applet symlinks, /etc/passwd and /etc/group with
-                root, app (1000) in wheel and audio, nobody), used through the
-                hidden `orch run --rootfs-layer DIR` stand-in for an image
-  orch          an OrchRunner on a fresh data dir and a cgroup parent of its own;
-                every container left is force-removed and its parent cgroup
-                deleted at teardown
+  OrchRunner    runs the local container verbs of one binary on one data dir
+                and a cgroup parent of its own, with the test rootfs layer
+                (the hidden `orch run --rootfs-layer DIR` stand-in for an
+                image)
+  clean_up      force-removes what a runner left, and its parent cgroup
   leaks(...)    what a container left behind: mounts, cgroup dirs, processes,
                 files
 """
 import glob
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
 import uuid
 
-import pytest
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
 CGROUP_ROOT = "/sys/fs/cgroup"
-
-PASSWD = """root:x:0:0:root:/root:/bin/sh
-app:x:1000:1000:app:/home/app:/bin/sh
-nobody:x:65534:65534:nobody:/nonexistent:/bin/false
-"""
-GROUP = """root:x:0:
-wheel:x:10:app,other
-audio:x:29:app
-app:x:1000:
-nogroup:x:65534:
-"""
-
-
-def binary():
-    path = os.environ.get("ORCH_BIN") or os.path.join(ROOT, "build-dev", "orch")
-    if not os.access(path, os.X_OK):
-        pytest.skip("no orch binary at %s (set ORCH_BIN)" % path)
-    return path
-
-
-def build_busybox_layer(path):
-    if not os.path.exists("/bin/busybox"):
-        pytest.skip("busybox-static is not installed")
-    for d in ("bin", "etc", "tmp", "root", "home/app", "srv"):
-        os.makedirs(os.path.join(path, d), exist_ok=True)
-    os.chmod(os.path.join(path, "tmp"), 0o1777)
-    shutil.copy2("/bin/busybox", os.path.join(path, "bin", "busybox"))
-    applets = subprocess.run(["/bin/busybox", "--list"], capture_output=True, text=True,
-                             check=True).stdout.split()
-    for applet in applets:
-        if applet != "busybox":
-            os.symlink("busybox", os.path.join(path, "bin", applet))
-    with open(os.path.join(path, "etc", "passwd"), "w") as f:
-        f.write(PASSWD)
-    with open(os.path.join(path, "etc", "group"), "w") as f:
-        f.write(GROUP)
-    os.chown(os.path.join(path, "home", "app"), 1000, 1000)
-    return path
-
-
-@pytest.fixture(scope="session")
-def bb_layer(tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.skip("container tests need root")
-    return build_busybox_layer(str(tmp_path_factory.mktemp("bb") / "layer"))
 
 
 class OrchRunner:
@@ -207,26 +154,6 @@ def leaks(orch, cid):
     if tmp:
         found["temp files"] = tmp
     return found
-
-
-def wait_until(predicate, timeout=10, interval=0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
-
-
-@pytest.fixture
-def orch(tmp_path, bb_layer):
-    data = tmp_path / "orchdata"
-    data.mkdir()
-    parent = "orch-test-%d-%s" % (os.getpid(), uuid.uuid4().hex[:6])
-    runner = OrchRunner(binary(), str(data), bb_layer, parent)
-    yield runner
-    clean_up(runner)
 
 
 def clean_up(runner):

@@ -1,11 +1,9 @@
-"""Helpers for driving the real `orch` binary from the integration tests.
+"""The API as a client sees it: HTTPS requests with the bearer token, TLS
+trust, raw bytes for the malformed-HTTP tests, ARNs and task definitions.
 
 Only the Python standard library is used: a test machine needs nothing but
-python3 and pytest.  Three things live here:
+python3 and pytest.
 
-- OrchServer: starts `orch server` on a data directory and a free loopback
-  port, waits for GET /healthz, and stops it (SIGTERM, SIGKILL) again.  Its
-  stderr and stdout go to a log file that the fixtures print when a test fails.
 - Client: one HTTPS request per call over http.client, with the bearer token
   added unless the test says otherwise; answers are Response objects with the
   status, headers, raw body and the parsed JSON.
@@ -15,26 +13,19 @@ python3 and pytest.  Three things live here:
 
 The API is HTTPS only.  The one place that knows how to trust a server is
 tls_context(port): the CA of the server started on that port (its
-<data>/pki/ca.pem, registered by OrchServer.start), hostname checked.
+<data>/pki/ca.pem, registered by server.OrchServer.start), hostname checked.
 """
 
 import http.client
 import json
 import os
-import signal
+import select
 import socket
 import ssl
-import subprocess
 import time
 import urllib.parse
 
-DEFAULT_BIN = "/work/main/build-dev/orch"
-READY_TIMEOUT = float(os.environ.get("ORCH_TEST_READY_TIMEOUT", "30"))
 ARN_PREFIX = "arn:orch:ecs:local:000000000000:"
-
-
-def orch_bin():
-    return os.environ.get("ORCH_BIN", DEFAULT_BIN)
 
 
 # --- TLS: the one place that knows which CA a server's port is trusted with --
@@ -84,13 +75,6 @@ def http_connection(port, timeout=30, host="127.0.0.1"):
     """An http.client connection to the server on port, over TLS."""
     return http.client.HTTPSConnection(host, port, timeout=timeout,
                                        context=tls_context(port))
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Response:
@@ -270,129 +254,6 @@ def web_taskdef(family="web", note="0"):
     }
 
 
-class OrchServer:
-    """One `orch server` process on a data directory and a loopback port."""
-
-    def __init__(self, data_dir, log_path, extra_args=(), port=None,
-                 embedded_agent=False):
-        self.data_dir = str(data_dir)
-        self.embedded_agent = embedded_agent
-        self.log_path = str(log_path)
-        self.extra_args = list(extra_args)
-        self.port = port or free_port()
-        self.proc = None
-        self.token = None
-        self.client = None
-        self._log = None
-
-    @property
-    def url(self):
-        return "https://127.0.0.1:%d" % self.port
-
-    @property
-    def ca_path(self):
-        """The cluster CA the CLI and clients verify this server with."""
-        return os.path.join(self.data_dir, "pki", "ca.pem")
-
-    def start(self, new_port=False):
-        if self.proc is not None and self.proc.poll() is None:
-            raise RuntimeError("server already running")
-        if new_port:
-            self.port = free_port()
-        self._close_log()
-        self._log = open(self.log_path, "ab")
-        self._log.write(("\n==== start %s on port %d ====\n"
-                         % (time.strftime("%H:%M:%S"), self.port)).encode())
-        self._log.flush()
-        args = [orch_bin(), "server", "--data", self.data_dir,
-                "--listen", "127.0.0.1:%d" % self.port,
-                "--log-level", "debug"] + self.extra_args
-        if not self.embedded_agent and "--no-agent" not in self.extra_args:
-            # API tests need no node; cluster tests start agents themselves.
-            args.append("--no-agent")
-        register_ca(self.port, self.ca_path)
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=self._log)
-        self._wait_ready()
-        with open(os.path.join(self.data_dir, "admin-token")) as f:
-            self.token = f.read().strip()
-        self.client = Client(self.port, self.token)
-        return self
-
-    def _wait_ready(self):
-        deadline = time.monotonic() + READY_TIMEOUT
-        probe = Client(self.port, None, timeout=2)
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("orch server exited with %s before it was "
-                                   "ready; log:\n%s"
-                                   % (self.proc.returncode, self.log_tail()))
-            if probe.healthy():
-                return
-            time.sleep(0.05)
-        raise RuntimeError("orch server not ready after %ss; log:\n%s"
-                           % (READY_TIMEOUT, self.log_tail()))
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill9(self):
-        if self.alive():
-            self.proc.send_signal(signal.SIGKILL)
-        if self.proc is not None:
-            self.proc.wait(timeout=30)
-        self._close_log()
-
-    def terminate(self, timeout=20):
-        """SIGTERM and wait; returns the exit status."""
-        if self.proc is None:
-            return None
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=30)
-            self._close_log()
-            raise AssertionError("orch server ignored SIGTERM for %ss"
-                                 % timeout)
-        self._close_log()
-        return rc
-
-    def stop(self):
-        """Best-effort teardown: SIGTERM, then SIGKILL."""
-        if self.proc is None:
-            return
-        if self.alive():
-            try:
-                self.terminate(timeout=10)
-            except AssertionError:
-                pass
-        self._close_log()
-
-    def restart(self):
-        rc = self.terminate()
-        self.start()
-        return rc
-
-    def _close_log(self):
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def log_tail(self, limit=20000):
-        try:
-            with open(self.log_path, "rb") as f:
-                data = f.read()
-        except OSError:
-            return "(no log)"
-        return data[-limit:].decode("utf-8", "replace")
-
-    def db_path(self):
-        return os.path.join(self.data_dir, "orch.db")
-
-
 # --- raw sockets ------------------------------------------------------------
 
 CLOSED = "closed"   # the server closed the connection without an answer
@@ -411,7 +272,7 @@ class RawResult:
             self.status, self.error, self.data[:300])
 
 
-def _parse_status(data):
+def parse_status(data):
     line = data.split(b"\r\n", 1)[0].split(b"\n", 1)[0]
     parts = line.split(b" ", 2)
     if len(parts) >= 2 and parts[0].startswith(b"HTTP/") and parts[1].isdigit():
@@ -419,7 +280,7 @@ def _parse_status(data):
     return None
 
 
-def _response_complete(data):
+def response_complete(data):
     """True once data holds one whole HTTP response (Content-Length framed)."""
     head, sep, rest = data.partition(b"\r\n\r\n")
     if not sep:
@@ -460,7 +321,6 @@ def raw_exchange(port, payload=b"", timeout=10.0, shutdown_write=False,
 
 
 def _raw_exchange_tls(port, payload, timeout, shutdown_write, chunks, pause):
-    import select
     start = time.monotonic()
     deadline = start + timeout
     errors = []
@@ -481,7 +341,7 @@ def _raw_exchange_tls(port, payload, timeout, shutdown_write, chunks, pause):
         while True:
             now = time.monotonic()
             if now >= deadline:
-                status = _parse_status(data) if data else TIMEOUT
+                status = parse_status(data) if data else TIMEOUT
                 break
             if not handshaken:
                 try:
@@ -544,7 +404,7 @@ def _raw_exchange_tls(port, payload, timeout, shutdown_write, chunks, pause):
                 if not plain:
                     break
                 data += plain
-            if _response_complete(data) or eof:
+            if response_complete(data) or eof:
                 break
     except ssl.SSLError as e:
         errors.append("tls: %s" % e)
@@ -555,7 +415,7 @@ def _raw_exchange_tls(port, payload, timeout, shutdown_write, chunks, pause):
             pass
         sock.close()
     if status is None:
-        status = _parse_status(data) if data else CLOSED
+        status = parse_status(data) if data else CLOSED
     return RawResult(status, data, "; ".join(errors) or None,
                      time.monotonic() - start)
 
@@ -575,57 +435,6 @@ def http_request_bytes(method, path, body=b"", token=None, version="HTTP/1.1",
             lines.append("Content-Length: %d" % len(body))
     lines.extend(extra_headers)
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
-# --- the database behind the server ------------------------------------------
-
-def sqlite(db_path, sql):
-    """Run sql with the sqlite3 CLI (the server must be stopped)."""
-    r = subprocess.run(["sqlite3", "-bail", "-json", db_path, sql],
-                       capture_output=True, text=True, timeout=60)
-    if r.returncode != 0:
-        raise AssertionError("sqlite3 %s failed: %s" % (sql, r.stderr))
-    out = r.stdout.strip()
-    return json.loads(out) if out else []
-
-
-def _sql_literal(value):
-    if isinstance(value, (int, float)):
-        return str(value)
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def insert_stub_row(db_path, table, cluster, key="stub"):
-    """Insert a row into tasks/services that belongs to cluster.
-
-    Later migrations add columns to these tables; every NOT NULL column
-    without a default gets a harmless value of its declared type, so the
-    test keeps working as the schema grows.
-    """
-    columns = sqlite(db_path, "PRAGMA table_info(%s)" % table)
-    assert columns, "table %s missing from %s" % (table, db_path)
-    names, values = [], []
-    for col in columns:
-        name, ctype = col["name"], (col["type"] or "").upper()
-        if name == "cluster":
-            value = cluster
-        elif name in ("id", "name", "arn", "task_id", "service_name"):
-            value = key
-        elif col["notnull"] and col["dflt_value"] is None:
-            if "INT" in ctype:
-                value = 1
-            elif "REAL" in ctype or "FLOA" in ctype or "DOUB" in ctype:
-                value = 1.0
-            elif "status" in name.lower():
-                value = "RUNNING"
-            else:
-                value = "{}" if ("json" in name or "body" in name) else key
-        else:
-            continue
-        names.append(name)
-        values.append(_sql_literal(value))
-    sqlite(db_path, "INSERT INTO %s(%s) VALUES (%s)"
-           % (table, ", ".join(names), ", ".join(values)))
 
 
 def three_counts(client):

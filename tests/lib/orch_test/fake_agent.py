@@ -1,30 +1,21 @@
-"""A fake `orch agent` for the control-plane tests, and their fixtures.
+"""A fake `orch agent` for the control-plane tests.
 
 FakeAgent speaks the server side of orchestrator/agent_protocol.h over the
 API (registration with the join secret, the long-polled desired set, status
 reports) without running anything, so the control plane is tested without
 the real agent, containers or root.  HTTPS, the CA and the scheme live in
-tests/integration/util.py (util.Client): this module never builds a URL.
+orch_test.api (api.Client): this module never builds a URL.
 
-Fixtures (import them into a test module: `from fake_agent import ...`):
-  cp_server   one `orch server --no-agent --node-grace 2` per module
-  cp          the server's admin client (restarts the server if a test stopped it)
-  fresh_cp    a server of the test's own (for kill -9 and restarts)
-  agents      a factory: agents("w1", cpu=..., memory=...) registered FakeAgents
+The fixtures (cp_server, cp, fresh_cp, agents, placed) are in
+tests/cluster/conftest.py; SERVER_ARGS are the flags of their servers.
 """
 
 import itertools
 import os
-import sys
 import threading
 import time
 
-import pytest
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
-
-import util  # noqa: E402
+from orch_test import api
 
 NODE_GRACE_S = 2
 SERVER_ARGS = ["--no-agent", "--node-grace", str(NODE_GRACE_S)]
@@ -73,18 +64,6 @@ def describe_task(client, task_id, cluster="default"):
     return r.json["task"]
 
 
-def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %ss waiting for %s"
-                                 % (timeout, what))
-        time.sleep(interval)
-
-
 class FakeAgent:
     """One registered node that does what the test tells it to."""
 
@@ -117,7 +96,7 @@ class FakeAgent:
     def register(self, secret=None, body=None):
         """POST /v1/agent/register with the join secret (or the given one)."""
         secret = join_secret(self.server) if secret is None else secret
-        r = util.Client(self.server.port, secret).post(
+        r = api.Client(self.server.port, secret).post(
             "/v1/agent/register", body or self.register_body())
         if r.status in (200, 201):
             self.node_id = r.json["node"]["nodeId"]
@@ -127,12 +106,12 @@ class FakeAgent:
 
     @property
     def client(self):
-        return util.Client(self.server.port, self.credential, timeout=60)
+        return api.Client(self.server.port, self.credential, timeout=60)
 
     def poll(self, wait=0, index=None, timeout=None):
         """GET /v1/agent/assignments; remembers the index it answered."""
         idx = self.index if index is None else index
-        c = util.Client(self.server.port, self.credential,
+        c = api.Client(self.server.port, self.credential,
                         timeout=timeout or wait + 10)
         r = c.get("/v1/agent/assignments?index=%d&wait=%d" % (idx, wait))
         if r.status == 200:
@@ -186,73 +165,6 @@ class FakeAgent:
         if self._beat:
             self._beat.join(timeout=5)
             self._beat = None
-
-
-# --- fixtures -------------------------------------------------------------------
-
-_live = []
-
-
-def _make_server(tmp_dir):
-    srv = util.OrchServer(os.path.join(str(tmp_dir), "data"),
-                          os.path.join(str(tmp_dir), "server.log"),
-                          extra_args=SERVER_ARGS)
-    _live.append(srv)
-    return srv
-
-
-def _release(srv):
-    try:
-        srv.stop()
-    finally:
-        if srv in _live:
-            _live.remove(srv)
-
-
-def live_server_logs():
-    return [(s.log_path, s.log_tail(8000)) for s in list(_live)]
-
-
-@pytest.fixture(scope="module")
-def cp_server(tmp_path_factory):
-    srv = _make_server(tmp_path_factory.mktemp("cp"))
-    srv.start()
-    yield srv
-    _release(srv)
-
-
-@pytest.fixture
-def cp(cp_server):
-    if not cp_server.alive():
-        cp_server.start()
-    return cp_server.client
-
-
-@pytest.fixture
-def fresh_cp(tmp_path):
-    srv = _make_server(tmp_path)
-    srv.start()
-    yield srv
-    _release(srv)
-
-
-@pytest.fixture
-def agents(request):
-    """agents(server, name, **kw) -> a registered FakeAgent (heartbeats on)."""
-    made = []
-
-    def make(server, name=None, heartbeat=True, **kw):
-        a = FakeAgent(server, name or unique_family("node"), **kw)
-        r = a.register()
-        assert r.status == 201, r
-        if heartbeat:
-            a.start_heartbeats()
-        made.append(a)
-        return a
-
-    yield make
-    for a in made:
-        a.stop_heartbeats()
 
 
 def new_cluster(client, prefix="c"):

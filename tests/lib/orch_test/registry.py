@@ -11,20 +11,21 @@ finds a blob's data file in the storage so a test can corrupt it.
 """
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
 
+from orch_test.net import free_port
+from orch_test.require import require_tools
+
 REGISTRY_BIN = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 START_TIMEOUT_S = 20
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def require_registry_tools(auth=False):
+    """docker-registry and skopeo (and htpasswd for auth), or skip/fail."""
+    require_tools("docker-registry", "skopeo", *(["htpasswd"] if auth else []))
 
 
 class LocalRegistry:
