@@ -14,11 +14,27 @@
  *   placementStrategy:    [{"type": "binpack", "field": "cpu"|"memory"},
  *                          {"type": "spread", "field": "instanceId"|"attribute:NAME"},
  *                          {"type": "random"}]
- * Strategies apply in order (ties of the first broken by the next); with no
- * strategy the default is spread by instanceId.  memberOf expressions follow
- * ECS's cluster query language for attributes: attribute:NAME OP VALUE with
- * ==, !=, in (a, b), not in, exists, !exists, joined by and / or, and
- * parentheses.
+ * Strategies apply in order (ties of the first broken by the next, then by
+ * node ID).  memberOf expressions follow ECS's cluster query language:
+ * attribute:NAME OP VALUE with ==, !=, in (a, b), not in, exists, !exists,
+ * =~ and the orderings, task:group == NAME, joined by and / or, not and
+ * parentheses (scheduler_expr.h has the grammar).
+ *
+ * Choices where ECS is silent or orch differs:
+ *   - No strategy (absent or []) means spread by instanceId; "host" is an
+ *     alias of instanceId.  random's field is ignored, as ECS does.
+ *   - spread counts tasks of the request's group; a request without a group
+ *     counts all tasks of the cluster.  distinctInstance without a group
+ *     applies among the tasks that have no group.
+ *   - spread by attribute: nodes without the attribute form one more value.
+ *   - Binds from the store (scheduler_task_bind) are recorded even when they
+ *     over-commit: the store is the truth; remaining resources then go
+ *     negative and nothing more is placed there.
+ *   - Node IDs are at most 63 bytes (node_id_out holds 64).  A node that
+ *     runs tasks cannot move to another cluster (CONFLICT).  Removing a node
+ *     forgets its tasks.
+ *
+ * The files behind this interface are listed in scheduler_internal.h.
  */
 #ifndef ORCH_SCHEDULER_H
 #define ORCH_SCHEDULER_H
@@ -85,9 +101,12 @@ int scheduler_request_validate(const struct sched_request *req, orch_error *err)
  * Chooses a node for one task and binds it (as scheduler_task_bind).  On
  * success copies the node ID into node_id_out (at least 64 bytes) and
  * returns 0.  When no node fits returns 1 with a reason a user can act on
- * in reason_out ("no ACTIVE node in cluster 'c' has 512 CPU units free",
- * "no node matches memberOf(attribute:arch == arm64)", "port 80/tcp is in
- * use on every node"...).  -1 only for a malformed request.
+ * in reason_out, the filter that left no node and numbers ("no ACTIVE
+ * node in cluster 'c' has 512 CPU units free (most free: ...)", "no ACTIVE
+ * node in cluster 'c' matches memberOf(attribute:arch == arm64) (3
+ * checked)", "port 80/tcp is in use on every node with the CPU and memory
+ * free (2 nodes)"...).  -1 for a malformed request, a task already placed
+ * (CONFLICT) or out of memory.
  */
 int scheduler_place(struct scheduler *s, const char *task_id, const struct sched_request *req,
 		    char *node_id_out, size_t node_id_size, char *reason_out,

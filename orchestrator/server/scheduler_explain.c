@@ -10,19 +10,39 @@
 #include "common/cleanup.h"
 
 /*
+ * Keeps those of the m candidates that have need of a resource free and
+ * returns how many; *most is the candidate with the most of it free.
+ */
+static size_t keep_with_free(struct sched_node **cand, size_t m,
+			     int64_t (*free_of)(const struct sched_node *n), int64_t need,
+			     const struct sched_node **most)
+{
+	size_t k = 0;
+
+	*most = NULL;
+	for (size_t i = 0; i < m; i++) {
+		if (!*most || free_of(cand[i]) > free_of(*most))
+			*most = cand[i];
+		if (free_of(cand[i]) >= need)
+			cand[k++] = cand[i];
+	}
+	return k;
+}
+
+/*
  * Nothing fits: filters the cluster's nodes stage by stage (status,
  * memberOf, distinctInstance, CPU, memory, ports) and names the stage that
  * left none, with numbers.
  */
-void sched_explain(struct placement *p, char *out, size_t size)
+void sched_explain(struct sched_search *p, char *out, size_t size)
 {
 	struct scheduler *s = p->s;
 	struct sched_cluster *cl = p->cl;
 	const struct sched_request *req = p->req;
 	size_t total = 0, draining = 0, lost = 0, survivors;
 	cleanup_free struct sched_node **cand = NULL;
-	const struct sched_node *best = NULL;
-	size_t m = 0;
+	const struct sched_node *most;
+	size_t m = 0, k;
 
 	cand = malloc((cl->node_count + 1) * sizeof(*cand));
 	if (!cand) {
@@ -52,8 +72,7 @@ void sched_explain(struct placement *p, char *out, size_t size)
 		return;
 	}
 	for (size_t e = 0; e < p->c->expr_count; e++) {
-		size_t k = 0;
-
+		k = 0;
 		for (size_t i = 0; i < m; i++)
 			if (sched_expr_eval(p, p->c->exprs[e], cand[i]))
 				cand[k++] = cand[i];
@@ -66,8 +85,7 @@ void sched_explain(struct placement *p, char *out, size_t size)
 	}
 	survivors = m;
 	if (p->c->distinct && p->distinct_group) {
-		size_t k = 0;
-
+		k = 0;
 		for (size_t i = 0; i < m; i++)
 			if (!sched_entry_find(s, p->distinct_group, cand[i]))
 				cand[k++] = cand[i];
@@ -79,42 +97,23 @@ void sched_explain(struct placement *p, char *out, size_t size)
 		}
 		m = k;
 	}
-	{
-		size_t k = 0;
-
-		for (size_t i = 0; i < m; i++) {
-			if (!best || free_cpu(cand[i]) > free_cpu(best))
-				best = cand[i];
-			if (free_cpu(cand[i]) >= req->cpu)
-				cand[k++] = cand[i];
-		}
-		if (k == 0) {
-			snprintf(out, size,
-				 "no ACTIVE node in cluster '%s' has %lld CPU units free (most free: %lld on node '%s'; %zu eligible nodes)",
-				 cl->name, (long long)req->cpu, (long long)free_cpu(best), best->id, m);
-			return;
-		}
-		m = k;
+	k = keep_with_free(cand, m, free_cpu, req->cpu, &most);
+	if (k == 0) {
+		snprintf(out, size,
+			 "no ACTIVE node in cluster '%s' has %lld CPU units free (most free: %lld on node '%s'; %zu eligible nodes)",
+			 cl->name, (long long)req->cpu, (long long)free_cpu(most), most->id, m);
+		return;
 	}
-	{
-		size_t k = 0;
-
-		best = NULL;
-		for (size_t i = 0; i < m; i++) {
-			if (!best || free_memory(cand[i]) > free_memory(best))
-				best = cand[i];
-			if (free_memory(cand[i]) >= req->memory)
-				cand[k++] = cand[i];
-		}
-		if (k == 0) {
-			snprintf(out, size,
-				 "no ACTIVE node in cluster '%s' with %lld CPU units free also has %lld MiB of memory free (most free: %lld MiB on node '%s'; %zu nodes checked)",
-				 cl->name, (long long)req->cpu, (long long)req->memory,
-				 (long long)free_memory(best), best->id, m);
-			return;
-		}
-		m = k;
+	m = k;
+	k = keep_with_free(cand, m, free_memory, req->memory, &most);
+	if (k == 0) {
+		snprintf(out, size,
+			 "no ACTIVE node in cluster '%s' with %lld CPU units free also has %lld MiB of memory free (most free: %lld MiB on node '%s'; %zu nodes checked)",
+			 cl->name, (long long)req->cpu, (long long)req->memory,
+			 (long long)free_memory(most), most->id, m);
+		return;
 	}
+	m = k;
 	for (size_t i = 0; i < req->port_count; i++) {
 		uint32_t key = port_key(&req->ports[i]);
 		size_t busy = 0;

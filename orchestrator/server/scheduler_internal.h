@@ -32,20 +32,8 @@
  * nodes finds which filter eliminated the last candidates and says so with
  * numbers.
  *
- * Choices where ECS is silent or orch differs (see also scheduler_expr.h):
- *   - No strategy (absent or []) means spread by instanceId; "host" is an
- *     alias of instanceId.  random's field is ignored, as ECS does.
- *   - spread counts tasks of the request's group; a request without a group
- *     counts all tasks of the cluster.  distinctInstance without a group
- *     applies among the tasks that have no group.
- *   - spread by attribute: nodes without the attribute form one more value.
- *   - Binds from the store (scheduler_task_bind) are recorded even when they
- *     over-commit: the store is the truth; remaining resources then go
- *     negative and nothing more is placed there.
- *   - Node IDs are at most 63 bytes (node_id_out holds 64).  A node that
- *     runs tasks cannot move to another cluster (CONFLICT).  Removing a node
- *     forgets its tasks.
- *   - Not thread-safe: the control thread owns it (scheduler.h).
+ * The choices a caller sees (defaults, where orch differs from ECS) are
+ * in scheduler.h.  Not thread-safe: the control thread owns the scheduler.
  *
  * Files:
  *   scheduler_model.c    nodes, clusters, groups and tasks: the picture of
@@ -57,6 +45,7 @@
  *   scheduler_explain.c  why nothing fits, with numbers
  *   scheduler_treap.h    the treap behind binpack and spread
  *   scheduler_expr.c     the memberOf expression parser
+ *   scheduler_bench.c    `orch bench-scheduler`, its in-memory benchmark
  */
 #ifndef ORCH_SCHEDULER_INTERNAL_H
 #define ORCH_SCHEDULER_INTERNAL_H
@@ -110,11 +99,20 @@ struct value_count {
 	uint32_t count;
 };
 
+/*
+ * A cluster's censuses and a group's tracked counts are small caches with
+ * an entry per attribute asked for (at most SCHED_TRACKED_MAX, the least
+ * recently used evicted); each entry begins with this.
+ */
+struct attr_cache_entry {
+	uint32_t name;			/* the attribute's interned name */
+	uint64_t epoch;			/* scheduler.attr_epoch it was counted at */
+	uint64_t last_used;		/* scheduler.placements when last asked for */
+};
+
 /* Task counts of one group by the value of one attribute of their nodes. */
 struct tracked_attr {
-	uint32_t name;
-	uint64_t epoch;			/* scheduler.attr_epoch it was counted at */
-	uint64_t last_used;
+	struct attr_cache_entry cache;
 	size_t count, cap;
 	struct value_count *values;	/* sorted by value ID */
 };
@@ -149,9 +147,7 @@ struct group_entry {
 
 /* Values of one attribute among a cluster's ACTIVE nodes. */
 struct census {
-	uint32_t name;
-	uint64_t epoch;
-	uint64_t last_used;
+	struct attr_cache_entry cache;
 	size_t count;
 	uint32_t *values;		/* sorted; 0 = nodes without the attribute */
 };
@@ -269,7 +265,7 @@ struct sched_task *sched_task_find(struct scheduler *s, const char *id);
 int sched_task_bind(struct scheduler *s, const char *id, struct sched_node *n,
 		    const struct sched_request *req, orch_error *err);
 
-/* ---- requests (scheduler_request.c) ---------------------------------------------- */
+/* ---- requests (scheduler_request.c) ------------------------------------------ */
 
 enum strategy_kind {
 	STRATEGY_BINPACK_CPU,
@@ -302,15 +298,17 @@ int sched_request_compile(const struct sched_request *req, struct compiled_reque
 			  orch_error *err);
 void sched_request_release(struct compiled_request *c);
 
-/* ---- one placement (scheduler_search.c, scheduler_explain.c) ------------------------ */
+/* ---- one search (scheduler_search.c, scheduler_explain.c) -------------------- */
 
+/* Spread by attribute's filter: the node's value of name is one of values. */
 struct level_filter {
 	uint32_t name;
 	const uint32_t *values;		/* sorted */
 	size_t count;
 };
 
-struct placement {
+/* The state of one scheduler_place call's search for a node. */
+struct sched_search {
 	struct scheduler *s;
 	const struct sched_request *req;
 	struct compiled_request *c;
@@ -321,8 +319,8 @@ struct placement {
 	struct level_filter filters[SCHED_MAX_STRATEGIES];
 };
 
-bool sched_expr_eval(const struct placement *p, const struct sexpr *e,
+bool sched_expr_eval(const struct sched_search *p, const struct sexpr *e,
 		     const struct sched_node *n);
-void sched_explain(struct placement *p, char *out, size_t size);
+void sched_explain(struct sched_search *p, char *out, size_t size);
 
 #endif

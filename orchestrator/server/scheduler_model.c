@@ -25,7 +25,10 @@ void scheduler_seed(struct scheduler *s, uint64_t seed)
 	s->rng = seed ? seed : 0x9e3779b97f4a7c15ULL;
 }
 
-/* nodes, tasks and clusters start with their name; interned strings are the name */
+/*
+ * The maps' keys: a node's ID, a task's ID (after its ports), a cluster's
+ * name, an interned string's text (after its uint32_t ID).
+ */
 static bool node_key_eq(const void *value, const void *key)
 {
 	return strcmp(((const struct sched_node *)value)->id, key) == 0;
@@ -173,7 +176,7 @@ static bool group_key_eq(const void *value, const void *key)
 static const struct hash_map_type group_by_key = { group_key_hash, group_key_eq };
 
 struct sched_group *sched_group_find(struct scheduler *s, struct sched_cluster *cl,
-				      const char *name)
+				     const char *name)
 {
 	struct group_key key = { cl, name };
 
@@ -234,7 +237,7 @@ static bool entry_key_eq(const void *value, const void *key)
 static const struct hash_map_type entry_by_key = { entry_key_hash, entry_key_eq };
 
 struct group_entry *sched_entry_find(struct scheduler *s, const struct sched_group *g,
-				      const struct sched_node *n)
+				     const struct sched_node *n)
 {
 	struct entry_key key;
 
@@ -246,7 +249,7 @@ struct group_entry *sched_entry_find(struct scheduler *s, const struct sched_gro
 }
 
 uint32_t sched_group_count_on(struct scheduler *s, const struct sched_group *g,
-			       const struct sched_node *n)
+			      const struct sched_node *n)
 {
 	const struct group_entry *e = g ? sched_entry_find(s, g, n) : NULL;
 
@@ -292,11 +295,11 @@ static void tracked_adjust(struct scheduler *s, struct sched_group *g,
 		struct tracked_attr *t = &g->tracked[i];
 		struct value_count *vc;
 
-		if (t->epoch != s->attr_epoch)
+		if (t->cache.epoch != s->attr_epoch)
 			continue;
-		vc = sched_tracked_slot(t, node_attr(n, t->name), true);
+		vc = sched_tracked_slot(t, node_attr(n, t->cache.name), true);
 		if (!vc) {
-			t->epoch = 0;	/* out of memory: recount next time */
+			t->cache.epoch = 0;	/* out of memory: recount next time */
 			continue;
 		}
 		vc->count = (uint32_t)((int64_t)vc->count + delta);
@@ -419,6 +422,31 @@ static size_t active_lower_bound(const struct sched_cluster *cl, const char *id)
 	return lo;
 }
 
+/*
+ * An indexed (ACTIVE) node is in its cluster's binpack treaps, ordered by
+ * free CPU and by free memory: take it out before either changes and put
+ * it back after.  No-ops for a node that is not indexed.
+ */
+static void binpack_link(struct sched_node *n)
+{
+	struct sched_cluster *cl = n->cluster;
+
+	if (!n->indexed)
+		return;
+	cl->cpu_root = treap_insert(cl->cpu_root, &n->by_cpu, &sched_by_cpu_ops);
+	cl->memory_root = treap_insert(cl->memory_root, &n->by_memory, &sched_by_memory_ops);
+}
+
+static void binpack_unlink(struct sched_node *n)
+{
+	struct sched_cluster *cl = n->cluster;
+
+	if (!n->indexed)
+		return;
+	cl->cpu_root = treap_remove(cl->cpu_root, &n->by_cpu, &sched_by_cpu_ops);
+	cl->memory_root = treap_remove(cl->memory_root, &n->by_memory, &sched_by_memory_ops);
+}
+
 static int cluster_index_node(struct scheduler *s, struct sched_node *n)
 {
 	struct sched_cluster *cl = n->cluster;
@@ -442,9 +470,8 @@ static int cluster_index_node(struct scheduler *s, struct sched_node *n)
 	cl->active_version++;
 	for (size_t k = at; k < cl->active_count; k++)
 		cl->active[k]->rank = (uint32_t)k;
-	cl->cpu_root = treap_insert(cl->cpu_root, &n->by_cpu, &sched_by_cpu_ops);
-	cl->memory_root = treap_insert(cl->memory_root, &n->by_memory, &sched_by_memory_ops);
 	n->indexed = true;
+	binpack_link(n);
 	s->attr_epoch++;
 	return 0;
 }
@@ -465,8 +492,7 @@ static void cluster_unindex_node(struct scheduler *s, struct sched_node *n)
 			cl->active[k]->rank = (uint32_t)k;
 	}
 	cl->active_version++;
-	cl->cpu_root = treap_remove(cl->cpu_root, &n->by_cpu, &sched_by_cpu_ops);
-	cl->memory_root = treap_remove(cl->memory_root, &n->by_memory, &sched_by_memory_ops);
+	binpack_unlink(n);
 	n->indexed = false;
 	s->attr_epoch++;
 }
@@ -474,18 +500,10 @@ static void cluster_unindex_node(struct scheduler *s, struct sched_node *n)
 /* Changes a node's usage, keeping it in order in the binpack treaps. */
 static void node_use(struct sched_node *n, int64_t cpu, int64_t memory)
 {
-	struct sched_cluster *cl = n->cluster;
-
-	if (n->indexed) {
-		cl->cpu_root = treap_remove(cl->cpu_root, &n->by_cpu, &sched_by_cpu_ops);
-		cl->memory_root = treap_remove(cl->memory_root, &n->by_memory, &sched_by_memory_ops);
-	}
+	binpack_unlink(n);
 	n->cpu_used += cpu;
 	n->memory_used += memory;
-	if (n->indexed) {
-		cl->cpu_root = treap_insert(cl->cpu_root, &n->by_cpu, &sched_by_cpu_ops);
-		cl->memory_root = treap_insert(cl->memory_root, &n->by_memory, &sched_by_memory_ops);
-	}
+	binpack_link(n);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------ */
@@ -720,16 +738,10 @@ int scheduler_node_upsert(struct scheduler *s, const struct sched_node_info *inf
 		s->attr_epoch++;
 	}
 	if (n->cpu != info->cpu || n->memory != info->memory) {
-		if (n->indexed) {
-			cl->cpu_root = treap_remove(cl->cpu_root, &n->by_cpu, &sched_by_cpu_ops);
-			cl->memory_root = treap_remove(cl->memory_root, &n->by_memory, &sched_by_memory_ops);
-		}
+		binpack_unlink(n);
 		n->cpu = info->cpu;
 		n->memory = info->memory;
-		if (n->indexed) {
-			cl->cpu_root = treap_insert(cl->cpu_root, &n->by_cpu, &sched_by_cpu_ops);
-			cl->memory_root = treap_insert(cl->memory_root, &n->by_memory, &sched_by_memory_ops);
-		}
+		binpack_link(n);
 	}
 	was_active = n->status == SCHED_NODE_ACTIVE;
 	now_active = info->status == SCHED_NODE_ACTIVE;
@@ -826,7 +838,7 @@ void scheduler_task_release(struct scheduler *s, const char *task_id_)
 }
 
 int sched_task_bind(struct scheduler *s, const char *id, struct sched_node *n,
-		     const struct sched_request *req, orch_error *err)
+		    const struct sched_request *req, orch_error *err)
 {
 	const char *group_name = req->group ? req->group : "";
 	struct sched_group *g = sched_group_find(s, n->cluster, group_name);

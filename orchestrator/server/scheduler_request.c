@@ -42,6 +42,41 @@ void sched_request_release(struct compiled_request *c)
 	c->expr_count = 0;
 }
 
+/*
+ * placementConstraints and placementStrategy share their shape: an array of
+ * at most max objects, each with a string "type" and one optional string
+ * (text_field: a constraint's "expression", a strategy's "field"); the
+ * other list's field is refused as unknown, as any other key is.
+ */
+struct rule_list {
+	const char *name;
+	const char *noun;		/* "constraints", in the limit's message */
+	size_t max;
+	const char *text_field;
+	const char *other_field;
+	const char *types;		/* the types it knows, in messages */
+};
+
+static const struct rule_list constraint_list = {
+	"placementConstraints", "constraints", SCHED_MAX_CONSTRAINTS,
+	"expression", "field", "distinctInstance or memberOf",
+};
+
+static const struct rule_list strategy_list = {
+	"placementStrategy", "strategies", SCHED_MAX_STRATEGIES,
+	"field", "expression", "binpack, spread or random",
+};
+
+static int rule_list_check(const json_t *rules, const struct rule_list *list, orch_error *err)
+{
+	if (!json_is_array(rules))
+		return orch_fail(err, ORCH_ERR_INVALID, "%s: must be an array", list->name);
+	if (json_array_size(rules) > list->max)
+		return orch_fail(err, ORCH_ERR_INVALID, "%s: at most %zu %s (got %zu)", list->name,
+				 list->max, list->noun, json_array_size(rules));
+	return 0;
+}
+
 static int check_keys(const json_t *obj, const char *field, size_t i, orch_error *err)
 {
 	const char *key;
@@ -56,6 +91,42 @@ static int check_keys(const json_t *obj, const char *field, size_t i, orch_error
 	return 0;
 }
 
+/* Checks rule i's keys; *type is its type, *text its optional string (NULL: absent or null). */
+static int rule_fields(const json_t *rule, const struct rule_list *list, size_t i,
+		       const char **type, const char **text, orch_error *err)
+{
+	const json_t *t, *x;
+
+	if (!json_is_object(rule))
+		return orch_fail(err, ORCH_ERR_INVALID, "%s[%zu]: must be an object", list->name, i);
+	if (check_keys(rule, list->name, i, err) < 0)
+		return -1;
+	if (json_object_get(rule, list->other_field))
+		return orch_fail(err, ORCH_ERR_INVALID, "%s[%zu].%s: unknown field", list->name, i,
+				 list->other_field);
+	t = json_object_get(rule, "type");
+	x = json_object_get(rule, list->text_field);
+	if (!t)
+		return orch_fail(err, ORCH_ERR_INVALID, "%s[%zu].type: required (%s)", list->name, i,
+				 list->types);
+	if (!json_is_string(t))
+		return orch_fail(err, ORCH_ERR_INVALID, "%s[%zu].type: must be a string", list->name,
+				 i);
+	if (x && !json_is_null(x) && !json_is_string(x))
+		return orch_fail(err, ORCH_ERR_INVALID, "%s[%zu].%s: must be a string", list->name,
+				 i, list->text_field);
+	*type = json_string_value(t);
+	*text = json_is_string(x) ? json_string_value(x) : NULL;
+	return 0;
+}
+
+static int unknown_type(const struct rule_list *list, size_t i, const char *type,
+			orch_error *err)
+{
+	return orch_fail(err, ORCH_ERR_INVALID, "%s[%zu].type: unknown type '%s' (%s)", list->name,
+			 i, type, list->types);
+}
+
 static int compile_constraints(const json_t *constraints, struct compiled_request *c,
 			       orch_error *err)
 {
@@ -64,61 +135,66 @@ static int compile_constraints(const json_t *constraints, struct compiled_reques
 
 	if (!constraints || json_is_null(constraints))
 		return 0;
-	if (!json_is_array(constraints))
-		return orch_fail(err, ORCH_ERR_INVALID, "placementConstraints: must be an array");
-	if (json_array_size(constraints) > SCHED_MAX_CONSTRAINTS)
-		return orch_fail(err, ORCH_ERR_INVALID,
-				 "placementConstraints: at most %d constraints (got %zu)",
-				 SCHED_MAX_CONSTRAINTS, json_array_size(constraints));
+	if (rule_list_check(constraints, &constraint_list, err) < 0)
+		return -1;
 	json_array_foreach(constraints, i, item) {
-		const json_t *type, *expression;
-		const char *t;
+		const char *type, *expression;
+		struct sexpr *e;
 
-		if (!json_is_object(item))
-			return orch_fail(err, ORCH_ERR_INVALID,
-					 "placementConstraints[%zu]: must be an object", i);
-		if (check_keys(item, "placementConstraints", i, err) < 0)
+		if (rule_fields(item, &constraint_list, i, &type, &expression, err) < 0)
 			return -1;
-		if (json_object_get(item, "field"))
-			return orch_fail(err, ORCH_ERR_INVALID,
-					 "placementConstraints[%zu].field: unknown field", i);
-		type = json_object_get(item, "type");
-		expression = json_object_get(item, "expression");
-		if (!type)
-			return orch_fail(err, ORCH_ERR_INVALID,
-					 "placementConstraints[%zu].type: required (distinctInstance or memberOf)",
-					 i);
-		if (!json_is_string(type))
-			return orch_fail(err, ORCH_ERR_INVALID,
-					 "placementConstraints[%zu].type: must be a string", i);
-		if (expression && !json_is_null(expression) && !json_is_string(expression))
-			return orch_fail(err, ORCH_ERR_INVALID,
-					 "placementConstraints[%zu].expression: must be a string", i);
-		t = json_string_value(type);
-		if (strcmp(t, "distinctInstance") == 0) {
-			if (expression && !json_is_null(expression) &&
-			    *json_string_value(expression))
+		if (strcmp(type, "distinctInstance") == 0) {
+			if (expression && *expression)
 				return orch_fail(err, ORCH_ERR_INVALID,
 						 "placementConstraints[%zu].expression: not allowed with distinctInstance",
 						 i);
 			c->distinct = true;
-		} else if (strcmp(t, "memberOf") == 0) {
-			struct sexpr *e;
-
-			if (!expression || json_is_null(expression))
+		} else if (strcmp(type, "memberOf") == 0) {
+			if (!expression)
 				return orch_fail(err, ORCH_ERR_INVALID,
 						 "placementConstraints[%zu].expression: required for memberOf",
 						 i);
-			e = sexpr_parse(json_string_value(expression), err);
+			e = sexpr_parse(expression, err);
 			if (!e)
 				return orch_error_prefix(err, "placementConstraints[%zu].expression", i);
 			c->exprs[c->expr_count] = e;
-			c->expr_text[c->expr_count++] = json_string_value(expression);
+			c->expr_text[c->expr_count++] = expression;
+		} else {
+			return unknown_type(&constraint_list, i, type, err);
+		}
+	}
+	return 0;
+}
+
+/* One strategy rule, of a known type and field. */
+static int compile_strategy(const char *type, const char *f, size_t i, struct strategy *st,
+			    orch_error *err)
+{
+	memset(st, 0, sizeof(*st));
+	if (strcmp(type, "binpack") == 0) {
+		if (f && strcmp(f, "cpu") == 0)
+			st->kind = STRATEGY_BINPACK_CPU;
+		else if (f && strcmp(f, "memory") == 0)
+			st->kind = STRATEGY_BINPACK_MEMORY;
+		else
+			return orch_fail(err, ORCH_ERR_INVALID,
+					 "placementStrategy[%zu].field: binpack needs cpu or memory", i);
+	} else if (strcmp(type, "spread") == 0) {
+		if (f && (strcmp(f, "instanceId") == 0 || strcmp(f, "host") == 0)) {
+			st->kind = STRATEGY_SPREAD_INSTANCE;
+		} else if (f && strncmp(f, "attribute:", 10) == 0 && f[10]) {
+			st->kind = STRATEGY_SPREAD_ATTRIBUTE;
+			st->attribute = sexpr_attribute_alias(f + 10);
 		} else {
 			return orch_fail(err, ORCH_ERR_INVALID,
-					 "placementConstraints[%zu].type: unknown type '%s' (distinctInstance or memberOf)",
-					 i, t);
+					 "placementStrategy[%zu].field: spread needs instanceId, host or attribute:NAME",
+					 i);
 		}
+	} else if (strcmp(type, "random") == 0) {
+		/* ECS: field is not used by random. */
+		st->kind = STRATEGY_RANDOM;
+	} else {
+		return unknown_type(&strategy_list, i, type, err);
 	}
 	return 0;
 }
@@ -130,68 +206,14 @@ static int compile_strategies(const json_t *strategy, struct compiled_request *c
 	json_t *item;
 
 	if (strategy && !json_is_null(strategy)) {
-		if (!json_is_array(strategy))
-			return orch_fail(err, ORCH_ERR_INVALID, "placementStrategy: must be an array");
-		if (json_array_size(strategy) > SCHED_MAX_STRATEGIES)
-			return orch_fail(err, ORCH_ERR_INVALID,
-					 "placementStrategy: at most %d strategies (got %zu)",
-					 SCHED_MAX_STRATEGIES, json_array_size(strategy));
+		if (rule_list_check(strategy, &strategy_list, err) < 0)
+			return -1;
 		json_array_foreach(strategy, i, item) {
-			struct strategy *st = &c->strategies[c->strategy_count];
-			const json_t *type, *field;
-			const char *t, *f;
+			const char *type, *field;
 
-			if (!json_is_object(item))
-				return orch_fail(err, ORCH_ERR_INVALID,
-						 "placementStrategy[%zu]: must be an object", i);
-			if (check_keys(item, "placementStrategy", i, err) < 0)
+			if (rule_fields(item, &strategy_list, i, &type, &field, err) < 0 ||
+			    compile_strategy(type, field, i, &c->strategies[c->strategy_count], err) < 0)
 				return -1;
-			if (json_object_get(item, "expression"))
-				return orch_fail(err, ORCH_ERR_INVALID,
-						 "placementStrategy[%zu].expression: unknown field", i);
-			type = json_object_get(item, "type");
-			field = json_object_get(item, "field");
-			if (!type)
-				return orch_fail(err, ORCH_ERR_INVALID,
-						 "placementStrategy[%zu].type: required (binpack, spread or random)",
-						 i);
-			if (!json_is_string(type))
-				return orch_fail(err, ORCH_ERR_INVALID,
-						 "placementStrategy[%zu].type: must be a string", i);
-			if (field && !json_is_null(field) && !json_is_string(field))
-				return orch_fail(err, ORCH_ERR_INVALID,
-						 "placementStrategy[%zu].field: must be a string", i);
-			t = json_string_value(type);
-			f = field && json_is_string(field) ? json_string_value(field) : NULL;
-			memset(st, 0, sizeof(*st));
-			if (strcmp(t, "binpack") == 0) {
-				if (f && strcmp(f, "cpu") == 0)
-					st->kind = STRATEGY_BINPACK_CPU;
-				else if (f && strcmp(f, "memory") == 0)
-					st->kind = STRATEGY_BINPACK_MEMORY;
-				else
-					return orch_fail(err, ORCH_ERR_INVALID,
-							 "placementStrategy[%zu].field: binpack needs cpu or memory",
-							 i);
-			} else if (strcmp(t, "spread") == 0) {
-				if (f && (strcmp(f, "instanceId") == 0 || strcmp(f, "host") == 0)) {
-					st->kind = STRATEGY_SPREAD_INSTANCE;
-				} else if (f && strncmp(f, "attribute:", 10) == 0 && f[10]) {
-					st->kind = STRATEGY_SPREAD_ATTRIBUTE;
-					st->attribute = sexpr_attribute_alias(f + 10);
-				} else {
-					return orch_fail(err, ORCH_ERR_INVALID,
-							 "placementStrategy[%zu].field: spread needs instanceId, host or attribute:NAME",
-							 i);
-				}
-			} else if (strcmp(t, "random") == 0) {
-				/* ECS: field is not used by random. */
-				st->kind = STRATEGY_RANDOM;
-			} else {
-				return orch_fail(err, ORCH_ERR_INVALID,
-						 "placementStrategy[%zu].type: unknown type '%s' (binpack, spread or random)",
-						 i, t);
-			}
 			c->strategy_count++;
 		}
 	}
@@ -203,7 +225,7 @@ static int compile_strategies(const json_t *strategy, struct compiled_request *c
 }
 
 int sched_request_compile(const struct sched_request *req, struct compiled_request *c,
-			   orch_error *err)
+			  orch_error *err)
 {
 	memset(c, 0, sizeof(*c));
 	if (!req->cluster || !*req->cluster)

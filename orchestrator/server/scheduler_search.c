@@ -38,8 +38,8 @@ static int compare_text(const char *a, const char *b)
 	return strcmp(a, b);
 }
 
-bool sched_expr_eval(const struct placement *p, const struct sexpr *e,
-		      const struct sched_node *n)
+bool sched_expr_eval(const struct sched_search *p, const struct sexpr *e,
+		     const struct sched_node *n)
 {
 	uint32_t v;
 
@@ -97,7 +97,7 @@ bool sched_expr_eval(const struct placement *p, const struct sexpr *e,
 }
 
 /* Resolves names and values to interned IDs and groups (unknown ones match nothing). */
-static int expr_resolve(struct placement *p, struct sexpr *e)
+static int expr_resolve(struct sched_search *p, struct sexpr *e)
 {
 	if (e->kind != SEXPR_CMP)
 		return (e->left && expr_resolve(p, e->left) < 0) ||
@@ -118,7 +118,7 @@ static int expr_resolve(struct placement *p, struct sexpr *e)
 	return 0;
 }
 
-static bool fits(const struct placement *p, const struct sched_node *n)
+static bool fits(const struct sched_search *p, const struct sched_node *n)
 {
 	const struct sched_request *req = p->req;
 
@@ -165,7 +165,7 @@ static uint32_t tracked_count_of(const struct tracked_attr *t, uint32_t value)
 	return vc ? vc->count : 0;
 }
 
-static int64_t strategy_key(struct placement *p, const struct strategy *st,
+static int64_t strategy_key(struct sched_search *p, const struct strategy *st,
 			    const struct sched_node *n)
 {
 	switch (st->kind) {
@@ -184,7 +184,7 @@ static int64_t strategy_key(struct placement *p, const struct strategy *st,
 }
 
 /* Orders the tied candidates s->ties by strategies[from..], then node ID. */
-static struct sched_node *resolve_ties(struct placement *p, size_t from)
+static struct sched_node *resolve_ties(struct sched_search *p, size_t from)
 {
 	struct scheduler *s = p->s;
 	struct sched_node *best = NULL;
@@ -227,18 +227,20 @@ static bool always(const struct tnode *t, int64_t bound)
 	return true;
 }
 
-static struct sched_node *search(struct placement *p, size_t i);
+static struct sched_node *search(struct sched_search *p, size_t i);
 
-static struct sched_node *search_binpack(struct placement *p, size_t i, bool cpu)
+static struct sched_node *search_binpack(struct sched_search *p, size_t i, bool cpu)
 {
 	struct titer it;
 	struct tnode *t;
 	struct sched_node *first = NULL;
 	int64_t key = 0;
 
+	/* From the request's size upwards, skipping nodes short of the other resource. */
 	titer_seek(&it, cpu ? p->cl->cpu_root : p->cl->memory_root,
-		   cpu ? &sched_by_cpu_ops : &sched_by_memory_ops, cpu ? p->req->memory : p->req->cpu,
-		   cpu ? cpu_at_least : memory_at_least, cpu ? p->req->cpu : p->req->memory);
+		   cpu ? &sched_by_cpu_ops : &sched_by_memory_ops,
+		   cpu ? p->req->memory : p->req->cpu, cpu ? cpu_at_least : memory_at_least,
+		   cpu ? p->req->cpu : p->req->memory);
 	while ((t = titer_next(&it))) {
 		struct sched_node *n = cpu ? container_of(t, struct sched_node, by_cpu)
 					   : container_of(t, struct sched_node, by_memory);
@@ -291,7 +293,7 @@ static bool group_bits_ready(struct sched_group *g)
 	return true;
 }
 
-static struct sched_node *search_spread_instance(struct placement *p, size_t i)
+static struct sched_node *search_spread_instance(struct sched_search *p, size_t i)
 {
 	struct sched_cluster *cl = p->cl;
 	struct sched_group *g = p->spread_group;
@@ -368,30 +370,57 @@ static int u32_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * The entry for attribute name in a cache of *count entries of entry_size
+ * bytes, each beginning with a struct attr_cache_entry: its own, else a
+ * new one, else the least recently used one, emptied (free_values, then
+ * zeroed).  Marks it used by the current placement.
+ */
+static void *attr_cache_get(struct scheduler *s, void *entries, size_t entry_size,
+			    size_t *count, uint32_t name, void (*free_values)(void *entry))
+{
+	struct attr_cache_entry *e = NULL;
+
+	for (size_t i = 0; i < *count; i++) {
+		struct attr_cache_entry *at = (void *)((char *)entries + i * entry_size);
+
+		if (at->name == name)
+			e = at;
+	}
+	if (!e) {
+		if (*count < SCHED_TRACKED_MAX) {
+			e = (void *)((char *)entries + (*count)++ * entry_size);
+		} else {
+			/* At most SCHED_MAX_STRATEGIES are in use per placement. */
+			e = entries;
+			for (size_t i = 1; i < *count; i++) {
+				struct attr_cache_entry *at = (void *)((char *)entries + i * entry_size);
+
+				if (at->last_used < e->last_used)
+					e = at;
+			}
+		}
+		free_values(e);
+		memset(e, 0, entry_size);
+		e->name = name;
+	}
+	e->last_used = s->placements;
+	return e;
+}
+
+static void census_free_values(void *entry)
+{
+	free(((struct census *)entry)->values);
+}
+
 /* The values of attribute name among the cluster's ACTIVE nodes. */
 static struct census *census_get(struct scheduler *s, struct sched_cluster *cl, uint32_t name)
 {
-	struct census *c = NULL;
+	struct census *c = attr_cache_get(s, cl->censuses, sizeof(*c), &cl->census_count, name,
+					  census_free_values);
 	size_t n = 0;
 
-	for (size_t i = 0; i < cl->census_count; i++)
-		if (cl->censuses[i].name == name)
-			c = &cl->censuses[i];
-	if (!c) {
-		if (cl->census_count < SCHED_TRACKED_MAX) {
-			c = &cl->censuses[cl->census_count++];
-		} else {
-			c = &cl->censuses[0];
-			for (size_t i = 1; i < cl->census_count; i++)
-				if (cl->censuses[i].last_used < c->last_used)
-					c = &cl->censuses[i];
-		}
-		free(c->values);
-		memset(c, 0, sizeof(*c));
-		c->name = name;
-	}
-	c->last_used = s->placements;
-	if (c->values && c->epoch == s->attr_epoch)
+	if (c->values && c->cache.epoch == s->attr_epoch)
 		return c;
 	free(c->values);
 	c->values = malloc((cl->active_count + 1) * sizeof(*c->values));
@@ -406,7 +435,7 @@ static struct census *census_get(struct scheduler *s, struct sched_cluster *cl, 
 		if (n == 0 || c->values[n - 1] != c->values[i])
 			c->values[n++] = c->values[i];
 	c->count = n;
-	c->epoch = s->attr_epoch;
+	c->cache.epoch = s->attr_epoch;
 	return c;
 }
 
@@ -417,44 +446,33 @@ static void tracked_recount_walk(struct scheduler *s, struct tracked_attr *t, st
 	tracked_recount_walk(s, t, root->left);
 	{
 		struct group_entry *e = container_of(root, struct group_entry, by_count);
-		struct value_count *vc = sched_tracked_slot(t, node_attr(e->node, t->name), true);
+		struct value_count *vc = sched_tracked_slot(t, node_attr(e->node, t->cache.name), true);
 
 		if (vc)
 			vc->count += e->count;
 		else
-			t->epoch = 0;
+			t->cache.epoch = 0;
 	}
 	tracked_recount_walk(s, t, root->right);
+}
+
+static void tracked_free_values(void *entry)
+{
+	free(((struct tracked_attr *)entry)->values);
 }
 
 /* Task counts of group g by value of attribute name, counted once then kept. */
 static struct tracked_attr *tracked_get(struct scheduler *s, struct sched_group *g, uint32_t name)
 {
-	struct tracked_attr *t = NULL;
+	struct tracked_attr *t;
 
 	if (!g)
 		return NULL;
-	for (size_t i = 0; i < g->tracked_count; i++)
-		if (g->tracked[i].name == name)
-			t = &g->tracked[i];
-	if (!t) {
-		if (g->tracked_count < SCHED_TRACKED_MAX) {
-			t = &g->tracked[g->tracked_count++];
-		} else {
-			/* Evict the least recently used; at most 5 are in use per placement. */
-			t = &g->tracked[0];
-			for (size_t i = 1; i < g->tracked_count; i++)
-				if (g->tracked[i].last_used < t->last_used)
-					t = &g->tracked[i];
-		}
-		free(t->values);
-		memset(t, 0, sizeof(*t));
-		t->name = name;
-	}
-	t->last_used = s->placements;
-	if (t->epoch != s->attr_epoch) {
+	t = attr_cache_get(s, g->tracked, sizeof(*t), &g->tracked_count, name,
+			   tracked_free_values);
+	if (t->cache.epoch != s->attr_epoch) {
 		t->count = 0;
-		t->epoch = s->attr_epoch;
+		t->cache.epoch = s->attr_epoch;
 		tracked_recount_walk(s, t, g->root);
 	}
 	return t;
@@ -474,7 +492,7 @@ static int level_cmp(const void *a, const void *b)
 	return x->value < y->value ? -1 : x->value > y->value;
 }
 
-static struct sched_node *search_spread_attribute(struct placement *p, size_t i)
+static struct sched_node *search_spread_attribute(struct sched_search *p, size_t i)
 {
 	struct strategy *st = &p->c->strategies[i];
 	struct census *census = census_get(p->s, p->cl, st->name_id);
@@ -513,7 +531,7 @@ static struct sched_node *search_spread_attribute(struct placement *p, size_t i)
 	return found;
 }
 
-static struct sched_node *search_random(struct placement *p)
+static struct sched_node *search_random(struct sched_search *p)
 {
 	struct sched_cluster *cl = p->cl;
 	struct scheduler *s = p->s;
@@ -541,7 +559,7 @@ static struct sched_node *search_random(struct placement *p)
 }
 
 /* The best node that fits under strategies[i..] and the current level filters. */
-static struct sched_node *search(struct placement *p, size_t i)
+static struct sched_node *search(struct sched_search *p, size_t i)
 {
 	if (i == p->c->strategy_count) {
 		for (size_t k = 0; k < p->cl->active_count; k++)
@@ -569,7 +587,7 @@ int scheduler_place(struct scheduler *s, const char *task_id_, const struct sche
 		    size_t reason_size, orch_error *err)
 {
 	struct compiled_request c;
-	struct placement p = { .s = s, .req = req, .c = &c };
+	struct sched_search p = { .s = s, .req = req, .c = &c };
 	struct sched_node *n;
 	struct sched_task *t;
 	int rc = 1;
