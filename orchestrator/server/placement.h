@@ -20,9 +20,12 @@
  *    "group": "family:web", "placementConstraints": [...],
  *    "placementStrategy": [...]}
  *
- * Known gap: if a group commit fails (disk full, I/O error) after the
- * scheduler was updated, the scheduler holds bindings the store does not
- * have until the next restart; write_batch.h offers no commit-result hook.
+ * If a group commit fails (disk full, I/O error) after the scheduler was
+ * updated, the rollback leaves the store as it was before the batch, and
+ * write_batch_on_failure (write_batch.h) calls back here: the scheduler is
+ * rebuilt from the store, so it keeps no binding the store lost, and the
+ * waiting tasks are retried a second later rather than at once.  Should the
+ * rebuild itself fail, the old scheduler is kept and the error logged.
  */
 #ifndef ORCH_PLACEMENT_H
 #define ORCH_PLACEMENT_H

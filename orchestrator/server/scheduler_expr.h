@@ -22,7 +22,7 @@
  * A node without the attribute: ==, in, =~, exists and the orderings are
  * false; !=, !in, !~ and !exists are true.
  *
- * This module only parses; scheduler.c resolves names and evaluates.
+ * This module only parses; scheduler_search.c resolves names and evaluates.
  */
 #ifndef ORCH_SCHEDULER_EXPR_H
 #define ORCH_SCHEDULER_EXPR_H
@@ -57,7 +57,7 @@ struct sexpr {
 	size_t arg_count;
 	regex_t regex;			/* MATCHES, NOT_MATCHES */
 	bool regex_compiled;
-	/* filled by the evaluator (scheduler.c) */
+	/* filled by the evaluator (scheduler_search.c) */
 	uint32_t name_id;
 	uint32_t *arg_ids;
 	void **arg_refs;
