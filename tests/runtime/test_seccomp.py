@@ -45,9 +45,29 @@ static long clone_flags(unsigned long flags)
 	return pid;
 }
 
+#if defined(__x86_64__)
+/* int $0x80 is a SIGSEGV where the kernel does not emulate the i386 ABI
+ * (ia32_emulation=0): try it in a child first. */
+static int i386_abi_present(void)
+{
+	int st = 0;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		long r;
+
+		__asm__ volatile("int $0x80" : "=a"(r) : "a"(20L) : "memory");
+		_exit(r > 0 ? 0 : 1);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) < 0)
+		return 0;
+	return !WIFSIGNALED(st);
+}
+#endif
+
 int main(void)
 {
-	long r;
+	long r = 0;
 
 	report("personality_query", syscall(SYS_personality, 0xffffffffUL));
 	report("personality_linux32", syscall(SYS_personality, 0x8UL));
@@ -69,14 +89,19 @@ int main(void)
 	report("getpid", syscall(SYS_getpid));
 #if defined(__x86_64__)
 	/* The i386 ABI: mount is 21 and getpid 20 there (int 0x80). */
-	__asm__ volatile("int $0x80" : "=a"(r) : "a"(21L), "b"(0L), "c"(0L), "d"(0L) : "memory");
-	if (r < 0)
-		errno = (int)-r;
-	report("i386_mount", r < 0 ? -1 : r);
-	__asm__ volatile("int $0x80" : "=a"(r) : "a"(20L) : "memory");
-	if (r < 0)
-		errno = (int)-r;
-	report("i386_getpid", r < 0 ? -1 : r);
+	if (!i386_abi_present()) {
+		printf("i386_abi=absent\n");
+	} else {
+		__asm__ volatile("int $0x80" : "=a"(r) : "a"(21L), "b"(0L), "c"(0L), "d"(0L)
+				 : "memory");
+		if (r < 0)
+			errno = (int)-r;
+		report("i386_mount", r < 0 ? -1 : r);
+		__asm__ volatile("int $0x80" : "=a"(r) : "a"(20L) : "memory");
+		if (r < 0)
+			errno = (int)-r;
+		report("i386_getpid", r < 0 ? -1 : r);
+	}
 	/* The x32 ABI: mount is 165 | __X32_SYSCALL_BIT. */
 	report("x32_mount", syscall(165 | 0x40000000L, 0, 0, 0, 0, 0));
 #endif
@@ -167,13 +192,18 @@ def test_refused_syscalls_fail_with_eperm(orch, probe_layer):
         assert got.get(name) == "0", (name, got)
 
 
-# The i386 and x32 ABIs exist on x86_64 only: elsewhere there is nothing to
-# test, which CI=true does not change.
+# The i386 and x32 ABIs exist on x86_64 only (and the i386 one only where the
+# kernel emulates it): elsewhere there is nothing to test, which CI=true does
+# not change.
 @pytest.mark.skipif(os.uname().machine != "x86_64", reason="x86_64 ABIs only")
 def test_i386_and_x32_abis_get_the_same_rules(orch, probe_layer):
     got = probe(orch, probe_layer)
-    assert got.get("i386_mount") == "EPERM", got
     assert got.get("x32_mount") == "EPERM", got
+    if got.get("i386_abi") == "absent":
+        # Nothing can reach the filter through an ABI the kernel does not
+        # have: like another architecture, not a gap CI should fill.
+        pytest.skip("the kernel does not emulate the i386 ABI (ia32_emulation=0)")
+    assert got.get("i386_mount") == "EPERM", got
     # The i386 ABI itself works (a process is not killed for using it).
     assert got.get("i386_getpid") == "0", got
 
