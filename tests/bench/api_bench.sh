@@ -13,23 +13,14 @@
 # figures only; asserts nothing about speed.  Targets for context, on the
 # 2-core build machine: 20,000 describes/s, 2,000 durable registrations/s.
 #
-# Environment: ORCH_BIN (default build/orch, else build-dev/orch),
+# Environment: ORCH_BIN (default build/orch),
 # BENCH_DURATION (default 10s), BENCH_CONNECTIONS (50), BENCH_THREADS (2),
 # BENCH_ROUNDS (3).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-
-if [ -z "${ORCH_BIN:-}" ]; then
-	for candidate in "$repo/build/orch" "$repo/build-dev/orch"; do
-		if [ -x "$candidate" ]; then
-			ORCH_BIN=$candidate
-			break
-		fi
-	done
-fi
-: "${ORCH_BIN:?no orch binary: build it or set ORCH_BIN}"
+. "$here/common.sh"
+orch_bin
 duration=${BENCH_DURATION:-10s}
 connections=${BENCH_CONNECTIONS:-50}
 threads=${BENCH_THREADS:-2}
@@ -57,7 +48,7 @@ trap 'exit 130' INT TERM
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 base="https://127.0.0.1:$port"
 
-"$ORCH_BIN" server --data "$work/data" --listen "127.0.0.1:$port" --no-agent \
+"$ORCH" server --data "$work/data" --listen "127.0.0.1:$port" --no-agent \
 	--log-level warn >"$work/server.log" 2>&1 &
 server_pid=$!
 
@@ -78,14 +69,14 @@ ORCH_TOKEN=$(cat "$work/data/admin-token")
 export ORCH_TOKEN
 export ORCH_BENCH_DIR="$here"
 export ORCH_BENCH_PATH="/v1/task-definitions/web:1"
-sed 's/"family": *"web"/"family": "bench"/' "$repo/examples/web.json" \
+sed 's/"family": *"web"/"family": "bench"/' "$ROOT/examples/web.json" \
 	>"$work/bench.json"
 export ORCH_BENCH_BODY="$work/bench.json"
 
 status=$(curl -sS --cacert "$ca" -o "$work/web.out" -w '%{http_code}' \
 	-H "Authorization: Bearer $ORCH_TOKEN" \
 	-H 'Content-Type: application/json' \
-	--data-binary @"$repo/examples/web.json" "$base/v1/task-definitions")
+	--data-binary @"$ROOT/examples/web.json" "$base/v1/task-definitions")
 if [ "$status" != 201 ]; then
 	echo "api_bench: registering examples/web.json answered $status:" >&2
 	cat "$work/web.out" >&2
@@ -105,7 +96,7 @@ run() {
 	printf '  %-9s %s\n' "$1" "${line#RESULT }"
 }
 
-echo "orch API benchmark: $("$ORCH_BIN" --version 2>/dev/null | head -n1)"
+echo "orch API benchmark: $("$ORCH" --version 2>/dev/null | head -n1)"
 echo "wrk -t$threads -c$connections -d$duration --latency, $rounds rounds," \
 	"alternating; $(nproc) CPUs"
 i=1

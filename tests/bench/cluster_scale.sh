@@ -18,8 +18,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-ORCH=${1:-${ORCH_BIN:-$ROOT/build/orch}}
+. "$HERE/common.sh"
+orch_bin "${1:-}"
 NODES=${NODES:-5000}
 TASKS=${TASKS:-100000}
 CONNECTIONS=${CONNECTIONS:-32}

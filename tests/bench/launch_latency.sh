@@ -16,8 +16,7 @@
 #   ORCH_BIN=path/to/orch (default build/orch)
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-ORCH=${ORCH_BIN:-$ROOT/build/orch}
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 N=${1:-200}
 RAW_RUNS=${2:-20}
 PY=/usr/bin/python3
@@ -41,7 +40,7 @@ trap cleanup EXIT
 
 say() { printf 'launch_latency: %s\n' "$*" >&2; }
 
-[ -x "$ORCH" ] || { say "no orch binary at $ORCH (set ORCH_BIN)"; exit 1; }
+orch_bin
 [ -x /bin/busybox ] || { say "busybox-static is not installed"; exit 1; }
 
 say "building and importing the busybox image"

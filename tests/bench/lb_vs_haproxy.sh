@@ -20,13 +20,13 @@ set -euo pipefail
 ROUNDS=${1:-5}
 SECONDS_PER_RUN=${2:-10}
 CONNS=${WRK_CONNECTIONS:-50}
-ORCH_BIN=${ORCH_BIN:-$(dirname "$0")/../../build/orch}
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+orch_bin
 CORES=$(nproc)
 
 for tool in nginx haproxy wrk; do
 	command -v "$tool" >/dev/null || { echo "lb_vs_haproxy: $tool is not installed (apt-get install $tool)" >&2; exit 2; }
 done
-[ -x "$ORCH_BIN" ] || { echo "lb_vs_haproxy: ORCH_BIN=$ORCH_BIN is not executable" >&2; exit 2; }
 
 WORK=$(mktemp -d /tmp/lb-bench.XXXXXX)
 PIDS=()
@@ -145,7 +145,7 @@ frontend fe
 backend be
   server s1 127.0.0.1:$BACKEND_PORT
 EOF
-	"$ORCH_BIN" lb --config "$WORK/routes.json" --threads "$threads" --log-level warn &
+	"$ORCH" lb --config "$WORK/routes.json" --threads "$threads" --log-level warn &
 	orch_pid=$!
 	PIDS+=($orch_pid)
 	haproxy -f "$WORK/haproxy.cfg" -q &

@@ -16,15 +16,14 @@
 # Prints each round, then the medians and the ratio skopeo+umoci / orch.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ROUNDS=${1:-5}
-ORCH_BIN=${ORCH_BIN:-$ROOT/build/orch}
 SIZE_MB=${SIZE_MB:-64}
 LAYERS=${LAYERS:-4}
 
 die() { echo "bench: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "needs root (layer ownership, whiteout devices)"
-[ -x "$ORCH_BIN" ] || die "no orch binary at $ORCH_BIN (set ORCH_BIN)"
+orch_bin
 for t in docker-registry skopeo umoci python3; do
   command -v "$t" >/dev/null || die "$t is not installed"
 done
@@ -71,7 +70,7 @@ run_orch() {
   rm -rf "$WORK/orch-data"
   local t0 t1
   t0=$(now_ms)
-  "$ORCH_BIN" image pull -q --data "$WORK/orch-data" --insecure-registry "$ADDR" "$ADDR/big:latest" >/dev/null
+  "$ORCH" image pull -q --data "$WORK/orch-data" --insecure-registry "$ADDR" "$ADDR/big:latest" >/dev/null
   t1=$(now_ms)
   echo $((t1 - t0))
 }

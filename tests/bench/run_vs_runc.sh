@@ -13,8 +13,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-ORCH=${1:-${ORCH_BIN:-$ROOT/build-dev/orch}}
+. "$HERE/common.sh"
+orch_bin "${1:-}"
 RUNS=${2:-40}
 WORK=$(mktemp -d /tmp/orch-bench-XXXXXX)
 trap 'runc delete -f "orch-bench-$$" >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT

@@ -10,11 +10,12 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-ORCH=${ORCH_BIN:-$ROOT/build-dev/orch}
+. "$HERE/common.sh"
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then
-	ORCH=$1
+	orch_bin "$1"
 	shift
+else
+	orch_bin
 fi
 ARGS=("$@")
 [ ${#ARGS[@]} -gt 0 ] || ARGS=(--nodes 5000 --tasks 100000)

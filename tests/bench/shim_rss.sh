@@ -8,8 +8,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-ORCH=${1:-${ORCH_BIN:-$ROOT/build-dev/orch}}
+. "$HERE/common.sh"
+orch_bin "${1:-}"
 WORK=$(mktemp -d /tmp/orch-shim-rss-XXXXXX)
 CID=
 cleanup() {
