@@ -14,6 +14,7 @@
 #include "common/cleanup.h"
 #include "common/fs_util.h"
 #include "proto/data_dir.h"
+#include "proto/server_curl.h"
 
 struct response_buffer {
 	char *data;
@@ -135,11 +136,9 @@ int cli_call(const struct cli_conn *c, const char *method, const char *path,
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	server_curl_setup(curl, &(struct server_tls){ .mode = SERVER_TLS_VERIFIED,
+						  .ca_file = c->ca_file }, 0);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)CLI_REQUEST_TIMEOUT_SECONDS);
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	if (c->ca_file)
-		curl_easy_setopt(curl, CURLOPT_CAINFO, c->ca_file);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect_body);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &rb);
 	if (body) {

@@ -11,6 +11,8 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "proto/server_curl.h"
+
 /* An error answer is a small JSON body; more is not an error answer. */
 #define CLI_TASK_LOGS_MAX_ERROR_BYTES (64 * 1024)
 
@@ -72,11 +74,8 @@ int cli_task_logs_stream(const struct cli_conn *conn, const char *path, orch_err
 	headers = curl_slist_append(headers, auth);
 	curl_easy_setopt(sink.curl, CURLOPT_URL, url);
 	curl_easy_setopt(sink.curl, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(sink.curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(sink.curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(sink.curl, CURLOPT_TCP_KEEPALIVE, 1L);
-	if (conn->ca_file)
-		curl_easy_setopt(sink.curl, CURLOPT_CAINFO, conn->ca_file);
+	server_curl_setup(sink.curl, &(struct server_tls){ .mode = SERVER_TLS_VERIFIED,
+						  .ca_file = conn->ca_file }, 0);
 	curl_easy_setopt(sink.curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(sink.curl, CURLOPT_WRITEDATA, &sink);
 	rc = curl_easy_perform(sink.curl);
