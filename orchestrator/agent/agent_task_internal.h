@@ -53,7 +53,7 @@ static inline int pidfd_open_pid(pid_t pid)
 /* The first image of the task that is not in the local store, or NULL. */
 const char *task_pull_missing_image(struct agent_tasks *t, struct agent_task *task);
 
-/* Starts the pull of image for task; -1 (errno) if it could not fork. */
+/* Starts the pull of image for task; -1 (errno) without a pipe or a child. */
 int task_pull_start(struct agent_tasks *t, struct agent_task *task, const char *image);
 
 /*

@@ -3,10 +3,11 @@
  * the container by container_exec_start, their results, and the task's
  * health from its essential containers'.  See agent_task_internal.h.
  *
- * The first probe runs as soon as the container runs, then one every
- * interval; a probe that outlives its timeout is killed and counts as
- * failed.  Failures count only after startPeriod; retries consecutive
- * failures make the container UNHEALTHY, one success HEALTHY again.
+ * The first probe runs as soon as the container runs, the next one
+ * interval after each result; a probe that outlives its timeout, or cannot
+ * be started, failed.  Failures count only after startPeriod; retries
+ * consecutive failures make the container UNHEALTHY, one success HEALTHY
+ * again.  A field the definition lacks has ECS's default (ecs_defaults.h).
  */
 #include "agent_task_internal.h"
 

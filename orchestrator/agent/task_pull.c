@@ -4,8 +4,9 @@
  * it, and what its output says once it ended.  See agent_task_internal.h.
  *
  * The pull runs as a separate process so the agent's loop keeps
- * heart-beating meanwhile; the loop waits on the read end of its stderr
- * pipe (agent_tasks_wait_fds) and calls task_pull_read when it fires.
+ * heart-beating meanwhile; the loop also waits on the read end of its
+ * stderr pipe (agent_tasks_wait_fds), and agent_tasks_converge calls
+ * task_pull_read when it is readable.
  */
 #include "agent_task_internal.h"
 
