@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/sendfile.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -77,10 +79,13 @@ __attribute__((noreturn)) static void exec_child(struct container_config *cfg,
 	signal(SIGPIPE, SIG_DFL);
 	if (o->tty && (setsid() < 0 || ioctl(STDIN_FILENO, TIOCSCTTY, 0) < 0))
 		exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, "taking the terminal", errno);
+	/* Before any path work: nothing of the helper's stays open. */
+	container_close_extra_fds(-1);
 	root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (root_fd < 0 || user_lookup_in_root(root_fd, proc->user, &user, &err) < 0)
+	if (root_fd < 0)
+		exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, "opening the container's root", errno);
+	if (user_lookup_in_root(root_fd, proc->user, &user, &err) < 0)
 		exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, err.message, 0);
-	close(root_fd);
 	if (spec_env_set_default(proc, "HOSTNAME", cfg->hostname, &err) < 0 ||
 	    spec_env_set_default(proc, "HOME", user.home, &err) < 0)
 		exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, err.message, 0);
@@ -90,6 +95,11 @@ __attribute__((noreturn)) static void exec_child(struct container_config *cfg,
 	if (caps_drop_and_switch_user(caps_docker_default, user.uid, user.gid, user.sgids,
 				      user.sgid_count, &err) < 0)
 		exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, err.message, 0);
+	/* As the user, as a chdir would be; resolved inside the root. */
+	if (container_enter_workdir(root_fd, proc->workdir && *proc->workdir ? proc->workdir : "/",
+				    &err) < 0)
+		exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, err.message, 0);
+	close(root_fd);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, "setting no_new_privs", errno);
 	/* The container's own filter, as its command got it; never run unfiltered. */
@@ -98,8 +108,6 @@ __attribute__((noreturn)) static void exec_child(struct container_config *cfg,
 	/* After the user switch, which clears it: the helper's death kills us. */
 	if (o->supervised && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, "setting the parent death signal", errno);
-	if (chdir(proc->workdir && *proc->workdir ? proc->workdir : "/") < 0)
-		exec_fail(CONTAINER_EXIT_RUNTIME_ERROR, "entering the working directory", errno);
 	errno = container_init_exec_in_path(o->argv, proc->env, spec_env_get(proc, "PATH"));
 	exec_fail(errno == ENOENT ? CONTAINER_EXIT_NOT_FOUND : CONTAINER_EXIT_NOT_EXECUTABLE,
 		  o->argv[0], errno);
@@ -149,7 +157,7 @@ __attribute__((noreturn)) static void helper_supervise(pid_t child, bool tty,
  * over the execve.
  */
 __attribute__((noreturn)) static void exec_helper(const struct container_exec_options *o,
-						  pid_t caller, const sigset_t *watched,
+						  pid_t caller, const sigset_t *watched, int exe_fd,
 						  char *const argv[], char *const envp[])
 {
 	static const char failed[] = "orch exec: cannot run the exec helper\n";
@@ -162,9 +170,11 @@ __attribute__((noreturn)) static void exec_helper(const struct container_exec_op
 	}
 	setup_stdio(o);
 	/* The caller's other descriptors (sockets, other sessions' pipes)
-	 * must not live on in the helper. */
-	syscall(SYS_close_range, 3U, ~0U, 0U);
-	execve("/proc/self/exe", argv, envp);
+	 * must not live on in the helper; exe_fd is close-on-exec. */
+	if (exe_fd > 3)
+		syscall(SYS_close_range, 3U, (unsigned int)exe_fd - 1, 0U);
+	syscall(SYS_close_range, (unsigned int)exe_fd + 1, ~0U, 0U);
+	syscall(SYS_execveat, exe_fd, "", argv, envp, AT_EMPTY_PATH);
 	if (write(STDERR_FILENO, failed, sizeof(failed) - 1) < 0) {
 		/* nowhere left to say it */
 	}
@@ -204,6 +214,41 @@ static char **helper_environment(void)
 	return envp;
 }
 
+/*
+ * A copy of this binary in a sealed memfd (no write, grow, shrink or further
+ * seals), close-on-exec; the helper is executed from it.  The helper's child
+ * enters the container and, until its own execve, /proc/PID/exe names this
+ * copy: a container that tricks it into re-executing itself (a "#!/proc/self/exe"
+ * script, the runc CVE-2019-5736 class) can read the copy but never write
+ * the host's binary.  Made per exec (a few ms for the static binary) so the
+ * caller keeps no memory for it between execs.
+ */
+static int sealed_self_copy(orch_error *err)
+{
+	cleanup_close int src = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	cleanup_close int fd = -1;
+	struct stat st;
+	off_t done = 0;
+
+	if (src < 0 || fstat(src, &st) < 0)
+		return orch_fail_errno(err, errno, "reading this binary");
+	fd = memfd_create("orch-exec-helper", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return orch_fail_errno(err, errno, "copying this binary: memfd_create");
+	while (done < st.st_size) {
+		ssize_t n = sendfile(fd, src, NULL, (size_t)(st.st_size - done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return orch_fail_errno(err, n < 0 ? errno : EIO, "copying this binary");
+		done += n;
+	}
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+		return orch_fail_errno(err, errno, "sealing the copy of this binary");
+	return take_fd(&fd);
+}
+
 pid_t container_exec_start(const char *data_dir, const char *id,
 			   const struct container_exec_options *o, orch_error *err)
 {
@@ -212,6 +257,7 @@ pid_t container_exec_start(const char *data_dir, const char *id,
 	cleanup_free char **envp = NULL;
 	size_t n = 0, count = 0;
 	pid_t helper, caller = getpid();
+	cleanup_close int exe_fd = -1;
 	sigset_t watched;
 
 	if (!o->argv || !o->argv[0])
@@ -237,10 +283,13 @@ pid_t container_exec_start(const char *data_dir, const char *id,
 	argv[n++] = (char *)id;
 	argv[n++] = "--";
 	memcpy(argv + n, o->argv, count * sizeof(*argv));
+	exe_fd = sealed_self_copy(err);
+	if (exe_fd < 0)
+		return orch_error_prefix(err, "exec in '%s'", id);
 	watched_signals(&watched);
 	helper = fork();
 	if (helper == 0)
-		exec_helper(o, caller, &watched, argv, envp);
+		exec_helper(o, caller, &watched, exe_fd, argv, envp);
 	if (helper < 0)
 		return orch_fail_errno(err, errno, "exec in '%s': fork", id);
 	return helper;

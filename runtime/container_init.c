@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,10 +25,6 @@
 #include "linux_ns.h"
 #include "seccomp_profile.h"
 #include "user_lookup.h"
-
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
 
 /* Files of the container dir bind-mounted into the container. */
 static const struct { const char *host_name, *container_path; } etc_files[] = {
@@ -168,20 +165,96 @@ static int setup_stdio(const struct container_init_args *a, orch_error *err)
 	int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
 	if (null_fd < 0)
-		return orch_fail_errno(err, errno, "opening /dev/null in the container");
+		return orch_fail_errno(err, errno, "opening /dev/null");
 	if (dup2(null_fd, 0) < 0 || dup2(a->stdout_fd, 1) < 0 || dup2(a->stderr_fd, 2) < 0)
 		return orch_fail_errno(err, errno, "setting up stdio");
 	close(null_fd);
 	return 0;
 }
 
-/* The workdir is created if missing, as Docker does. */
-static int enter_workdir(const char *workdir, orch_error *err)
+void container_close_extra_fds(int keep)
 {
-	struct stat st;
+	unsigned int first = 3;
 
-	if (stat(workdir, &st) < 0 && errno == ENOENT && linux_mkdir_p(workdir, err) < 0)
+	if (keep >= 3) {
+		if (keep > 3 && syscall(SYS_close_range, 3U, (unsigned int)keep - 1, 0U) < 0)
+			for (int fd = 3; fd < keep; fd++)
+				close(fd);
+		first = (unsigned int)keep + 1;
+	}
+	if (syscall(SYS_close_range, first, ~0U, 0U) < 0) {
+		long max = sysconf(_SC_OPEN_MAX);
+
+		for (long fd = first; fd < (max > 0 ? max : 1024); fd++)
+			close((int)fd);
+	}
+}
+
+int container_make_workdir(int root_fd, const char *workdir, orch_error *err)
+{
+	char path[CONTAINER_WORKDIR_MAX];
+	size_t len = strlen(workdir);
+
+	if (workdir[0] != '/' || len >= sizeof(path))
+		return orch_fail(err, ORCH_ERR_INVALID, "working directory '%.200s': not an absolute path",
+				 workdir);
+	memcpy(path, workdir, len + 1);
+	/* Each prefix is resolved inside the root, so a symlink in the image
+	 * (even to /proc/self/...) cannot place a directory outside it. */
+	for (char *slash = path + 1;; slash++) {
+		bool last = *slash == '\0';
+		int fd;
+
+		if (*slash != '/' && !last)
+			continue;
+		*slash = '\0';
+		fd = user_lookup_openat_in_root(root_fd, path, O_PATH | O_DIRECTORY, 0);
+		if (fd < 0 && errno == ENOENT) {
+			char *name = strrchr(path, '/');
+			int parent;
+
+			*name = '\0';
+			parent = user_lookup_openat_in_root(root_fd, *path ? path : "/",
+							    O_PATH | O_DIRECTORY, 0);
+			*name = '/';
+			if (parent < 0)
+				return orch_fail_errno(err, errno, "creating the working directory '%s'",
+						       workdir);
+			if (mkdirat(parent, name + 1, 0755) < 0 && errno != EEXIST) {
+				orch_fail_errno(err, errno, "creating the working directory '%s'", workdir);
+				close(parent);
+				return -1;
+			}
+			close(parent);
+			fd = user_lookup_openat_in_root(root_fd, path, O_PATH | O_DIRECTORY, 0);
+		}
+		if (fd < 0)
+			return orch_fail_errno(err, errno, "working directory '%s'", workdir);
+		close(fd);
+		if (last)
+			return 0;
+		*slash = '/';
+	}
+}
+
+int container_enter_workdir(int root_fd, const char *workdir, orch_error *err)
+{
+	char cwd[CONTAINER_WORKDIR_MAX];
+	int fd = user_lookup_openat_in_root(root_fd, workdir, O_PATH | O_DIRECTORY, 0);
+
+	if (fd < 0)
+		return orch_fail_errno(err, errno, "entering the working directory '%s'", workdir);
+	if (fchdir(fd) < 0) {
+		orch_fail_errno(err, errno, "entering the working directory '%s'", workdir);
+		close(fd);
 		return -1;
+	}
+	close(fd);
+	/* The kernel names a directory outside this process's root
+	 * "(unreachable)..." (glibc: ENOENT): never run there. */
+	if (!getcwd(cwd, sizeof(cwd)) || cwd[0] != '/')
+		return orch_fail(err, ORCH_ERR_INVALID,
+				 "the working directory '%s' is outside the container", workdir);
 	return 0;
 }
 
@@ -194,7 +267,7 @@ __attribute__((noreturn)) void container_init_run(const struct container_init_ar
 	char rootfs[4200], upper[4200], work[4200], file[4200];
 	struct user_exec user;
 	char go = 0;
-	int exec_errno;
+	int exec_errno, root_fd;
 
 	/*
 	 * The shim blocks and ignores signals for its own loop; both would be
@@ -223,6 +296,16 @@ __attribute__((noreturn)) void container_init_run(const struct container_init_ar
 		}
 		close(a->netns_fd);
 	}
+	/*
+	 * Before any path work, only stdio and the sync socket stay open: a
+	 * descriptor inherited from the shim (its container directory, signalfd,
+	 * timerfd, log) is a way out of the root through /proc/self/fd/N, for
+	 * a working directory or anything the command opens before its exec
+	 * (the runc CVE-2024-21626 class).  Closed, not only close-on-exec.
+	 */
+	if (setup_stdio(a, &err) < 0)
+		init_fail(a->sync_fd, CONTAINER_EXIT_RUNTIME_ERROR, &err);
+	container_close_extra_fds(a->sync_fd);
 	if (linux_ns_unshare(a->netns_fd >= 0 ? LINUX_NETWORK_HOST : cfg->network, &err) < 0 ||
 	    linux_ns_unshare_cgroup(&err) < 0 ||
 	    linux_mounts_make_private(&err) < 0)
@@ -256,28 +339,25 @@ __attribute__((noreturn)) void container_init_run(const struct container_init_ar
 	     linux_ns_loopback_up(&err) < 0))
 		init_fail(a->sync_fd, CONTAINER_EXIT_RUNTIME_ERROR, &err);
 
-	{
-		cleanup_close int root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-
-		if (root_fd < 0 || user_lookup_in_root(root_fd, proc->user, &user, &err) < 0)
-			init_fail(a->sync_fd, CONTAINER_EXIT_RUNTIME_ERROR, &err);
-	}
-	if (spec_env_set_default(proc, "HOSTNAME", cfg->hostname, &err) < 0 ||
-	    spec_env_set_default(proc, "HOME", user.home, &err) < 0 ||
-	    enter_workdir(proc->workdir, &err) < 0 ||
-	    container_init_set_rlimits(proc, &err) < 0 ||
-	    setup_stdio(a, &err) < 0)
+	root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0) {
+		orch_fail_errno(&err, errno, "opening the container's root");
 		init_fail(a->sync_fd, CONTAINER_EXIT_RUNTIME_ERROR, &err);
-
-	/* Nothing but stdio and sync_fd (already close-on-exec) survives the exec. */
-	if (syscall(__NR_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-		for (int fd = 3; fd < 1024; fd++)
-			if (fd != a->sync_fd)
-				fcntl(fd, F_SETFD, FD_CLOEXEC);
+	}
+	if (user_lookup_in_root(root_fd, proc->user, &user, &err) < 0 ||
+	    spec_env_set_default(proc, "HOSTNAME", cfg->hostname, &err) < 0 ||
+	    spec_env_set_default(proc, "HOME", user.home, &err) < 0 ||
+	    container_make_workdir(root_fd, proc->workdir, &err) < 0 ||
+	    container_init_set_rlimits(proc, &err) < 0)
+		init_fail(a->sync_fd, CONTAINER_EXIT_RUNTIME_ERROR, &err);
 
 	if (caps_drop_and_switch_user(caps_docker_default, user.uid, user.gid, user.sgids,
 				      user.sgid_count, &err) < 0)
 		init_fail(a->sync_fd, CONTAINER_EXIT_RUNTIME_ERROR, &err);
+	/* As the user, as a chdir would be; resolved inside the root. */
+	if (container_enter_workdir(root_fd, proc->workdir, &err) < 0)
+		init_fail(a->sync_fd, CONTAINER_EXIT_RUNTIME_ERROR, &err);
+	close(root_fd);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
 		orch_fail_errno(&err, errno, "setting no_new_privs");
 		init_fail(a->sync_fd, CONTAINER_EXIT_RUNTIME_ERROR, &err);
@@ -285,10 +365,6 @@ __attribute__((noreturn)) void container_init_run(const struct container_init_ar
 	/* Never run the command unfiltered: a failure here fails the start. */
 	if (seccomp_profile_load_default(&err) < 0)
 		init_fail(a->sync_fd, CONTAINER_EXIT_RUNTIME_ERROR, &err);
-	if (chdir(proc->workdir) < 0) {
-		orch_fail_errno(&err, errno, "entering the working directory '%s'", proc->workdir);
-		init_fail(a->sync_fd, CONTAINER_EXIT_RUNTIME_ERROR, &err);
-	}
 
 	exec_errno = container_init_exec_in_path(proc->argv, proc->env, spec_env_get(proc, "PATH"));
 	if (exec_errno == ENOENT) {

@@ -37,6 +37,30 @@ struct container_init_args {
 
 __attribute__((noreturn)) void container_init_run(const struct container_init_args *a);
 
+/* The longest working directory a container may have. */
+#define CONTAINER_WORKDIR_MAX 4096
+
+/*
+ * Closes every descriptor but 0, 1, 2 and keep (-1: none).  The container's
+ * processes (PID 1 and every exec'd one) call it before any path work, so
+ * nothing of the host stays reachable through /proc/self/fd.
+ */
+void container_close_extra_fds(int keep);
+
+/*
+ * Creates the absolute workdir inside the root root_fd if it is missing
+ * (0755, as Docker does), every component resolved inside the root
+ * (openat2 RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS).
+ */
+int container_make_workdir(int root_fd, const char *workdir, orch_error *err);
+
+/*
+ * Enters workdir resolved inside root_fd the same way (fchdir), then checks
+ * that the kernel sees the new working directory inside this process's
+ * root; fails with a message naming the directory otherwise.
+ */
+int container_enter_workdir(int root_fd, const char *workdir, orch_error *err);
+
 /*
  * Sets the process's rlimits (before it drops CAP_SYS_RESOURCE): Docker's
  * RLIMIT_NOFILE (CONTAINER_NOFILE_LIMIT) unless proc sets nofile, then each
