@@ -13,46 +13,11 @@
 #include "proto/pki.h"
 #include "proto/server_curl.h"
 
-size_t agent_client_collect(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-	struct agent_client_buffer *b = arg;
-	size_t n = size * nmemb;
-	char *grown;
-
-	if (b->len + n > AGENT_CLIENT_MAX_RESPONSE_BYTES) {
-		b->too_large = true;
-		return 0;
-	}
-	grown = realloc(b->data, b->len + n + 1);
-	if (!grown)
-		return 0;
-	memcpy(grown + b->len, ptr, n);
-	b->data = grown;
-	b->len += n;
-	b->data[b->len] = '\0';
-	return n;
-}
-
-size_t agent_client_discard(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-	(void)ptr;
-	(void)arg;
-	return size * nmemb;
-}
-
-static void buffer_reset(struct agent_client_buffer *b)
-{
-	free(b->data);
-	b->data = NULL;
-	b->len = 0;
-	b->too_large = false;
-}
-
 /* The API's transport rules (server_curl.h), and answers collected whole. */
 static void setup_handle(CURL *h, const struct server_tls *tls)
 {
 	server_curl_setup(h, tls, AGENT_CLIENT_CONNECT_TIMEOUT_S * 1000L);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, agent_client_collect);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, server_body_collect);
 }
 
 /* The pinned cluster CA: every request but the CA download. */
@@ -76,7 +41,7 @@ static int transport_error(orch_error *err, const char *what, const char *url, C
 int agent_client_fetch_ca(const char *server, const char *expected_sha256, char **ca_pem_out,
 			  orch_error *err)
 {
-	struct agent_client_buffer b = { 0 };
+	struct server_body b = { 0 };
 	char errbuf[CURL_ERROR_SIZE] = "";
 	char hash[PKI_SHA256_HEX_LEN + 1];
 	cleanup_free char *url = NULL;
@@ -100,20 +65,20 @@ int agent_client_fetch_ca(const char *server, const char *expected_sha256, char 
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_cleanup(h);
 	if (rc != CURLE_OK) {
-		buffer_reset(&b);
+		server_body_reset(&b);
 		return transport_error(err, "GET", url, rc, errbuf);
 	}
 	if (status != 200 || !b.data || b.len > PKI_CA_PEM_MAX) {
-		buffer_reset(&b);
+		server_body_reset(&b);
 		return orch_fail(err, ORCH_ERR_INVALID, "GET %s: answered %ld, not a CA certificate "
 				 "(is this an orch server?)", url, status);
 	}
 	if (pki_cert_pem_sha256(b.data, b.len, hash, err) < 0) {
-		buffer_reset(&b);
+		server_body_reset(&b);
 		return orch_error_prefix(err, "GET %s", url);
 	}
 	if (strcmp(hash, expected_sha256) != 0) {
-		buffer_reset(&b);
+		server_body_reset(&b);
 		return orch_fail(err, ORCH_ERR_INVALID,
 				 "the server at %s has CA sha256:%s but the join token expects "
 				 "sha256:%s: wrong server or wrong token; refusing to join",
@@ -153,7 +118,7 @@ void agent_client_release(struct agent_client *c)
 	if (c->multi)
 		curl_multi_cleanup(c->multi);
 	curl_slist_free_all(c->poll_headers);
-	buffer_reset(&c->poll_body);
+	server_body_reset(&c->poll_body);
 	free(c->server);
 	free(c->ca_pem);
 	free(c->bearer);
@@ -189,7 +154,7 @@ static struct curl_slist *auth_headers(const struct agent_client *c, bool json_b
 int agent_client_call(struct agent_client *c, const char *method, const char *path,
 		      json_t *body, long *status, json_t **reply, orch_error *err)
 {
-	struct agent_client_buffer b = { 0 };
+	struct server_body b = { 0 };
 	char errbuf[CURL_ERROR_SIZE] = "";
 	cleanup_free char *url = NULL, *text = NULL;
 	struct server_tls tls = pinned(c);
@@ -219,13 +184,13 @@ int agent_client_call(struct agent_client *c, const char *method, const char *pa
 	rc = curl_easy_perform(c->call);
 	curl_slist_free_all(headers);
 	if (rc != CURLE_OK) {
-		buffer_reset(&b);
+		server_body_reset(&b);
 		return transport_error(err, method, url, rc, errbuf);
 	}
 	curl_easy_getinfo(c->call, CURLINFO_RESPONSE_CODE, status);
 	if (b.len)
 		*reply = json_loadb(b.data, b.len, 0, NULL);
-	buffer_reset(&b);
+	server_body_reset(&b);
 	return 0;
 }
 
@@ -244,7 +209,7 @@ int agent_client_poll_start(struct agent_client *c, uint64_t index, int wait_s,
 		url = NULL;
 		return orch_fail_errno(err, ENOMEM, "building the long poll");
 	}
-	buffer_reset(&c->poll_body);
+	server_body_reset(&c->poll_body);
 	curl_slist_free_all(c->poll_headers);
 	c->poll_headers = auth_headers(c, false);
 	curl_easy_reset(c->poll);
@@ -294,13 +259,13 @@ int agent_client_poll_wait(struct agent_client *c, const int *extra_fds, int ext
 		c->poll_active = false;
 		if (rc != CURLE_OK) {
 			transport_error(err, "GET", "/v1/agent/assignments", rc, "");
-			buffer_reset(&c->poll_body);
+			server_body_reset(&c->poll_body);
 			return 1;
 		}
 		curl_easy_getinfo(c->poll, CURLINFO_RESPONSE_CODE, status);
 		if (c->poll_body.len)
 			*reply = json_loadb(c->poll_body.data, c->poll_body.len, 0, NULL);
-		buffer_reset(&c->poll_body);
+		server_body_reset(&c->poll_body);
 		return 1;
 	}
 	return 0;

@@ -20,25 +20,14 @@
 #include <jansson.h>
 
 #include "common/error.h"
+#include "proto/server_curl.h"
 
 #define AGENT_CLIENT_CONNECT_TIMEOUT_S 5
 #define AGENT_CLIENT_CALL_TIMEOUT_S 10
 /* A long poll may take its wait plus this before it is given up. */
 #define AGENT_CLIENT_POLL_SLACK_S 15
-#define AGENT_CLIENT_MAX_RESPONSE_BYTES (64 * 1024 * 1024)
 #define AGENT_CLIENT_MAX_EXTRA_FDS 1024
 
-/* An answer read whole, NUL-terminated, at most AGENT_CLIENT_MAX_RESPONSE_BYTES. */
-struct agent_client_buffer {
-	char *data;
-	size_t len;
-	bool too_large;
-};
-
-/* CURLOPT_WRITEFUNCTION that appends to the agent_client_buffer in its arg. */
-size_t agent_client_collect(char *ptr, size_t size, size_t nmemb, void *arg);
-/* CURLOPT_WRITEFUNCTION for answers nobody reads. */
-size_t agent_client_discard(char *ptr, size_t size, size_t nmemb, void *arg);
 
 struct agent_client {
 	char *server;			/* base URL, no trailing slash */
@@ -48,7 +37,7 @@ struct agent_client {
 	CURLM *multi;
 	CURL *poll;
 	bool poll_active;
-	struct agent_client_buffer poll_body;
+	struct server_body poll_body;
 	struct curl_slist *poll_headers;
 };
 

@@ -81,7 +81,7 @@ static void refuse(const struct exec_run *r, int status, const char *message)
 		curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)AGENT_CLIENT_CALL_TIMEOUT_S);
 		curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, agent_client_discard);
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, server_body_discard);
 		curl_easy_perform(h);
 	}
 	curl_slist_free_all(headers);

@@ -180,7 +180,7 @@ static void *upload_run(void *arg)
 		curl_easy_setopt(u->curl, CURLOPT_POST, 1L);
 		curl_easy_setopt(u->curl, CURLOPT_READFUNCTION, upload_read);
 		curl_easy_setopt(u->curl, CURLOPT_READDATA, u);
-		curl_easy_setopt(u->curl, CURLOPT_WRITEFUNCTION, agent_client_discard);
+		curl_easy_setopt(u->curl, CURLOPT_WRITEFUNCTION, server_body_discard);
 		rc = curl_easy_perform(u->curl);
 		if (rc != CURLE_OK && rc != CURLE_ABORTED_BY_CALLBACK)
 			log_debug("agent: log stream %s: %s", u->stream_id, curl_easy_strerror(rc));
@@ -363,7 +363,7 @@ static void *poller_run(void *arg)
 	snprintf(url, sizeof(url), "%s/v1/agent/streams?wait=%d", streams.server,
 		 AGENT_STREAM_POLL_WAIT_S);
 	while (h) {
-		struct agent_client_buffer body = { 0 };
+		struct server_body body = { 0 };
 		struct curl_slist *headers = NULL;
 		char *auth = bearer_header();
 		long status = 0;
@@ -375,7 +375,7 @@ static void *poller_run(void *arg)
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 		curl_easy_setopt(h, CURLOPT_TIMEOUT,
 				 (long)(AGENT_STREAM_POLL_WAIT_S + AGENT_CLIENT_POLL_SLACK_S));
-		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, agent_client_collect);
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, server_body_collect);
 		curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
 		if (curl_easy_perform(h) == CURLE_OK)
 			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);

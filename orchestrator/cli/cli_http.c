@@ -16,32 +16,6 @@
 #include "proto/data_dir.h"
 #include "proto/server_curl.h"
 
-struct response_buffer {
-	char *data;
-	size_t len;
-	bool too_large;
-};
-
-static size_t collect_body(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-	struct response_buffer *rb = arg;
-	size_t n = size * nmemb;
-	char *grown;
-
-	if (rb->len + n > CLI_MAX_RESPONSE_BYTES) {
-		rb->too_large = true;
-		return 0;
-	}
-	grown = realloc(rb->data, rb->len + n + 1);
-	if (!grown)
-		return 0;
-	memcpy(grown + rb->len, ptr, n);
-	rb->data = grown;
-	rb->len += n;
-	rb->data[rb->len] = '\0';
-	return n;
-}
-
 static char *read_trimmed(const char *dir, const char *name, orch_error *err)
 {
 	cleanup_free char *path = NULL;
@@ -112,7 +86,7 @@ char *cli_escape(const char *s)
 int cli_call(const struct cli_conn *c, const char *method, const char *path,
 	     const char *body, size_t body_len, json_t **reply, orch_error *err)
 {
-	struct response_buffer rb = { 0 };
+	struct server_body rb = { 0 };
 	struct curl_slist *headers = NULL;
 	cleanup_free char *url = NULL, *auth = NULL;
 	json_error_t jerr;
@@ -139,7 +113,7 @@ int cli_call(const struct cli_conn *c, const char *method, const char *path,
 	server_curl_setup(curl, &(struct server_tls){ .mode = SERVER_TLS_VERIFIED,
 						  .ca_file = c->ca_file }, 0);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)CLI_REQUEST_TIMEOUT_SECONDS);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect_body);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, server_body_collect);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &rb);
 	if (body) {
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
@@ -175,7 +149,7 @@ int cli_call(const struct cli_conn *c, const char *method, const char *path,
 	json_decref(*reply);
 	*reply = NULL;
 out:
-	free(rb.data);
+	server_body_reset(&rb);
 	curl_slist_free_all(headers);
 	curl_easy_cleanup(curl);
 	return ret;

@@ -19,8 +19,6 @@
 
 #include "common/error.h"
 
-/* Largest response the CLI accepts from a server. */
-#define CLI_MAX_RESPONSE_BYTES (64 * 1024 * 1024)
 #define CLI_REQUEST_TIMEOUT_SECONDS 60
 
 struct cli_conn {

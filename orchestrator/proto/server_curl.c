@@ -1,6 +1,7 @@
 /* server_curl.c - the one libcurl setup for talking to orch's API (server_curl.h). */
 #include "server_curl.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 void server_curl_setup(CURL *h, const struct server_tls *tls, long connect_timeout_ms)
@@ -33,4 +34,39 @@ void server_curl_setup(CURL *h, const struct server_tls *tls, long connect_timeo
 		curl_easy_setopt(h, CURLOPT_CAINFO, tls->ca_file);
 		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
 	}
+}
+
+size_t server_body_collect(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct server_body *b = arg;
+	size_t n = size * nmemb;
+	char *grown;
+
+	if (b->len + n > SERVER_BODY_MAX_BYTES) {
+		b->too_large = true;
+		return 0;
+	}
+	grown = realloc(b->data, b->len + n + 1);
+	if (!grown)
+		return 0;
+	memcpy(grown + b->len, ptr, n);
+	b->data = grown;
+	b->len += n;
+	b->data[b->len] = '\0';
+	return n;
+}
+
+size_t server_body_discard(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	(void)ptr;
+	(void)arg;
+	return size * nmemb;
+}
+
+void server_body_reset(struct server_body *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = 0;
+	b->too_large = false;
 }

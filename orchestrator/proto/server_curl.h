@@ -17,6 +17,9 @@
 #ifndef ORCH_PROTO_SERVER_CURL_H
 #define ORCH_PROTO_SERVER_CURL_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include <curl/curl.h>
 
 enum server_tls_mode {
@@ -40,5 +43,22 @@ struct server_tls {
  * body and callbacks are the caller's.
  */
 void server_curl_setup(CURL *h, const struct server_tls *tls, long connect_timeout_ms);
+
+/* The largest answer from the API a client reads whole. */
+#define SERVER_BODY_MAX_BYTES (64 * 1024 * 1024)
+
+/* An answer read whole, NUL-terminated, at most SERVER_BODY_MAX_BYTES. */
+struct server_body {
+	char *data;
+	size_t len;
+	bool too_large;		/* the answer was cut off at the limit */
+};
+
+/* CURLOPT_WRITEFUNCTION appending to the struct server_body in its arg. */
+size_t server_body_collect(char *ptr, size_t size, size_t nmemb, void *arg);
+/* CURLOPT_WRITEFUNCTION for answers nobody reads. */
+size_t server_body_discard(char *ptr, size_t size, size_t nmemb, void *arg);
+/* Frees what was collected and makes b empty again. */
+void server_body_reset(struct server_body *b);
 
 #endif

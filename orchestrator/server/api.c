@@ -362,6 +362,19 @@ bool api_id_checked(struct api_request *ar, const char *ref, const char *field, 
 	return true;
 }
 
+bool api_stream_task_id(struct api_request *ar, char out[STORE_ID_HEX_LEN + 1])
+{
+	const char *id = api_id_of(ar->params[1]);
+
+	if (!id) {
+		http_reply_error(ar->req, 404, "ClientException", "task not found: %.80s",
+				 ar->params[1]);
+		return false;
+	}
+	memcpy(out, id, STORE_ID_HEX_LEN + 1);
+	return true;
+}
+
 void api_reply_cluster_error(struct api_request *ar, const orch_error *err)
 {
 	if (err->kind == ORCH_ERR_NOT_FOUND)

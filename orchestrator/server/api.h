@@ -86,6 +86,13 @@ bool api_id_checked(struct api_request *ar, const char *ref, const char *field, 
 		    char out[STORE_ID_HEX_LEN + 1]);
 
 /*
+ * The task of the path (params[1], an ID or ARN) for the stream endpoints
+ * (logs, exec), copied into out; a malformed one is answered as a task that
+ * does not exist (404) and false returned.
+ */
+bool api_stream_task_id(struct api_request *ar, char out[STORE_ID_HEX_LEN + 1]);
+
+/*
  * The cluster of the path (params[0]) is a valid name of a cluster that
  * exists; otherwise 400 or 404 ClusterNotFoundException is answered and
  * false returned.

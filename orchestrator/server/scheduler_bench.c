@@ -1,5 +1,5 @@
 /*
- * cli_bench_scheduler.c - `orch bench-scheduler`: the scheduler's in-memory
+ * scheduler_bench.c - `orch bench-scheduler`: the scheduler's in-memory
  * throughput and footprint, without the store or the network.
  *
  * Registers --nodes fake nodes (16 CPUs, 64 GiB, os/arch/zone/rack

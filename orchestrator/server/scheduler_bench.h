@@ -1,4 +1,4 @@
-/* cli_bench_scheduler.h - `orch bench-scheduler`: in-memory placement benchmark. */
+/* scheduler_bench.h - `orch bench-scheduler`: in-memory placement benchmark. */
 #ifndef ORCH_CLI_BENCH_SCHEDULER_H
 #define ORCH_CLI_BENCH_SCHEDULER_H
 

@@ -459,7 +459,8 @@ void api_task_exec(struct api_request *ar)
 	struct store_task t = { 0 };
 	struct exec_session *s = NULL;
 	json_t *body = NULL, *fields = NULL;
-	const char *id, *container = NULL;
+	const char *container = NULL;
+	char id[STORE_ID_HEX_LEN + 1];
 	char runtime_id[128];
 	int per_node = 0;
 
@@ -470,12 +471,8 @@ void api_task_exec(struct api_request *ar)
 					 EXEC_UPGRADE_PROTOCOL);
 		return;
 	}
-	id = api_id_of(ar->params[1]);
-	if (!id) {
-		http_reply_error(ar->req, 404, "ClientException", "task not found: %.80s",
-				 ar->params[1]);
+	if (!api_stream_task_id(ar, id))
 		return;
-	}
 	body = api_read_json_object(ar);
 	if (!body)
 		return;

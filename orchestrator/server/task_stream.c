@@ -326,7 +326,7 @@ void api_task_logs(struct api_request *ar)
 	const char *container = evhttp_find_header(&ar->query, "container");
 	const char *follow = evhttp_find_header(&ar->query, "follow");
 	const char *format = evhttp_find_header(&ar->query, "format");
-	const char *id;
+	char id[STORE_ID_HEX_LEN + 1];
 	orch_error err = ORCH_ERROR_INIT;
 	struct store_task t = { 0 };
 	struct task_stream *s;
@@ -341,12 +341,8 @@ void api_task_logs(struct api_request *ar)
 				 "format: only \"text\" is supported");
 		return;
 	}
-	id = api_id_of(ar->params[1]);
-	if (!id) {
-		http_reply_error(ar->req, 404, "ClientException", "task not found: %.80s",
-				 ar->params[1]);
+	if (!api_stream_task_id(ar, id))
 		return;
-	}
 	if (store_task_get(ar->ctx->store, STORE_READER, ar->params[0], id, &t,
 			   &err) < 0) {
 		http_reply_orch_error(ar->req, &err);

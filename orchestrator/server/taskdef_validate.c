@@ -1485,7 +1485,7 @@ static int finish_task(struct td_ctx *c TD_UNUSED, json_t *out, orch_error *err)
 	t.n = json_array_size(t.containers);
 	for (i = 0; i < t.n; i++)
 		t.names[i] = json_string_value(json_object_get(container_at(&t, i), "name"));
-	if (set_default(out, "networkMode", json_string("bridge"), err) < 0 ||
+	if (set_default(out, "networkMode", json_string(ECS_DEFAULT_NETWORK_MODE), err) < 0 ||
 	    check_container_names(&t, err) < 0 ||
 	    check_essential(&t, err) < 0 ||
 	    check_memory_budget(&t, out, err) < 0 ||
@@ -1501,7 +1501,7 @@ static int finish_task(struct td_ctx *c TD_UNUSED, json_t *out, orch_error *err)
 
 int taskdef_validate(const json_t *input, json_t **normalized, json_t **ignored, orch_error *err)
 {
-	struct td_ctx c = { .network_mode = "bridge" };
+	struct td_ctx c = { .network_mode = ECS_DEFAULT_NETWORK_MODE };
 	json_t *out = NULL;
 
 	*normalized = NULL;

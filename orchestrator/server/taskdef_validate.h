@@ -56,9 +56,10 @@
 #include <jansson.h>
 
 #include "common/error.h"
+#include "proto/ecs_defaults.h"
 
 /* The most containers one task definition may hold (ECS's limit). */
-#define TASKDEF_MAX_CONTAINERS 10
+#define TASKDEF_MAX_CONTAINERS ECS_MAX_CONTAINERS_PER_TASK
 
 /* Validates an ECS RegisterTaskDefinition request body.  On success returns 0,
  * sets *normalized to a NEW json object (caller decrefs) = the accepted task
