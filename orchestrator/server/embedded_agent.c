@@ -1,4 +1,4 @@
-/* agent_embedded.c - the server's child `orch agent`.  See agent_embedded.h. */
+/* embedded_agent.c - the server's child `orch agent`.  See embedded_agent.h. */
 #include "embedded_agent.h"
 
 #include <errno.h>

@@ -1,5 +1,5 @@
 /*
- * agent_embedded.h - the server's embedded agent: a child `orch agent`
+ * embedded_agent.h - the server's embedded agent: a child `orch agent`
  * process of the same binary, pointed at the server's own HTTPS address with
  * its join token, so `orch server` alone is a one-node cluster.
  *

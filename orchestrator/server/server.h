@@ -5,7 +5,7 @@
  * SQLite store, the admin token and the REST API listener, all driven by one
  * libevent loop on the calling thread.  The API is served over HTTPS with
  * the cluster PKI (pki.h, <data>/pki/), and unless --no-agent the server
- * runs an embedded agent as a child `orch agent` (agent_embedded.h) so one
+ * runs an embedded agent as a child `orch agent` (embedded_agent.h) so one
  * machine is a one-node cluster.
  */
 #ifndef ORCH_SERVER_H
