@@ -5,8 +5,8 @@ pytest loads this file for `pytest tests/<suite>` as well as for tests/).
   (orch_test.binary); a run without it is a usage error, not a pass.
 - @requires(condition, reason) marks (orch_test.require): skipped, or failed
   under CI=true.
-- A failed test's report carries the log tail of every `orch server` it
-  had running (orch_test.server).
+- A failed test's report carries the log tail of every `orch server` and
+  `orch agent` it had running (orch_test.server, orch_test.cluster).
 - family: a task-definition family name unique to the test.
 """
 
@@ -16,7 +16,7 @@ import re
 
 import pytest
 
-from orch_test import binary, require, server
+from orch_test import binary, cluster, require, server
 
 _family_counter = itertools.count(1)
 
@@ -40,7 +40,7 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     if rep.failed:
-        rep.sections.extend(server.live_logs())
+        rep.sections.extend(server.live_logs() + cluster.live_agent_logs())
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ A fake agent (orch_test.fake_agent) for the control plane alone:
 
 Everything here needs root (namespaces, veths, cgroups): as another user
 every test is skipped, or fails under CI=true (orch_test.require).  A
-failed test's report carries the agents' logs (the servers' come from
-tests/conftest.py).
+failed test's report carries the servers' and agents' logs
+(tests/conftest.py).
 """
 
 import collections
@@ -42,14 +42,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def pytest_collection_modifyitems(config, items):
     require.mark_directory(items, HERE, os.geteuid() == 0, "the cluster tests need root")
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    rep = outcome.get_result()
-    if rep.failed:
-        rep.sections.extend(clusters.live_agent_logs())
 
 
 # --- real agents --------------------------------------------------------------

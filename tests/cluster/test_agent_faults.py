@@ -10,28 +10,28 @@ from orch_test.wait import wait_for
 
 
 
-def _task_containers(agent, task_id):
-    return [c for c in agent.containers()
-            if c["name"].startswith("orch-%s-" % task_id)]
-
-
-def test_kill9_agent_readopts_without_duplicates(fresh_cluster, family):
-    cl = fresh_cluster
+def _victim_and_its_tasks(cl, family):
+    """Three RUNNING tasks; the node of the first and its tasks among them."""
     cl.register(sleeper_td(family))
     tasks = [cl.wait_task(t["taskId"], "RUNNING")
              for t in cl.run_task(family, count=3)]
     victim = cl.node_of(tasks[0])
-    mine = [t for t in tasks if cl.node_of(t) is victim]
-    before = {c["id"] for t in mine for c in _task_containers(victim, t["taskId"])}
+    return victim, [t for t in tasks if cl.node_of(t) is victim]
+
+
+def test_kill9_agent_readopts_without_duplicates(fresh_cluster, family):
+    cl = fresh_cluster
+    victim, mine = _victim_and_its_tasks(cl, family)
+    before = {c["id"] for t in mine for c in victim.task_containers(t["taskId"])}
     victim.kill9()
     time.sleep(1)
     # The containers outlive their agent.
     assert all(c["status"] == "running"
-               for t in mine for c in _task_containers(victim, t["taskId"]))
+               for t in mine for c in victim.task_containers(t["taskId"]))
     victim.start()
     cl.wait_nodes_active([victim.name])
     time.sleep(2)
-    after = {c["id"] for t in mine for c in _task_containers(victim, t["taskId"])}
+    after = {c["id"] for t in mine for c in victim.task_containers(t["taskId"])}
     assert after == before, "re-adoption must start no duplicate"
     for t in mine:
         assert cl.task(t["taskId"])["lastStatus"] == "RUNNING"
@@ -43,7 +43,7 @@ def test_exit_while_agent_is_down_is_reported(fresh_cluster, family):
     t = cl.wait_task(cl.run_task(family)[0]["taskId"], "RUNNING")
     agent = cl.node_of(t)
     agent.kill9()
-    c = _task_containers(agent, t["taskId"])[0]
+    c = agent.task_containers(t["taskId"])[0]
     r = orch("kill", "-s", "KILL", "--data", agent.data, c["id"])
     assert r.returncode == 0, r.stderr
     agent.start()
@@ -54,11 +54,7 @@ def test_exit_while_agent_is_down_is_reported(fresh_cluster, family):
 
 def test_node_loss_marks_lost_and_fences_on_return(fresh_cluster, family):
     cl = fresh_cluster
-    cl.register(sleeper_td(family))
-    tasks = [cl.wait_task(t["taskId"], "RUNNING")
-             for t in cl.run_task(family, count=3)]
-    victim = cl.node_of(tasks[0])
-    mine = [t for t in tasks if cl.node_of(t) is victim]
+    victim, mine = _victim_and_its_tasks(cl, family)
     cl.net.link_down(victim.i)
     try:
         wait_for(lambda: cl.node(victim.name)["status"] == "LOST",
@@ -68,14 +64,14 @@ def test_node_loss_marks_lost_and_fences_on_return(fresh_cluster, family):
             assert t.get("stoppedReason"), t
         # The node cannot hear the server: its containers still run.
         assert any(c["status"] == "running"
-                   for t in mine for c in _task_containers(victim, t["taskId"]))
+                   for t in mine for c in victim.task_containers(t["taskId"]))
     finally:
         cl.net.link_up(victim.i)
     wait_for(lambda: cl.node(victim.name)["status"] == "ACTIVE",
              timeout=60, what="node back ACTIVE")
     # Fencing: the returning node is told to stop them, and does.
     wait_for(lambda: not any(c["status"] == "running" for t in mine
-                             for c in _task_containers(victim, t["taskId"])),
+                             for c in victim.task_containers(t["taskId"])),
              timeout=30, what="fenced containers stopped")
 
 

@@ -9,11 +9,6 @@ from orch_test.wait import wait_for
 
 
 
-def _containers_named(agent, task_id):
-    return [c for c in agent.containers()
-            if c["name"].startswith("orch-%s-" % task_id)]
-
-
 def test_tasks_run_on_agents(cluster, family):
     cluster.register(sleeper_td(family))
     tasks = cluster.run_task(family, count=3)
@@ -22,7 +17,7 @@ def test_tasks_run_on_agents(cluster, family):
         t = cluster.wait_task(t["taskId"], "RUNNING")
         agent = cluster.node_of(t)
         assert agent is not None, t
-        running = [c for c in _containers_named(agent, t["taskId"])
+        running = [c for c in agent.task_containers(t["taskId"])
                    if c["status"] == "running"]
         assert len(running) == 1, agent.containers()
         assert t["containers"][0]["lastStatus"] == "RUNNING"
@@ -42,22 +37,18 @@ def test_stop_task_uses_stop_timeout_and_reports_user_initiated(cluster, family)
     # busybox sleep as PID 1 ignores SIGTERM: SIGKILL after stopTimeout.
     assert t["containers"][0]["exitCode"] == 137, t
     # Once the server no longer lists it, nothing of it stays on the node.
-    wait_for(lambda: not _containers_named(agent, t["taskId"]), timeout=20,
+    wait_for(lambda: not agent.task_containers(t["taskId"]), timeout=20,
              what="containers removed")
 
 
 def test_essential_exit_stops_the_task_with_its_exit_code(cluster, family):
-    cluster.register(sleeper_td(family, command=["sh", "-c", "exit 3"]))
-    t = cluster.run_task(family)[0]
-    t = cluster.wait_task(t["taskId"], "STOPPED", timeout=15)
+    t, _ = cluster.run_to_stop(sleeper_td(family, command=["sh", "-c", "exit 3"]), timeout=15)
     assert t["stopCode"] == "EssentialContainerExited", t
     assert t["containers"][0]["exitCode"] == 3, t
 
 
 def test_zero_exit_is_reported(cluster, family):
-    cluster.register(sleeper_td(family, command=["true"]))
-    t = cluster.run_task(family)[0]
-    t = cluster.wait_task(t["taskId"], "STOPPED", timeout=15)
+    t, _ = cluster.run_to_stop(sleeper_td(family, command=["true"]), timeout=15)
     assert t["containers"][0]["exitCode"] == 0, t
 
 
@@ -88,10 +79,7 @@ def test_essential_exit_stops_the_other_containers(cluster, family):
     td["containerDefinitions"].append(
         {"name": "other", "image": "busybox", "memory": 16,
          "essential": False, "command": ["sleep", "300"], "stopTimeout": 1})
-    cluster.register(td)
-    t = cluster.run_task(family)[0]
-    t = cluster.wait_task(t["taskId"], "STOPPED", timeout=20)
-    by_name = {c["name"]: c for c in t["containers"]}
+    t, by_name = cluster.run_to_stop(td)
     assert by_name["app"]["exitCode"] == 7
     assert by_name["other"]["lastStatus"] == "STOPPED"
     assert t["stopCode"] == "EssentialContainerExited"
@@ -100,10 +88,8 @@ def test_essential_exit_stops_the_other_containers(cluster, family):
 def test_environment_and_overrides_reach_the_container(cluster, family):
     td = sleeper_td(family, command=["sh", "-c", 'exit "$CODE"'],
                     container={"environment": [{"name": "CODE", "value": "4"}]})
-    cluster.register(td)
-    t = cluster.run_task(family, overrides={"containerOverrides": [
-        {"name": "app", "environment": [{"name": "CODE", "value": "9"}]}]})[0]
-    t = cluster.wait_task(t["taskId"], "STOPPED", timeout=15)
+    t, _ = cluster.run_to_stop(td, timeout=15, overrides={"containerOverrides": [
+        {"name": "app", "environment": [{"name": "CODE", "value": "9"}]}]})
     assert t["containers"][0]["exitCode"] == 9, t
 
 
@@ -112,9 +98,7 @@ def test_unsupported_network_mode_fails_to_start(cluster, family, mode):
     td = sleeper_td(family + mode, network=mode)
     if mode == "awsvpc":
         td["containerDefinitions"][0].pop("portMappings", None)
-    cluster.register(td)
-    t = cluster.run_task(family + mode)[0]
-    t = cluster.wait_task(t["taskId"], "STOPPED", timeout=15)
+    t, _ = cluster.run_to_stop(td, timeout=15)
     assert t["stopCode"] == "TaskFailedToStart", t
     assert "network mode %s is not supported yet" % mode in t["stoppedReason"], t
 
@@ -122,19 +106,15 @@ def test_unsupported_network_mode_fails_to_start(cluster, family, mode):
 def test_missing_image_fails_to_start_with_the_pull_error(cluster, family):
     td = sleeper_td(family)
     td["containerDefinitions"][0]["image"] = "127.0.0.1:1/nothing/here:latest"
-    cluster.register(td)
-    t = cluster.run_task(family)[0]
-    t = cluster.wait_task(t["taskId"], "STOPPED", timeout=60)
+    t, _ = cluster.run_to_stop(td, timeout=60)
     assert t["stopCode"] == "TaskFailedToStart", t
     assert "CannotPullContainerError" in t["stoppedReason"], t
 
 
 def test_network_mode_none_has_only_loopback(cluster, family):
-    cluster.register(sleeper_td(
+    t, _ = cluster.run_to_stop(sleeper_td(
         family, network="none",
-        command=["sh", "-c", "test $(ls /sys/class/net | wc -l) -eq 1"]))
-    t = cluster.run_task(family)[0]
-    t = cluster.wait_task(t["taskId"], "STOPPED", timeout=15)
+        command=["sh", "-c", "test $(ls /sys/class/net | wc -l) -eq 1"]), timeout=15)
     assert t["containers"][0]["exitCode"] == 0, t
 
 
@@ -148,10 +128,7 @@ def test_containers_of_a_task_share_its_network_namespace(cluster, family):
         {"name": "client", "image": "busybox", "memory": 16,
          "command": ["sh", "-c",
                      "sleep 1; nc 127.0.0.1 7777 | grep -q shared"]})
-    cluster.register(td)
-    t = cluster.run_task(family)[0]
-    t = cluster.wait_task(t["taskId"], "STOPPED", timeout=20)
-    by_name = {c["name"]: c for c in t["containers"]}
+    t, by_name = cluster.run_to_stop(td)
     assert by_name["client"]["exitCode"] == 0, t
 
 
@@ -164,10 +141,7 @@ def test_depends_on_success(cluster, family, init_exit, expect):
         {"name": "app", "image": "busybox", "memory": 16,
          "command": ["sh", "-c", "exit 4"],
          "dependsOn": [{"containerName": "init", "condition": "SUCCESS"}]})
-    cluster.register(td)
-    t = cluster.run_task(fam)[0]
-    t = cluster.wait_task(t["taskId"], "STOPPED", timeout=20)
-    by_name = {c["name"]: c for c in t["containers"]}
+    t, by_name = cluster.run_to_stop(td)
     assert by_name["init"]["exitCode"] == init_exit, t
     if expect == "ran":
         assert t["stopCode"] == "EssentialContainerExited", t
@@ -186,10 +160,7 @@ def test_depends_on_start_orders_containers(cluster, family):
         {"name": "after", "image": "busybox", "memory": 16,
          "command": ["sh", "-c", "sleep 0.5; nc 127.0.0.1 7000 | grep -q up"],
          "dependsOn": [{"containerName": "app", "condition": "START"}]})
-    cluster.register(td)
-    t = cluster.run_task(family)[0]
-    t = cluster.wait_task(t["taskId"], "STOPPED", timeout=20)
-    by_name = {c["name"]: c for c in t["containers"]}
+    t, by_name = cluster.run_to_stop(td)
     assert by_name["after"]["exitCode"] == 0, t
 
 
@@ -249,8 +220,5 @@ def test_depends_on_healthy(cluster, family):
         {"name": "after", "image": "busybox", "memory": 16,
          "command": ["sh", "-c", "nc 127.0.0.1 7100 | grep -q ok"],
          "dependsOn": [{"containerName": "app", "condition": "HEALTHY"}]})
-    cluster.register(td)
-    t = cluster.run_task(family)[0]
-    t = cluster.wait_task(t["taskId"], "STOPPED", timeout=30)
-    by_name = {c["name"]: c for c in t["containers"]}
+    t, by_name = cluster.run_to_stop(td, timeout=30)
     assert by_name["after"]["exitCode"] == 0, t

@@ -5,7 +5,7 @@ import json
 import subprocess
 
 from orch_test.binary import orch_bin
-from orch_test.fake_agent import describe_task, new_cluster, register_taskdef, unique_family
+from orch_test.fake_agent import cluster_and_family, describe_task, new_cluster
 
 
 def orch(server, *args, check=True):
@@ -18,10 +18,8 @@ def orch(server, *args, check=True):
 
 
 def test_task_verbs(cp_server, cp, agents):
-    cluster = new_cluster(cp)
+    cluster, fam = cluster_and_family(cp, "cli")
     agents(cp_server, cluster=cluster)
-    fam = unique_family("cli")
-    register_taskdef(cp, fam)
     out = orch(cp_server, "task", "run", fam, "--cluster", cluster, "--count", "2",
                "--started-by", "cli", "--env", "A=1", "--constraint", "distinctInstance",
                "--json", "--", "echo", "hi there")

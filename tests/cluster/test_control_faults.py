@@ -6,8 +6,8 @@ import threading
 import time
 
 from orch_test import api
-from orch_test.fake_agent import (NODE_GRACE_S, FakeAgent, describe_task, new_cluster,
-                                  register_taskdef, run_task, unique_family)
+from orch_test.fake_agent import (NODE_GRACE_S, FakeAgent, cluster_and_family, describe_task,
+                                  new_cluster, register_taskdef, run_task, unique_family)
 from orch_test.wait import wait_for
 
 
@@ -17,12 +17,8 @@ def node_status(client, cluster, node_id):
     return r.json["containerInstance"]
 
 
-def test_lost_after_grace_then_fenced_on_return(cp_server, cp, agents):
-    cluster = new_cluster(cp)
-    a = agents(cp_server, cluster=cluster)
-    fam = unique_family("lost")
-    register_taskdef(cp, fam)
-    tid = run_task(cp, fam, cluster=cluster).json["tasks"][0]["taskId"]
+def test_lost_after_grace_then_fenced_on_return(cp, placed):
+    cluster, a, fam, tid = placed("lost")
     a.report_status(tid, "RUNNING")
     time.sleep(NODE_GRACE_S + 0.5)
     assert node_status(cp, cluster, a.node_id)["status"] == "ACTIVE"  # heartbeats
@@ -82,14 +78,18 @@ def test_drained_lost_node_returns_draining(cp_server, cp, agents):
     assert node_status(cp, cluster, a.node_id)["status"] == "DRAINING"
 
 
+def node_of_its_own(srv, prefix, task_memory, node_memory):
+    """On srv: an ECS cluster and a family of the test's own and a FakeAgent
+    with node_memory registered in it (no heartbeats): (cluster, family, agent)."""
+    cluster, fam = cluster_and_family(srv.client, prefix, memory=task_memory)
+    a = FakeAgent(srv, unique_family("w"), memory=node_memory, cluster=cluster)
+    assert a.register().status == 201
+    return cluster, fam, a
+
+
 def test_kill9_during_runtask_burst(fresh_cp):
     srv = fresh_cp
-    c = srv.client
-    cluster = new_cluster(c)
-    fam = unique_family("burst")
-    register_taskdef(c, fam, memory=6)
-    a = FakeAgent(srv, unique_family("w"), memory=10 ** 6, cluster=cluster)
-    assert a.register().status == 201
+    cluster, fam, a = node_of_its_own(srv, "burst", 6, 10 ** 6)
     acked, lock, stop = [], threading.Lock(), threading.Event()
 
     def client_loop(n):
@@ -140,11 +140,7 @@ def test_kill9_during_runtask_burst(fresh_cp):
 def test_restart_resumes_placement(fresh_cp):
     srv = fresh_cp
     c = srv.client
-    cluster = new_cluster(c)
-    fam = unique_family("resume")
-    register_taskdef(c, fam, memory=300)
-    a = FakeAgent(srv, unique_family("w"), memory=400, cluster=cluster)
-    assert a.register().status == 201
+    cluster, fam, a = node_of_its_own(srv, "resume", 300, 400)
     first, second = run_task(c, fam, count=2, cluster=cluster).json["tasks"]
     assert first["lastStatus"] == "PENDING" and second["lastStatus"] == "PROVISIONING"
     a.report_status(first["taskId"], "RUNNING")

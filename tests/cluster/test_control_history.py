@@ -14,8 +14,8 @@ import pytest
 
 from orch_test import server as servers
 from orch_test.binary import REPO_ROOT, orch_bin
-from orch_test.fake_agent import (NODE_GRACE_S, SERVER_ARGS, describe_task, new_cluster,
-                                  register_taskdef, run_task, unique_family)
+from orch_test.fake_agent import (NODE_GRACE_S, SERVER_ARGS, cluster_and_family, describe_task,
+                                  new_cluster, register_taskdef, run_task, unique_family)
 from orch_test.wait import wait_for
 
 RETENTION_S = 2
@@ -57,9 +57,7 @@ def stop(client, cluster, task_id):
 
 def test_stopped_tasks_are_pruned_after_retention(short_retention):
     c = short_retention.client
-    cluster = new_cluster(c)
-    fam = unique_family("prune")
-    register_taskdef(c, fam)
+    cluster, fam = cluster_and_family(c, "prune")
     # No node in this cluster: the tasks wait unplaced and stop in the store.
     stopped = [t["taskId"] for t in run_task(c, fam, count=10, cluster=cluster).json["tasks"]]
     kept = [t["taskId"] for t in run_task(c, fam, count=3, cluster=cluster).json["tasks"]]
@@ -81,10 +79,8 @@ def test_stopped_tasks_are_pruned_after_retention(short_retention):
 
 def test_task_a_node_must_still_hear_of_is_kept(short_retention, agents):
     c = short_retention.client
-    cluster = new_cluster(c)
+    cluster, fam = cluster_and_family(c, "fence")
     a = agents(short_retention, cluster=cluster)
-    fam = unique_family("fence")
-    register_taskdef(c, fam)
     tid = run_task(c, fam, cluster=cluster).json["tasks"][0]["taskId"]
     a.report_status(tid, "RUNNING")
     wait_for(lambda: describe_task(c, tid, cluster)["lastStatus"] == "RUNNING")
@@ -111,9 +107,7 @@ def db_bytes(data_dir):
 
 def test_database_stays_bounded_under_churn(short_retention):
     c = short_retention.client
-    cluster = new_cluster(c)
-    fam = unique_family("churn")
-    register_taskdef(c, fam)
+    cluster, fam = cluster_and_family(c, "churn")
     sizes = []
     for _ in range(5):
         ids = []
@@ -145,9 +139,7 @@ def test_task_retention_flag_is_checked(tmp_path):
 
 
 def test_client_token_returns_the_same_tasks(cp):
-    cluster = new_cluster(cp)
-    fam = unique_family("tok")
-    register_taskdef(cp, fam)
+    cluster, fam = cluster_and_family(cp, "tok")
     body = dict(count=3, clientToken="retry-me-1", startedBy="ci")
     first = run_task(cp, fam, cluster=cluster, **body)
     assert first.status == 200, first
@@ -179,9 +171,7 @@ def test_client_token_returns_the_same_tasks(cp):
 
 
 def test_client_token_hostile_values(cp):
-    cluster = new_cluster(cp)
-    fam = unique_family("tokbad")
-    register_taskdef(cp, fam)
+    cluster, fam = cluster_and_family(cp, "tokbad")
     for bad in ("", "x" * 65, "has space", "tab\there", "caf\u00e9", 17, None, ["a"]):
         r = run_task(cp, fam, cluster=cluster, clientToken=bad)
         assert r.status == 400, (bad, r)
@@ -191,9 +181,7 @@ def test_client_token_hostile_values(cp):
 
 
 def test_concurrent_retries_create_once(cp):
-    cluster = new_cluster(cp)
-    fam = unique_family("tokrace")
-    register_taskdef(cp, fam)
+    cluster, fam = cluster_and_family(cp, "tokrace")
     answers = []
 
     def go():
@@ -213,9 +201,7 @@ def test_concurrent_retries_create_once(cp):
 
 def test_client_token_survives_kill9(fresh_cp):
     c = fresh_cp.client
-    cluster = new_cluster(c)
-    fam = unique_family("tokcrash")
-    register_taskdef(c, fam)
+    cluster, fam = cluster_and_family(c, "tokcrash")
     first = run_task(c, fam, count=4, cluster=cluster, clientToken="durable")
     assert first.status == 200
     fresh_cp.kill9()
@@ -230,9 +216,7 @@ def test_client_token_survives_kill9(fresh_cp):
 
 def test_pruned_task_of_a_token_is_reported_missing(short_retention):
     c = short_retention.client
-    cluster = new_cluster(c)
-    fam = unique_family("tokprune")
-    register_taskdef(c, fam)
+    cluster, fam = cluster_and_family(c, "tokprune")
     first = run_task(c, fam, count=2, cluster=cluster, clientToken="old")
     ids = [t["taskId"] for t in first.json["tasks"]]
     stop(c, cluster, ids[0])
@@ -245,9 +229,7 @@ def test_pruned_task_of_a_token_is_reported_missing(short_retention):
 
 
 def test_task_ids_are_time_ordered(cp):
-    cluster = new_cluster(cp)
-    fam = unique_family("ids")
-    register_taskdef(cp, fam)
+    cluster, fam = cluster_and_family(cp, "ids")
     ids = []
     for _ in range(3):
         ids += [t["taskId"] for t in run_task(cp, fam, count=10, cluster=cluster).json["tasks"]]
@@ -304,10 +286,8 @@ def test_retention_counts_on_the_server_clock(tmp_path, agents):
     # one far ahead. Neither may shorten or lengthen the retention.
     with servers.running_server(tmp_path, SERVER_ARGS + ["--task-retention", "5s"]) as srv:
         c = srv.client
-        cluster = new_cluster(c)
+        cluster, fam = cluster_and_family(c, "clock")
         a = agents(srv, cluster=cluster)
-        fam = unique_family("clock")
-        register_taskdef(c, fam)
         ids = [t["taskId"] for t in run_task(c, fam, count=2, cluster=cluster).json["tasks"]]
         for tid in ids:
             a.report_status(tid, "RUNNING")
@@ -326,10 +306,8 @@ def test_retention_counts_on_the_server_clock(tmp_path, agents):
 def test_answers_stay_valid_json_with_a_cut_reason(cp, agents, cp_server):
     # The scheduler's reason quotes the expression and is cut to its buffer,
     # possibly inside a character: the answers must still be valid JSON.
-    cluster = new_cluster(cp)
+    cluster, fam = cluster_and_family(cp, "utf")
     agents(cp_server, cluster=cluster)
-    fam = unique_family("utf")
-    register_taskdef(cp, fam)
     expr = "attribute:zone == " + "\u00e9" * 300
     r = run_task(cp, fam, cluster=cluster,
                  placementConstraints=[{"type": "memberOf", "expression": expr}])

@@ -2,8 +2,8 @@
 drain and activate, deregistration, and hostile inputs to these endpoints."""
 
 from orch_test import api
-from orch_test.fake_agent import (FakeAgent, describe_task, join_secret, new_cluster,
-                                  register_taskdef, run_task, unique_family)
+from orch_test.fake_agent import (FakeAgent, cluster_and_family, describe_task, join_secret,
+                                  new_cluster, register_taskdef, run_task, unique_family)
 from orch_test.wait import wait_for
 
 
@@ -111,10 +111,8 @@ def test_list_and_describe(cp_server, cp, agents):
 
 
 def test_drain_and_activate(cp_server, cp, agents):
-    cluster = new_cluster(cp)
+    cluster, fam = cluster_and_family(cp, "drain", memory=256)
     a = agents(cp_server, cluster=cluster, memory=1024)
-    fam = unique_family("drain")
-    register_taskdef(cp, fam, memory=256)
     path = "/v1/clusters/%s/nodes/%s" % (cluster, a.node_id)
     r = cp.request("PATCH", path, {"status": "DRAINING"})
     assert r.status == 200, r
@@ -183,13 +181,9 @@ def test_register_hostile(cp_server, cp):
     assert cp.get("/healthz").status == 200
 
 
-def test_deregister(cp_server, cp, agents):
-    cluster = new_cluster(cp)
-    a = agents(cp_server, cluster=cluster)
-    fam = unique_family("dereg")
-    register_taskdef(cp, fam)
-    task = run_task(cp, fam, cluster=cluster).json["tasks"][0]
-    a.report_status(task["taskId"], "RUNNING")
+def test_deregister(cp, placed):
+    cluster, a, _, tid = placed("dereg")
+    a.report_status(tid, "RUNNING")
     path = "/v1/clusters/%s/nodes/%s" % (cluster, a.node_id)
     r = cp.delete(path)
     assert r.status == 409, r
@@ -198,7 +192,7 @@ def test_deregister(cp_server, cp, agents):
     assert r.json["containerInstance"]["status"] == "INACTIVE"
     a.stop_heartbeats()
     assert a.report().status == 401             # credential revoked
-    t = describe_task(cp, task["taskId"], cluster)
+    t = describe_task(cp, tid, cluster)
     assert t["lastStatus"] == "STOPPED" and t["desiredStatus"] == "STOPPED"
     assert cp.get("/v1/clusters/%s/nodes" % cluster).json["containerInstances"] == []
     assert len(cp.get("/v1/clusters/%s/nodes?status=INACTIVE" % cluster).json[

@@ -6,16 +6,14 @@ import threading
 import time
 
 from orch_test import api
-from orch_test.fake_agent import (describe_task, new_cluster, register_taskdef, run_task,
-                                  unique_family)
+from orch_test.fake_agent import (cluster_and_family, describe_task, new_cluster, register_taskdef,
+                                  run_task, unique_family)
 from orch_test.wait import wait_for
 
 
 def test_runtask_shape(cp_server, cp, agents):
-    cluster = new_cluster(cp)
+    cluster, fam = cluster_and_family(cp, "shape", memory=256, cpu=128)
     a = agents(cp_server, cluster=cluster)
-    fam = unique_family("shape")
-    register_taskdef(cp, fam, memory=256, cpu=128)
     r = run_task(cp, fam, count=2, cluster=cluster, startedBy="me",
                  overrides={"containerOverrides": [
                      {"name": "app", "command": ["echo", "hi"],
@@ -66,10 +64,8 @@ def _settled_index(a):
 
 
 def test_long_poll_answers_on_runtask_not_on_timeout(cp_server, cp, agents):
-    cluster = new_cluster(cp)
+    cluster, fam = cluster_and_family(cp, "lp")
     a = agents(cp_server, cluster=cluster)
-    fam = unique_family("lp")
-    register_taskdef(cp, fam)
     first = a.poll(wait=0)
     assert first.status == 200 and first.json["tasks"] == []
     idx = _settled_index(a)
@@ -110,12 +106,8 @@ def test_long_poll_times_out_with_same_index(cp_server, cp, agents):
     assert r.status == 200 and time.monotonic() - start < 2
 
 
-def test_lifecycle_and_essential_exit(cp_server, cp, agents):
-    cluster = new_cluster(cp)
-    a = agents(cp_server, cluster=cluster)
-    fam = unique_family("life")
-    register_taskdef(cp, fam)
-    tid = run_task(cp, fam, cluster=cluster).json["tasks"][0]["taskId"]
+def test_lifecycle_and_essential_exit(cp, placed):
+    cluster, a, fam, tid = placed("life")
     a.report_status(tid, "PENDING")
     assert describe_task(cp, tid, cluster)["lastStatus"] == "PENDING"
     a.report_status(tid, "RUNNING", containers=[
@@ -143,24 +135,16 @@ def test_lifecycle_and_essential_exit(cp_server, cp, agents):
     assert tid not in a.desired()
 
 
-def test_failed_to_start_default_stop_code(cp_server, cp, agents):
-    cluster = new_cluster(cp)
-    a = agents(cp_server, cluster=cluster)
-    fam = unique_family("fail")
-    register_taskdef(cp, fam)
-    tid = run_task(cp, fam, cluster=cluster).json["tasks"][0]["taskId"]
+def test_failed_to_start_default_stop_code(cp, placed):
+    cluster, a, fam, tid = placed("fail")
     a.report_status(tid, "STOPPED", stoppedReason="CannotPullContainerError: nope")
     t = describe_task(cp, tid, cluster)
     assert t["stopCode"] == "TaskFailedToStart"
     assert t["stoppedReason"].startswith("CannotPullContainerError")
 
 
-def test_stop_task(cp_server, cp, agents):
-    cluster = new_cluster(cp)
-    a = agents(cp_server, cluster=cluster)
-    fam = unique_family("stop")
-    register_taskdef(cp, fam)
-    tid = run_task(cp, fam, cluster=cluster).json["tasks"][0]["taskId"]
+def test_stop_task(cp, placed):
+    cluster, a, fam, tid = placed("stop")
     a.report_status(tid, "RUNNING")
     idx = a.poll().json["index"]
     r = cp.post("/v1/clusters/%s/tasks/%s/stop" % (cluster, tid), {"reason": "bye"})
@@ -183,10 +167,8 @@ def test_stop_task(cp_server, cp, agents):
 
 
 def test_pending_then_placed_when_task_stops(cp_server, cp, agents):
-    cluster = new_cluster(cp)
+    cluster, fam = cluster_and_family(cp, "cap", memory=400)
     a = agents(cp_server, cluster=cluster, memory=512)
-    fam = unique_family("cap")
-    register_taskdef(cp, fam, memory=400)
     first = run_task(cp, fam, cluster=cluster).json["tasks"][0]
     assert first["lastStatus"] == "PENDING"
     second = run_task(cp, fam, cluster=cluster).json["tasks"][0]
@@ -205,9 +187,7 @@ def test_pending_then_placed_when_task_stops(cp_server, cp, agents):
 
 
 def test_pending_then_placed_when_node_joins(cp_server, cp, agents):
-    cluster = new_cluster(cp)
-    fam = unique_family("join")
-    register_taskdef(cp, fam, memory=300)
+    cluster, fam = cluster_and_family(cp, "join", memory=300)
     t = run_task(cp, fam, count=3, cluster=cluster).json["tasks"]
     assert all(x["lastStatus"] == "PROVISIONING" for x in t)
     assert "no ACTIVE node" in t[0]["pendingReason"] or t[0]["pendingReason"]
@@ -220,9 +200,7 @@ def test_pending_then_placed_when_node_joins(cp_server, cp, agents):
 
 
 def test_stop_unplaced_task(cp_server, cp):
-    cluster = new_cluster(cp)
-    fam = unique_family("unpl")
-    register_taskdef(cp, fam)
+    cluster, fam = cluster_and_family(cp, "unpl")
     tid = run_task(cp, fam, cluster=cluster).json["tasks"][0]["taskId"]
     r = cp.post("/v1/clusters/%s/tasks/%s/stop" % (cluster, tid))
     assert r.status == 200, r
@@ -231,10 +209,8 @@ def test_stop_unplaced_task(cp_server, cp):
 
 
 def test_host_port_conflict_keeps_task_waiting(cp_server, cp, agents):
-    cluster = new_cluster(cp)
+    cluster, fam = cluster_and_family(cp, "port", host_port=18080)
     agents(cp_server, cluster=cluster)
-    fam = unique_family("port")
-    register_taskdef(cp, fam, host_port=18080)
     t1, t2 = run_task(cp, fam, count=2, cluster=cluster).json["tasks"]
     assert t1["lastStatus"] == "PENDING"
     assert t2["lastStatus"] == "PROVISIONING" and t2["pendingReason"]
@@ -280,9 +256,7 @@ def test_list_tasks_filters_and_pages(cp_server, cp, agents):
 
 
 def test_runtask_hostile(cp_server, cp):
-    cluster = new_cluster(cp)
-    fam = unique_family("host")
-    register_taskdef(cp, fam)
+    cluster, fam = cluster_and_family(cp, "host")
     base = "/v1/clusters/%s/tasks" % cluster
     bad = [
         {},
@@ -361,9 +335,7 @@ def test_agent_status_hostile(cp_server, cp, agents):
 
 
 def test_cluster_with_tasks_cannot_be_deleted(cp_server, cp):
-    cluster = new_cluster(cp)
-    fam = unique_family("del")
-    register_taskdef(cp, fam)
+    cluster, fam = cluster_and_family(cp, "del")
     run_task(cp, fam, cluster=cluster)
     r = cp.delete("/v1/clusters/" + cluster)
     assert r.status == 409 and r.error_type == "ClusterContainsTasksException", r

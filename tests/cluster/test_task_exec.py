@@ -5,13 +5,18 @@ a terminal, stderr apart, container choice, refusals, no process left
 behind when the CLI dies, hostile clients on the channel, auth, and either
 side going while the server holds the other back (backpressure)."""
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import pty
+import select
 import signal
 import socket
 import struct
 import subprocess
+import termios
 import threading
 import time
 
@@ -21,6 +26,7 @@ from orch_test import api
 from orch_test.binary import orch_bin
 from orch_test.cluster import sleeper_td
 from orch_test.fake_agent import FakeAgent, new_cluster, register_taskdef, unique_family
+from orch_test.net import read_until_close
 from orch_test.wait import wait_for
 
 FRAME_STDIN, FRAME_STDIN_CLOSE, FRAME_RESIZE = 0x01, 0x02, 0x03
@@ -230,6 +236,19 @@ def _exec_sleep(cluster, tid, marker, args=()):
                             stderr=subprocess.DEVNULL, env=_env())
 
 
+def _reap(p):
+    """Kills the CLI p if it still runs, and waits for it."""
+    if p.poll() is None:
+        p.kill()
+        p.wait()
+
+
+def _interrupt(p):
+    """SIGINT ends the CLI p with 128 + SIGINT."""
+    p.send_signal(signal.SIGINT)
+    assert p.wait(timeout=10) == 128 + signal.SIGINT
+
+
 def _sleepers(marker, name=b"sleep"):
     """Host pids of the processes named name with marker among their
     arguments."""
@@ -267,12 +286,9 @@ def test_sigint_ends_the_cli_and_the_command(cluster, app_task):
     p = _exec_sleep(cluster, tid, marker)
     try:
         wait_for(lambda: _sleepers(marker), timeout=20, what="the exec'd sleep")
-        p.send_signal(signal.SIGINT)
-        assert p.wait(timeout=10) == 128 + signal.SIGINT
+        _interrupt(p)
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+        _reap(p)
     wait_for(lambda: not _sleepers(marker), timeout=15, what="no sleep left")
 
 
@@ -315,26 +331,9 @@ def _parse_frames(buf):
     return frames
 
 
-def _recv_until_close(s, timeout):
-    """Bytes until the server closes or resets: (bytes, timed out?)."""
-    buf = b""
-    s.settimeout(timeout)
-    try:
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    except (socket.timeout, TimeoutError):
-        return buf, True
-    except OSError:
-        pass    # a reset after the last frames
-    return buf, False
-
-
 def _read_frames(s, deadline_s=15):
     """Frames until the server closes: [(type, payload)]."""
-    return _parse_frames(_recv_until_close(s, deadline_s)[0])
+    return _parse_frames(read_until_close(s, deadline_s)[0])
 
 
 def test_protocol_by_hand(cluster, app_task):
@@ -417,7 +416,6 @@ def test_many_execs_in_a_row_leave_no_threads(cluster, app_task):
 
 
 def _read_until(fd, needle, timeout=20):
-    import select
     buf = b""
     deadline = time.monotonic() + timeout
     while needle not in buf:
@@ -436,22 +434,33 @@ def _read_until(fd, needle, timeout=20):
     return buf
 
 
-def test_interactive_terminal_raw_mode_resize_and_restore(cluster, app_task):
-    """-it on a real terminal: raw mode (keys reach the remote shell, which
-    echoes them), window size sent at start and on SIGWINCH, terminal
-    settings restored when the CLI ends."""
-    import fcntl
-    import pty
-    import termios
-    tid, _ = app_task
+@contextlib.contextmanager
+def _shell_on_a_terminal(cluster, tid, size=None):
+    """`orch task exec -it TID -- sh` on a new pty (of size (rows, cols) if
+    given): yields (the CLI, master fd, slave fd, the slave's settings
+    before); kills the CLI if it still runs and closes the pty at the end."""
     master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    if size:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", *size, 0, 0))
     before = termios.tcgetattr(slave)
     p = subprocess.Popen([orch_bin(), "task", "exec", tid, "--data",
                           cluster.server.data_dir, "-it", "--", "sh"],
                          stdin=slave, stdout=slave, stderr=slave, env=_env(),
                          start_new_session=True)
     try:
+        yield p, master, slave, before
+    finally:
+        _reap(p)
+        os.close(master)
+        os.close(slave)
+
+
+def test_interactive_terminal_raw_mode_resize_and_restore(cluster, app_task):
+    """-it on a real terminal: raw mode (keys reach the remote shell, which
+    echoes them), window size sent at start and on SIGWINCH, terminal
+    settings restored when the CLI ends."""
+    tid, _ = app_task
+    with _shell_on_a_terminal(cluster, tid, (30, 100)) as (p, master, slave, before):
         os.write(master, b"stty size; echo sum=$((6*7))\r")
         out = _read_until(master, b"sum=42")
         assert b"30 100" in out, out
@@ -465,39 +474,19 @@ def test_interactive_terminal_raw_mode_resize_and_restore(cluster, app_task):
         _read_until(master, b"40 120")
         os.write(master, b"exit 3\r")
         assert p.wait(timeout=20) == 3
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
         after = termios.tcgetattr(slave)
-        os.close(master)
-        os.close(slave)
     assert after == before
 
 
 def test_sigterm_restores_the_terminal(cluster, app_task):
-    import pty
-    import termios
     tid, _ = app_task
-    master, slave = pty.openpty()
-    before = termios.tcgetattr(slave)
-    p = subprocess.Popen([orch_bin(), "task", "exec", tid, "--data",
-                          cluster.server.data_dir, "-it", "--", "sh"],
-                         stdin=slave, stdout=slave, stderr=slave, env=_env(),
-                         start_new_session=True)
-    try:
+    with _shell_on_a_terminal(cluster, tid) as (p, master, slave, before):
         os.write(master, b"echo ready$((1+1))\r")
         _read_until(master, b"ready2")
         assert termios.tcgetattr(slave) != before
         p.send_signal(signal.SIGTERM)
         assert p.wait(timeout=20) == 128 + signal.SIGTERM
         assert termios.tcgetattr(slave) == before
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-        os.close(master)
-        os.close(slave)
 
 
 def test_sessions_per_node_are_bounded(cluster, app_task):
@@ -565,7 +554,7 @@ def _await_end(s, timeout):
     """Reads until the server closes: (frames, seconds), or fails after
     timeout seconds."""
     start = time.monotonic()
-    buf, timed_out = _recv_until_close(s, timeout)
+    buf, timed_out = read_until_close(s, timeout)
     if timed_out:
         raise AssertionError("the session did not end within %ss" % timeout)
     return _parse_frames(buf), time.monotonic() - start
@@ -639,12 +628,9 @@ def test_cli_interrupted_while_its_input_is_held_ends_the_command(cluster, app_t
             last[0] = now
             return now > 0 and now == before
         wait_for(stalled, timeout=60, interval=1.5, what="the CLI's input held back")
-        p.send_signal(signal.SIGINT)
-        assert p.wait(timeout=10) == 128 + signal.SIGINT
+        _interrupt(p)
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+        _reap(p)
         try:
             p.stdin.close()
         except OSError:

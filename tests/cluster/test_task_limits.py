@@ -66,8 +66,7 @@ def cgroup_parents_end_empty(cluster):
 
 
 def task_containers(agent, task_id):
-    return {c["name"]: c for c in agent.containers()
-            if c["name"].startswith("orch-%s-" % task_id)}
+    return {c["name"]: c for c in agent.task_containers(task_id)}
 
 
 def limits_of(text):

@@ -21,6 +21,7 @@ import time
 import pytest
 
 from orch_test import api
+from orch_test.net import read_until_close, recv_all
 from orch_test.server import running_server
 
 REQUEST_TIMEOUT = 2
@@ -321,25 +322,25 @@ def test_body_over_the_limit_is_413_with_an_ecs_error_body(hostile_server):
     assert_still_serving(hostile_server)
 
 
+def truncated_post(srv):
+    """A POST whose Content-Length promises 100 bytes and that stops at 10."""
+    head = api.http_request_bytes("POST", TD_PATH, body=b"", token=srv.token,
+                                  content_length=False,
+                                  extra_headers=["Content-Length: 100"])
+    return head + b'{"family":'
+
+
 def test_truncated_body_then_close_leaves_the_server_running(hostile_server):
-    head = api.http_request_bytes("POST", TD_PATH, body=b"",
-                                   token=hostile_server.token,
-                                   content_length=False,
-                                   extra_headers=["Content-Length: 100"])
-    res = api.raw_exchange(hostile_server.port, head + b'{"family":',
-                            shutdown_write=True, timeout=REQUEST_TIMEOUT + 8)
+    res = api.raw_exchange(hostile_server.port, truncated_post(hostile_server),
+                           shutdown_write=True, timeout=REQUEST_TIMEOUT + 8)
     # The server cannot finish the request; it may say 400 or just close.
     assert res.status in (400, api.CLOSED), res
     assert_still_serving(hostile_server)
 
 
 def test_truncated_body_then_reset_leaves_the_server_running(hostile_server):
-    head = api.http_request_bytes("POST", TD_PATH, body=b"",
-                                   token=hostile_server.token,
-                                   content_length=False,
-                                   extra_headers=["Content-Length: 100"])
     s = api.connect(hostile_server.port)
-    s.sendall(head + b'{"family":')
+    s.sendall(truncated_post(hostile_server))
     # SO_LINGER 0: close() sends RST.
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                  b"\x01\x00\x00\x00\x00\x00\x00\x00")
@@ -368,19 +369,8 @@ def _wait_closed(sock, limit):
     """Seconds until the server closes sock (or sends an answer and closes);
     returns (elapsed, data)."""
     start = time.monotonic()
-    data = b""
-    sock.settimeout(limit)
-    try:
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    except socket.timeout:
-        return None, data
-    except OSError:
-        pass
-    return time.monotonic() - start, data
+    data, timed_out = read_until_close(sock, limit)
+    return (None if timed_out else time.monotonic() - start), data
 
 
 @pytest.mark.parametrize("partial", [
@@ -466,16 +456,10 @@ def test_slow_trickle_cannot_hold_a_connection_forever(hostile_server):
 def test_pipelined_requests_are_each_answered(hostile_server):
     one = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
     last = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    s = api.connect(hostile_server.port,
-                                 timeout=10)
+    s = api.connect(hostile_server.port, timeout=10)
     try:
         s.sendall(one * 3 + last)
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = recv_all(s)
     finally:
         s.close()
     assert data.count(b"HTTP/1.1 200") == 4, data
@@ -535,16 +519,10 @@ def test_a_get_body_is_never_read_as_a_second_request(hostile_server):
     first = (b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
              b"\r\n%s" % (len(inner), inner))
     last = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    s = api.connect(hostile_server.port,
-                                 timeout=10)
+    s = api.connect(hostile_server.port, timeout=10)
     try:
         s.sendall(first + last)
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = recv_all(s)
     finally:
         s.close()
     statuses = [int(m) for m in re.findall(rb"HTTP/1\.[01] (\d{3}) ", data)]

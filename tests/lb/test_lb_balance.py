@@ -10,7 +10,7 @@ import threading
 import time
 
 from orch_test.lb import Conn, get, routes_for
-from orch_test.net import free_port
+from orch_test.net import free_port, refused
 from orch_test.wait import wait_until
 
 
@@ -125,11 +125,22 @@ def test_no_retry_for_non_idempotent(lb, backends):
     assert counts_over(Conn(inst.port), 10) == {live.name: 10}
 
 
+def draining_group(targets, delay):
+    return {"targets": [{"address": t.address} for t in targets],
+            "deregistrationDelaySeconds": delay}
+
+
+def move_group_once_busy(inst, routes, a, b, delay):
+    """Once a request is in flight on a, group g moves from a to b (reload):
+    a drains for delay seconds."""
+    assert wait_until(lambda: a.server.in_flight == 1)
+    routes["targetGroups"]["g"] = draining_group([b], delay)
+    inst.reload(routes)
+
+
 def test_draining_lets_inflight_finish(lb, backends):
     a, b = backends(2)
-    group = lambda targets: {"targets": [{"address": t.address} for t in targets],
-                             "deregistrationDelaySeconds": 10}
-    routes = routes_for({"g": group([a])})
+    routes = routes_for({"g": draining_group([a], 10)})
     inst = lb(routes)
     result = {}
 
@@ -138,9 +149,7 @@ def test_draining_lets_inflight_finish(lb, backends):
 
     t = threading.Thread(target=slow)
     t.start()
-    assert wait_until(lambda: a.server.in_flight == 1)
-    routes["targetGroups"]["g"] = group([b])
-    inst.reload(routes)
+    move_group_once_busy(inst, routes, a, b, 10)
     assert wait_until(lambda: "draining" in inst.log_text())
     seen = counts_over(Conn(inst.port), 5)
     assert seen == {b.name: 5}          # no new requests to the draining target
@@ -152,15 +161,11 @@ def test_draining_lets_inflight_finish(lb, backends):
 
 def test_deregistration_delay_cuts_long_requests(lb, backends):
     a, b = backends(2)
-    group = lambda targets: {"targets": [{"address": t.address} for t in targets],
-                             "deregistrationDelaySeconds": 0.5}
-    routes = routes_for({"g": group([a])})
+    routes = routes_for({"g": draining_group([a], 0.5)})
     inst = lb(routes)
     c = Conn(inst.port, timeout=10)
     c.send(b"GET /slow?s=4 HTTP/1.1\r\nHost: app.test\r\n\r\n")
-    assert wait_until(lambda: a.server.in_flight == 1)
-    routes["targetGroups"]["g"] = group([b])
-    inst.reload(routes)
+    move_group_once_busy(inst, routes, a, b, 0.5)
     start = time.monotonic()
     try:
         status = c.read_response()[0]
@@ -247,18 +252,9 @@ def test_sigterm_lets_inflight_requests_finish(lb, backends):
     assert wait_until(lambda: any(p.startswith("/slow") for _, p, _ in list(a.server.requests)))
     inst.proc.send_signal(15)
     assert idle.closed_by_peer(timeout=3)            # idle keep-alive: closed at once
-    assert wait_until(lambda: _refused(inst.port), timeout=3)   # no new connections
+    assert wait_until(lambda: refused(inst.port), timeout=3)   # no new connections
     t.join()
     status, headers, _ = result["r"]
     assert status == 200 and headers.get("connection", "").lower() == "close"
     inst.proc.wait(timeout=5)
     assert inst.proc.returncode == 0
-
-
-def _refused(port):
-    import socket
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return False
-    except OSError:
-        return True

@@ -9,7 +9,6 @@ that cannot be applied as a whole (a certificate that does not load, an
 address that cannot be bound, a routes error) is refused: the error names
 the field and the file, and everything keeps running as it was.
 """
-import errno
 import json
 import shutil
 import socket
@@ -20,7 +19,7 @@ import time
 import pytest
 
 from orch_test.lb import Conn, der_of, get, make_cert, routes_for, tls_exchange, tls_request
-from orch_test.net import free_port, wait_port
+from orch_test.net import free_port, refused, wait_port
 from orch_test.require import requires
 from orch_test.wait import wait_until
 
@@ -44,17 +43,6 @@ def config(targets, listeners, admin_port=None, **extra):
     if admin_port:
         routes["admin"] = {"address": f"127.0.0.1:{admin_port}"}
     return routes
-
-
-def refused(port):
-    """True only when the kernel refuses the connection (ECONNREFUSED)."""
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return False
-    except ConnectionRefusedError:
-        return True
-    except OSError as e:
-        return e.errno == errno.ECONNREFUSED
 
 
 def plain_ok(port, path="/"):
@@ -199,17 +187,30 @@ def test_removed_listener_closes_but_serves_its_connections(lb, backends):
 
 # ---- certificates ------------------------------------------------------------
 
+def live_and_spare_certs(tmp_path, name):
+    """Two certificates for DNS:name: the live one (the files the lb loads)
+    and a spare to copy over it; (live, spare, the live one's DER)."""
+    live = make_cert(tmp_path, "live", "DNS:" + name)
+    spare = make_cert(tmp_path, "spare", "DNS:" + name)
+    return live, spare, der_of(live[0])
+
+
+def lb_with_tls(lb, targets, cert, admin_port=None, threads=2):
+    """An lb with a plain listener and a TLS one with cert, both up:
+    (the lb, plain port, TLS port, its routes)."""
+    pa, pt = free_port(), free_port()
+    routes = config(targets, [listener(pa), listener(pt, cert)], admin_port=admin_port)
+    inst = lb(routes, threads=threads)
+    wait_port(pt)
+    return inst, pa, pt, routes
+
+
 def test_certificate_rotated_in_place(lb, backends, tmp_path):
     (a,) = backends(1)
-    live = make_cert(tmp_path, "live", "DNS:rot.test")
-    old_der = der_of(live[0])
-    fresh = make_cert(tmp_path, "fresh", "DNS:rot.test")
+    live, fresh, old_der = live_and_spare_certs(tmp_path, "rot.test")
     new_der = der_of(fresh[0])
     assert old_der != new_der
-    pa, pt = free_port(), free_port()
-    routes = config([a], [listener(pa), listener(pt, live)])
-    inst = lb(routes)
-    wait_port(pt)
+    inst, pa, pt, routes = lb_with_tls(lb, [a], live)
     before = TlsConn(pt, "rot.test")
     assert before.der == old_der
     assert before.request(host="rot.test")[0] == 200
@@ -240,10 +241,7 @@ def test_sessions_resume_across_reload(lb, backends, tmp_path):
     """A reload reads the certificates again but keeps the ticket keys: clients resume."""
     (a,) = backends(1)
     cert = make_cert(tmp_path, "res", "DNS:res.test")
-    pa, pt = free_port(), free_port()
-    routes = config([a], [listener(pa), listener(pt, cert)])
-    inst = lb(routes, threads=1)
-    wait_port(pt)
+    inst, pa, pt, _ = lb_with_tls(lb, [a], cert, threads=1)
     ctx = tls_ctx()                         # a session resumes only with its context
     reused, session = tls_session_request(ctx, pt, "res.test")
     assert not reused
@@ -261,13 +259,9 @@ def test_sessions_resume_across_reload(lb, backends, tmp_path):
 @pytest.mark.parametrize("breakage", ["garbage-cert", "missing-key", "mismatched-key"])
 def test_bad_certificate_refuses_whole_reload(lb, backends, tmp_path, breakage):
     a, b = backends(2)
-    live = make_cert(tmp_path, "live", "DNS:bad.test")
-    old_der = der_of(live[0])
-    other = make_cert(tmp_path, "other", "DNS:bad.test")
-    pa, pt, pc = free_port(), free_port(), free_port()
-    m1, m2 = free_port(), free_port()
-    inst = lb(config([a], [listener(pa), listener(pt, live)], admin_port=m1))
-    wait_port(pt)
+    live, other, old_der = live_and_spare_certs(tmp_path, "bad.test")
+    pc, m1, m2 = free_port(), free_port(), free_port()
+    inst, pa, pt, _ = lb_with_tls(lb, [a], live, admin_port=m1)
     before = TlsConn(pt, "bad.test")
     assert before.request(host="bad.test")[0] == 200
 
@@ -429,12 +423,9 @@ def test_unbindable_address_refuses_whole_reload(lb, backends, tmp_path, where):
 
 def test_routes_error_refuses_listener_and_admin_changes(lb, backends, tmp_path):
     (a,) = backends(1)
-    live = make_cert(tmp_path, "re", "DNS:re.test")
-    old_der = der_of(live[0])
-    fresh = make_cert(tmp_path, "re2", "DNS:re.test")
-    pa, pt, pc, m1, m2 = (free_port() for _ in range(5))
-    inst = lb(config([a], [listener(pa), listener(pt, live)], admin_port=m1))
-    wait_port(pt)
+    live, fresh, old_der = live_and_spare_certs(tmp_path, "re.test")
+    pc, m1, m2 = free_port(), free_port(), free_port()
+    inst, pa, pt, _ = lb_with_tls(lb, [a], live, admin_port=m1)
     copy_cert(fresh, live)                  # would rotate, if the reload were applied
     bad = config([a], [listener(pa), listener(pt, live), listener(pc)], admin_port=m2)
     bad["rules"][0]["targetGroup"] = "missing"

@@ -7,6 +7,7 @@ tests/lib on sys.path; tests/conftest.py holds the hooks every suite uses).
   wait          wait_for (raises on timeout), wait_until (returns the value)
   net           free ports, waiting for a port, reading a socket to its end
   api           the HTTPS API client, TLS trust, raw requests, task definitions
+  process       a process of the binary with its log file
   server        `orch server` processes and their failure logs
   db            the sqlite3 CLI on a stopped server's database
   images        the offline test images and the busybox rootfs layer

@@ -18,13 +18,12 @@ fixtures built on this.
 import glob
 import json
 import os
-import signal
 import subprocess
-import time
 
 from orch_test import netns, server
 from orch_test.binary import orch_bin
 from orch_test.net import free_port
+from orch_test.process import LoggedProcess
 from orch_test.wait import wait_for
 
 AGENT_COUNT = int(os.environ.get("ORCH_TEST_AGENTS", "3"))
@@ -47,30 +46,25 @@ def orch(*args, timeout=60, env=None):
                           env=cli_env(env))
 
 
-class Agent:
+class Agent(LoggedProcess):
     """One `orch agent` in host i's namespace."""
 
     def __init__(self, net, i, server_port, token, workdir, name=None):
+        self.name = name or "w%d" % i
+        super().__init__(os.path.join(workdir, "agent-%s.log" % self.name))
+        self.what = "agent " + self.name
         self.net = net
         self.i = i
-        self.name = name or "w%d" % i
         self.server_url = "https://%s:%d" % (netns.BRIDGE_ADDR, server_port)
         self.token = token
         self.data = os.path.join(workdir, "agent-" + self.name)
         self.cgroup_parent = "orchtest-" + self.name
-        self.log_path = os.path.join(workdir, "agent-%s.log" % self.name)
-        self.proc = None
-        self._log = None
         self.env = None     # extra environment for every start
 
     def start(self, token=None, extra=(), env=None):
         if self.alive():
             raise RuntimeError("agent %s already running" % self.name)
         os.makedirs(self.data, exist_ok=True)
-        self._log = open(self.log_path, "ab")
-        self._log.write(("\n==== start %s ====\n" % time.strftime("%H:%M:%S"))
-                        .encode())
-        self._log.flush()
         args = self.net.exec_prefix(self.i) + [
             orch_bin(), "agent", "--server", self.server_url,
             "--token", token or self.token, "--data", self.data,
@@ -78,44 +72,11 @@ class Agent:
             "--attr", "host=%d" % self.i, "--log-level", "debug"] + list(extra)
         full_env = dict(os.environ)
         full_env.update(env or self.env or {})
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=self._log,
-                                     env=full_env)
+        self._popen(args, env=full_env)
         return self
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
 
     def wait_exit(self, timeout=20):
         return self.proc.wait(timeout=timeout)
-
-    def kill9(self):
-        if self.alive():
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=30)
-        self._close_log()
-
-    def stop(self):
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=30)
-        self._close_log()
-
-    def _close_log(self):
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def log_tail(self, limit=8000):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read()[-limit:].decode("utf-8", "replace")
-        except OSError:
-            return "(no log)"
 
     # --- the node's runtime, as `orch ps` sees it ---------------------------
 
@@ -212,6 +173,14 @@ class Cluster:
             t = self.task(task_id, cluster)
             return t if t["lastStatus"] == status else None
         return wait_for(reached, timeout, what="task %s %s" % (task_id, status))
+
+    def run_to_stop(self, td, timeout=20, **run):
+        """Registers td, runs one task of it (run: RunTask's fields) and
+        waits until it is STOPPED: (the task, its containers by name)."""
+        self.register(td)
+        t = self.run_task(td["family"], **run)[0]
+        t = self.wait_task(t["taskId"], "STOPPED", timeout=timeout)
+        return t, {c["name"]: c for c in t["containers"]}
 
     def node_of(self, task):
         """The Agent that runs task (by its containerInstanceArn)."""

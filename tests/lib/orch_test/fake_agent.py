@@ -173,3 +173,12 @@ def new_cluster(client, prefix="c"):
     r = client.post("/v1/clusters", {"clusterName": name})
     assert r.status == 201, r
     return name
+
+
+def cluster_and_family(client, prefix, **taskdef):
+    """A new ECS cluster and a new family registered in it by
+    register_taskdef(**taskdef), for one test: (cluster name, family)."""
+    name = new_cluster(client)
+    fam = unique_family(prefix)
+    register_taskdef(client, fam, **taskdef)
+    return name, fam

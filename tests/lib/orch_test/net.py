@@ -1,5 +1,6 @@
 """Loopback ports and plain sockets."""
 
+import errno
 import socket
 import time
 
@@ -22,6 +23,18 @@ def wait_port(port, timeout=10.0, host="127.0.0.1"):
         except OSError:
             time.sleep(0.05)
     raise RuntimeError("port %d never accepted" % port)
+
+
+def refused(port, host="127.0.0.1"):
+    """True only when the kernel refuses a connection to host:port
+    (ECONNREFUSED): nothing listens there."""
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        return False
+    except ConnectionRefusedError:
+        return True
+    except OSError as e:
+        return e.errno == errno.ECONNREFUSED
 
 
 def read_until_close(sock, timeout=None):

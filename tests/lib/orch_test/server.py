@@ -2,7 +2,7 @@
 
 OrchServer starts `orch server` on a data directory and a free loopback
 port, waits for GET /healthz, and stops it (SIGTERM, SIGKILL) again.  Its
-stderr and stdout go to a log file.
+stderr and stdout go to a log file (orch_test.process).
 
 new_server/release (and running_server, both in one) keep the servers a
 test is using in one list: when a test fails, tests/conftest.py attaches the
@@ -11,31 +11,30 @@ log tail of every server in it to the report.
 
 import contextlib
 import os
-import signal
-import subprocess
 import time
 
 from orch_test import api
 from orch_test.binary import orch_bin
 from orch_test.net import free_port
+from orch_test.process import LoggedProcess
 
 READY_TIMEOUT = float(os.environ.get("ORCH_TEST_READY_TIMEOUT", "30"))
 
 
-class OrchServer:
+class OrchServer(LoggedProcess):
     """One `orch server` process on a data directory and a loopback port."""
+
+    what = "orch server"
 
     def __init__(self, data_dir, log_path, extra_args=(), port=None,
                  embedded_agent=False):
+        super().__init__(log_path)
         self.data_dir = str(data_dir)
         self.embedded_agent = embedded_agent
-        self.log_path = str(log_path)
         self.extra_args = list(extra_args)
         self.port = port or free_port()
-        self.proc = None
         self.token = None
         self.client = None
-        self._log = None
 
     @property
     def url(self):
@@ -47,15 +46,10 @@ class OrchServer:
         return os.path.join(self.data_dir, "pki", "ca.pem")
 
     def start(self, new_port=False):
-        if self.proc is not None and self.proc.poll() is None:
+        if self.alive():
             raise RuntimeError("server already running")
         if new_port:
             self.port = free_port()
-        self._close_log()
-        self._log = open(self.log_path, "ab")
-        self._log.write(("\n==== start %s on port %d ====\n"
-                         % (time.strftime("%H:%M:%S"), self.port)).encode())
-        self._log.flush()
         args = [orch_bin(), "server", "--data", self.data_dir,
                 "--listen", "127.0.0.1:%d" % self.port,
                 "--log-level", "debug"] + self.extra_args
@@ -63,8 +57,7 @@ class OrchServer:
             # API tests need no node; cluster tests start agents themselves.
             args.append("--no-agent")
         api.register_ca(self.port, self.ca_path)
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=self._log)
+        self._popen(args, " on port %d" % self.port)
         self._wait_ready()
         with open(os.path.join(self.data_dir, "admin-token")) as f:
             self.token = f.read().strip()
@@ -85,61 +78,10 @@ class OrchServer:
         raise RuntimeError("orch server not ready after %ss; log:\n%s"
                            % (READY_TIMEOUT, self.log_tail()))
 
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill9(self):
-        if self.alive():
-            self.proc.send_signal(signal.SIGKILL)
-        if self.proc is not None:
-            self.proc.wait(timeout=30)
-        self._close_log()
-
-    def terminate(self, timeout=20):
-        """SIGTERM and wait; returns the exit status."""
-        if self.proc is None:
-            return None
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=30)
-            self._close_log()
-            raise AssertionError("orch server ignored SIGTERM for %ss"
-                                 % timeout)
-        self._close_log()
-        return rc
-
-    def stop(self):
-        """Best-effort teardown: SIGTERM, then SIGKILL."""
-        if self.proc is None:
-            return
-        if self.alive():
-            try:
-                self.terminate(timeout=10)
-            except AssertionError:
-                pass
-        self._close_log()
-
     def restart(self):
         rc = self.terminate()
         self.start()
         return rc
-
-    def _close_log(self):
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def log_tail(self, limit=20000):
-        try:
-            with open(self.log_path, "rb") as f:
-                data = f.read()
-        except OSError:
-            return "(no log)"
-        return data[-limit:].decode("utf-8", "replace")
 
     def db_path(self):
         return os.path.join(self.data_dir, "orch.db")
