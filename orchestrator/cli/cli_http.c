@@ -67,11 +67,9 @@ fail:
 void cli_conn_release(struct cli_conn *c)
 {
 	free(c->server);
-	c->server = NULL;
 	free(c->token);
-	c->token = NULL;
 	free(c->ca_file);
-	c->ca_file = NULL;
+	*c = (struct cli_conn){ 0 };
 }
 
 char *cli_escape(const char *s)

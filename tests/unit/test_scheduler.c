@@ -203,28 +203,39 @@ static void test_draining_lost_excluded(void **state)
 		      "no ACTIVE node in cluster 'default' (2 DRAINING, 0 LOST)");
 }
 
+/*
+ * Two nodes, one too small for the request in one dimension: the task goes
+ * to the other, and a second one (the bigger node now too full) is refused
+ * with the reason naming that dimension.
+ */
+struct filter_case {
+	int64_t cpu_a, mem_a, cpu_b, mem_b;	/* nodes "a" (small) and "b" */
+	int64_t req_cpu, req_mem;
+	const char *reason;
+};
+
+static void check_filter(struct scheduler *s, const struct filter_case *c)
+{
+	add_node(s, "a", c->cpu_a, c->mem_a, NULL);
+	add_node(s, "b", c->cpu_b, c->mem_b, NULL);
+	expect_place(s, "t1", make_req(c->req_cpu, c->req_mem, "g"), NULL, NULL, "b");
+	expect_reason(s, "t2", make_req(c->req_cpu, c->req_mem, "g"), NULL, NULL, c->reason);
+}
+
 static void test_cpu_filter(void **state)
 {
-	struct scheduler *s = *state;
-
-	add_node(s, "a", 256, 4096, NULL);
-	add_node(s, "b", 512, 4096, NULL);
-	expect_place(s, "t1", make_req(400, 10, "g"), NULL, NULL, "b");
-	expect_reason(s, "t2", make_req(400, 10, "g"), NULL, NULL,
-		      "no ACTIVE node in cluster 'default' has 400 CPU units free "
-		      "(most free: 256 on node 'a'; 2 eligible nodes)");
+	check_filter(*state, &(struct filter_case){
+		256, 4096, 512, 4096, 400, 10,
+		"no ACTIVE node in cluster 'default' has 400 CPU units free "
+		"(most free: 256 on node 'a'; 2 eligible nodes)" });
 }
 
 static void test_memory_filter(void **state)
 {
-	struct scheduler *s = *state;
-
-	add_node(s, "a", 1024, 1000, NULL);
-	add_node(s, "b", 1024, 3000, NULL);
-	expect_place(s, "t1", make_req(1, 2000, "g"), NULL, NULL, "b");
-	expect_reason(s, "t2", make_req(1, 2000, "g"), NULL, NULL,
-		      "no ACTIVE node in cluster 'default' with 1 CPU units free also has 2000 MiB "
-		      "of memory free (most free: 1000 MiB on node 'a'; 2 nodes checked)");
+	check_filter(*state, &(struct filter_case){
+		1024, 1000, 1024, 3000, 1, 2000,
+		"no ACTIVE node in cluster 'default' with 1 CPU units free also has 2000 MiB "
+		"of memory free (most free: 1000 MiB on node 'a'; 2 nodes checked)" });
 }
 
 static void test_ports_tcp_udp_separate(void **state)
