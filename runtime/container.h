@@ -78,6 +78,13 @@ struct container_config {
 	bool cgroup_parent_is_group;
 	bool auto_remove;		/* --rm: the shim removes everything at exit */
 	/*
+	 * The root (the overlay) is remounted read-only once the container's
+	 * own mounts are in place; /dev, /proc, /sys, /dev/shm and the
+	 * bind-mounted /etc/hosts, resolv.conf and hostname keep their flags.
+	 * Nothing else (not /tmp) is made writable.
+	 */
+	bool readonly_rootfs;
+	/*
 	 * NULL, or the ID of a running container whose network namespace this
 	 * one joins instead of making its own (the containers of one task share
 	 * it, as in a pod); network is then ignored.

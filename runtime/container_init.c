@@ -15,7 +15,9 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -258,6 +260,35 @@ int container_enter_workdir(int root_fd, const char *workdir, orch_error *err)
 	return 0;
 }
 
+/*
+ * readonlyRootFilesystem: makes the root mount (the overlay, after
+ * pivot_root) read-only.  A bind remount changes only that mount's own
+ * flags, so the mounts on top of it (/dev, /proc, /sys, /dev/shm, the
+ * bind-mounted /etc files) keep theirs; the flags the root already has
+ * (nosuid, nodev ...) are carried over, as a remount without them would
+ * clear them.  Called after the working directory is made, as Docker makes
+ * it before the root turns read-only.
+ */
+static int remount_root_readonly(orch_error *err)
+{
+	static const struct { unsigned long st, ms; } carried[] = {
+		{ ST_NOSUID, MS_NOSUID }, { ST_NODEV, MS_NODEV }, { ST_NOEXEC, MS_NOEXEC },
+		{ ST_NOATIME, MS_NOATIME }, { ST_NODIRATIME, MS_NODIRATIME },
+		{ ST_RELATIME, MS_RELATIME },
+	};
+	unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY;
+	struct statvfs sv;
+
+	if (statvfs("/", &sv) < 0)
+		return orch_fail_errno(err, errno, "reading the flags of the container's root");
+	for (size_t i = 0; i < sizeof(carried) / sizeof(carried[0]); i++)
+		if (sv.f_flag & carried[i].st)
+			flags |= carried[i].ms;
+	if (mount(NULL, "/", NULL, flags, NULL) < 0)
+		return orch_fail_errno(err, errno, "remounting the container's root read-only");
+	return 0;
+}
+
 __attribute__((noreturn)) void container_init_run(const struct container_init_args *a)
 {
 	const struct container_config *cfg = a->config;
@@ -348,7 +379,8 @@ __attribute__((noreturn)) void container_init_run(const struct container_init_ar
 	    spec_env_set_default(proc, "HOSTNAME", cfg->hostname, &err) < 0 ||
 	    spec_env_set_default(proc, "HOME", user.home, &err) < 0 ||
 	    container_make_workdir(root_fd, proc->workdir, &err) < 0 ||
-	    container_init_set_rlimits(proc, &err) < 0)
+	    container_init_set_rlimits(proc, &err) < 0 ||
+	    (cfg->readonly_rootfs && remount_root_readonly(&err) < 0))
 		init_fail(a->sync_fd, CONTAINER_EXIT_RUNTIME_ERROR, &err);
 
 	if (caps_drop_and_switch_user(caps_docker_default, user.uid, user.gid, user.sgids,

@@ -177,6 +177,9 @@ int container_config_write(const char *dir, const char *id, const struct contain
 	if (json && cfg->cgroup_parent_is_group &&
 	    json_object_set_new(json, "cgroupParentIsGroup", json_true()) < 0)
 		json_decref(take_ptr(&json));
+	if (json && cfg->readonly_rootfs &&
+	    json_object_set_new(json, "readonlyRootfs", json_true()) < 0)
+		json_decref(take_ptr(&json));
 	if (!json)
 		return orch_fail(err, ORCH_ERR_INTERNAL, "encoding the config of '%s'", id);
 	text = json_dumps(json, JSON_INDENT(2));
@@ -247,6 +250,7 @@ int container_config_read(const char *dir, struct container_config *cfg, int64_t
 			goto nomem;
 	}
 	cfg->cgroup_parent_is_group = json_is_true(json_object_get(json, "cgroupParentIsGroup"));
+	cfg->readonly_rootfs = json_is_true(json_object_get(json, "readonlyRootfs"));
 	cfg->limits = (struct cgroup_limits){ mem, res, cpu, units, pids };
 	cfg->auto_remove = auto_remove;
 	if (created_ns)

@@ -192,6 +192,7 @@ int task_config_build(const struct task_config_input *in, struct container_confi
 	cfg->hostname = sov.hostname ? strdup(sov.hostname) : NULL;
 	cfg->cgroup_parent = strdup(cgroup_parent);
 	cfg->cgroup_parent_is_group = true;
+	cfg->readonly_rootfs = json_is_true(json_object_get(def, "readonlyRootFilesystem"));
 	if (cfg->network == LINUX_NETWORK_NONE && in->network_from) {
 		/* One network namespace per task: join a running sibling's. */
 		cfg->network_from = strdup(in->network_from);

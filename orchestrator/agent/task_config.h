@@ -18,6 +18,8 @@
  *                        then the override's (a later entry of a name wins)
  *   workingDirectory, user, hostname   Docker's -w, -u, --hostname
  *   ulimits              as `orch run --ulimit` (spec_rlimit_from_values)
+ *   readonlyRootFilesystem   the root read-only (readonly_rootfs); nothing
+ *                        is made writable for it, not /tmp
  *   memory, memoryReservation (override)   MiB: the container's hard limit
  *                        and reservation; each must fit in the task's memory
  *                        (a RunTask override can lower the task below them)

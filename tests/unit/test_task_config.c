@@ -3,7 +3,7 @@
  * container definition into the runtime's container config
  * (agent/task_config.h): entryPoint and command against the image's
  * Entrypoint and Cmd, environment order, workingDirectory, user and
- * hostname, ulimits, memory and cpu (with RunTask overrides and the task
+ * hostname, readonlyRootFilesystem, ulimits, memory and cpu (with RunTask overrides and the task
  * size), the network mode, the container's cgroup, and its failures.
  *
  * Images come from a table here instead of an image store: the resolver
@@ -305,6 +305,31 @@ static void test_working_directory_user_and_hostname(void **state)
 	build_fails(&relative, ORCH_ERR_INVALID, "absolute path");
 }
 
+/* readonlyRootFilesystem: only true makes the root read-only. */
+static void test_readonly_root_filesystem(void **state)
+{
+	static const struct {
+		const char *extra;
+		bool readonly;
+	} cases[] = {
+		{ ",'readonlyRootFilesystem':true", true },
+		{ ",'readonlyRootFilesystem':false", false },
+		{ "", false },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char definition[512];
+		struct build b = { .definition = definition };
+		struct container_config cfg;
+
+		snprintf(definition, sizeof(definition), TD("%s"), cases[i].extra);
+		build_ok(&b, &cfg);
+		assert_int_equal(cfg.readonly_rootfs, cases[i].readonly);
+		container_config_release(&cfg);
+	}
+}
+
 /* ---- limits ------------------------------------------------------------------- */
 
 static void test_memory_and_cpu_limits(void **state)
@@ -477,6 +502,7 @@ int main(void)
 		cmocka_unit_test(test_index_picks_the_container),
 		cmocka_unit_test(test_environment_definition_then_override),
 		cmocka_unit_test(test_working_directory_user_and_hostname),
+		cmocka_unit_test(test_readonly_root_filesystem),
 		cmocka_unit_test(test_memory_and_cpu_limits),
 		cmocka_unit_test(test_container_limits_must_fit_the_task),
 		cmocka_unit_test(test_ulimits),
