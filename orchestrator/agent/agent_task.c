@@ -588,13 +588,13 @@ static void task_start(struct agent_tasks *t, struct agent_task *task)
 /* ---- stopping ------------------------------------------------------------- */
 
 /*
- * Records why the task stops and sets the SIGKILL deadline (the longest
- * stopTimeout of its running containers); the caller sends the SIGTERM
- * (task_signal) and the loop the SIGKILL at kill_at.
+ * Records why the task stops and sets each running container's SIGKILL
+ * deadline (its own stopTimeout from now); the caller sends the SIGTERM
+ * (task_signal) and the loop each container its SIGKILL at its kill_at.
  */
 static void task_stop(struct agent_task *task, const char *code, const char *reason)
 {
-	int longest = 0;
+	double now = clock_mono_s();
 	bool any_running = false;
 
 	if (!task->stop_code[0] && code)
@@ -613,12 +613,10 @@ static void task_stop(struct agent_task *task, const char *code, const char *rea
 		if (c->status != AGENT_CONTAINER_RUNNING)
 			continue;
 		any_running = true;
-		if (c->stop_timeout_s > longest)
-			longest = c->stop_timeout_s;
+		if (!c->kill_at)
+			c->kill_at = now + c->stop_timeout_s;
 	}
 	task->status = any_running ? AGENT_TASK_STOPPING : AGENT_TASK_STOPPED;
-	if (any_running && !task->kill_at)
-		task->kill_at = clock_mono_s() + longest;
 	if (!any_running && !task->stopped_at)
 		task->stopped_at = clock_wall_s();
 }
@@ -634,6 +632,23 @@ static void task_signal(struct agent_tasks *t, struct agent_task *task, int sign
 			continue;
 		if (container_kill(t->runtime_dir, c->runtime_id, signo, &err) < 0)
 			log_debug("agent: signal %d to %s: %s", signo, c->runtime_id, err.message);
+	}
+}
+
+/* SIGKILL to each running container past its own stopTimeout. */
+static void task_kill_overdue(struct agent_tasks *t, struct agent_task *task, double now)
+{
+	for (size_t i = 0; i < task->container_count; i++) {
+		struct agent_container *c = &task->containers[i];
+		orch_error err = ORCH_ERROR_INIT;
+
+		if (c->status != AGENT_CONTAINER_RUNNING || !c->runtime_id[0] || !c->kill_at ||
+		    now < c->kill_at)
+			continue;
+		log_info("agent: task %s: container %s: stop timeout, SIGKILL", task->id, c->name);
+		if (container_kill(t->runtime_dir, c->runtime_id, SIGKILL, &err) < 0)
+			log_debug("agent: signal %d to %s: %s", SIGKILL, c->runtime_id, err.message);
+		c->kill_at = now + 1;	/* and again, if it takes longer */
 	}
 }
 
@@ -683,7 +698,8 @@ static void task_follow_containers(struct agent_tasks *t, struct agent_task *tas
 		if (all_stopped) {
 			task->status = AGENT_TASK_STOPPED;
 			task->stopped_at = clock_wall_s();
-			task->kill_at = 0;
+			for (size_t i = 0; i < task->container_count; i++)
+				task->containers[i].kill_at = 0;
 			log_info("agent: task %s stopped (%s)", task->id,
 				 task->stop_code[0] ? task->stop_code : "exited");
 			task_changed(t);
@@ -743,11 +759,8 @@ void agent_tasks_converge(struct agent_tasks *t)
 			}
 		}
 		task_follow_containers(t, task);
-		if (task->status == AGENT_TASK_STOPPING && task->kill_at && now >= task->kill_at) {
-			log_info("agent: task %s: stop timeout, SIGKILL", task->id);
-			task_signal(t, task, SIGKILL);
-			task->kill_at = now + 1;	/* and again, if it takes longer */
-		}
+		if (task->status == AGENT_TASK_STOPPING)
+			task_kill_overdue(t, task, now);
 		link = &task->next;
 	}
 }
@@ -826,12 +839,13 @@ int agent_tasks_next_deadline_ms(const struct agent_tasks *t)
 	double now = clock_mono_s(), next = -1;
 
 	for (const struct agent_task *task = t->head; task; task = task->next) {
-		if (task->kill_at && (next < 0 || task->kill_at < next))
-			next = task->kill_at;
 		for (size_t i = 0; i < task->container_count; i++) {
 			const struct agent_container *c = &task->containers[i];
 			double at = c->health_pid > 0 ? c->health_deadline : c->health_next_at;
 
+			if (task->status == AGENT_TASK_STOPPING && c->status == AGENT_CONTAINER_RUNNING &&
+			    c->kill_at && (next < 0 || c->kill_at < next))
+				next = c->kill_at;
 			if (c->status == AGENT_CONTAINER_RUNNING && c->health_since && at > 0 &&
 			    (next < 0 || at < next))
 				next = at;

@@ -71,6 +71,7 @@ struct agent_container {
 	enum agent_container_status status;
 	bool essential;
 	int stop_timeout_s;
+	double kill_at;			/* monotonic seconds: SIGKILL it if still running; 0 none */
 	bool has_exit_code;
 	int exit_code;
 	char reason[AGENT_REASON_MAX];
@@ -97,7 +98,6 @@ struct agent_task {
 	double started_at, stopped_at;	/* epoch seconds, 0 = not yet */
 	struct agent_container containers[ECS_MAX_CONTAINERS_PER_TASK];
 	size_t container_count;
-	double kill_at;			/* monotonic seconds: SIGKILL what still runs; 0 none */
 	pid_t pull_pid;			/* image pull child, 0 none */
 	int pull_fd;			/* its stderr, -1 none */
 	char pull_output[AGENT_PULL_OUTPUT_MAX];	/* the last of what it wrote there */

@@ -1,8 +1,12 @@
 """Task-definition fields the validator accepts as acted on, each checked
 for its effect in a real task on an agent: readonlyRootFilesystem makes
-the root read-only (and nothing else)."""
+the root read-only (and nothing else); each container gets SIGKILL after
+its own stopTimeout."""
+
+import time
 
 from orch_test.cluster import sleeper_td
+from orch_test.wait import wait_for
 
 # Exit 42 when touching / fails with EROFS while /dev/shm stays writable;
 # 0 when / is writable.
@@ -23,3 +27,29 @@ def test_without_readonly_root_filesystem_the_root_is_writable(cluster, family):
         t, containers = cluster.run_to_stop(td, timeout=30)
         assert containers["app"].get("exitCode") == 0, t
 
+
+def test_each_container_is_killed_after_its_own_stop_timeout(cluster, family):
+    # busybox sleep as PID 1 ignores SIGTERM: each container lives until
+    # its own SIGKILL.
+    td = sleeper_td(family, container={"name": "fast", "stopTimeout": 1})
+    td["containerDefinitions"].append(
+        {"name": "slow", "image": "busybox", "memory": 32,
+         "command": ["sleep", "300"], "stopTimeout": 10})
+    cluster.register(td)
+    tid = cluster.run_task(family)[0]["taskId"]
+    cluster.wait_task(tid, "RUNNING", timeout=30)
+    stop_sent = time.monotonic()
+    cluster.stop_task(tid)
+
+    def fast_stopped():
+        t = cluster.task(tid)
+        by_name = {c["name"]: c for c in t["containers"]}
+        return by_name if by_name["fast"]["lastStatus"] == "STOPPED" else None
+    by_name = wait_for(fast_stopped, timeout=8, what="fast container stopped")
+    # Killed after its own 1 s, while the other still has its 10 s.
+    assert by_name["fast"].get("exitCode") == 137, by_name
+    assert by_name["slow"]["lastStatus"] == "RUNNING", by_name
+    t = cluster.wait_task(tid, "STOPPED", timeout=30)
+    slow = {c["name"]: c for c in t["containers"]}["slow"]
+    assert slow.get("exitCode") == 137, t
+    assert time.monotonic() - stop_sent > 5, t
