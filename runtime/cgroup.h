@@ -65,7 +65,12 @@ int cgroup_init(struct cgroup *cg, const char *parent, const char *id, orch_erro
 /* Fills cg for a group cgroup at path ("PARENT/NAME"), checked as a parent is. */
 int cgroup_init_group(struct cgroup *cg, const char *path, orch_error *err);
 
-/* Creates the cgroup and applies limits. */
+/*
+ * Creates the cgroup, applies limits and puts the device allow-list on it
+ * (cgroup_devices.c: the v1 devices controller, else an eBPF program on the
+ * container's cgroup2 directory).  Fails with "no device control: ..." when
+ * the host offers neither: a container never runs without.
+ */
 int cgroup_create(const struct cgroup *cg, const struct cgroup_limits *limits, orch_error *err);
 
 /*

@@ -49,4 +49,19 @@ int cgroup_rmdir_if_empty(const char *dir, orch_error *err);
 /* Appends the subdirectories of dir not yet in *names (none if dir is absent). */
 int cgroup_collect_children(const char *dir, char ***names, size_t *count, orch_error *err);
 
+/*
+ * Device control (cgroup_devices.c): every container's cgroup gets the
+ * device allow-list one way or the other, or the container does not start.
+ */
+
+/* Writes the allow-list into the v1 devices cgroup dir (deny all, then allow). */
+int cgroup_devices_v1_apply(const char *dir, orch_error *err);
+
+/*
+ * Loads the allow-list as an eBPF device program and attaches it to the
+ * cgroup2 directory dir.  The cgroup keeps the program: nothing to release
+ * or detach later.
+ */
+int cgroup_devices_bpf_attach(const char *dir, orch_error *err);
+
 #endif

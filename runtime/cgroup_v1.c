@@ -5,8 +5,12 @@
  * come from /proc/self/mountinfo, so co-mounted "cpu,cpuacct" and separate
  * mounts both work.
  *
- * The devices controller carries Docker's default device allow-list: mknod
- * of anything, read/write only to the devices the container's /dev has.
+ * Device control (cgroup_devices.c): the devices controller carries the
+ * allow-list (mknod of anything, read/write only of the devices the
+ * container's /dev has).  A hybrid host without the devices controller on v1
+ * gets the same list as an eBPF program on the container's cgroup in the
+ * cgroup2 hierarchy (a fifth directory, made, entered and removed with the
+ * others); with neither the container is refused.
  * Limits are hierarchical (memory.use_hierarchy is always 1 on current
  * kernels), so a group's memory and CPU quota bound its children together.
  */
@@ -22,11 +26,19 @@
 
 #include "common/cleanup.h"
 
-enum v1_controller { V1_MEMORY, V1_CPU, V1_PIDS, V1_DEVICES, V1_COUNT };
+/*
+ * The hierarchies a container has a directory in: the v1 controllers, then
+ * V1_UNIFIED, the cgroup2 mount, used only for the eBPF device program when
+ * the devices controller is not mounted.
+ */
+enum v1_hierarchy {
+	V1_MEMORY, V1_CPU, V1_PIDS, V1_DEVICES, V1_CONTROLLERS,
+	V1_UNIFIED = V1_CONTROLLERS, V1_COUNT
+};
 
-static const char *const v1_names[V1_COUNT] = { "memory", "cpu", "pids", "devices" };
+static const char *const v1_names[V1_COUNT] = { "memory", "cpu", "pids", "devices", "cgroup2" };
 
-/* Mount points of each controller; "" when the controller is not mounted. */
+/* Mount points of each hierarchy; "" when it is not mounted (or not used). */
 static char v1_mounts[V1_COUNT][256];
 static bool v1_mounts_loaded;
 
@@ -45,7 +57,7 @@ static bool option_has(const char *options, const char *name)
 	return false;
 }
 
-/* Fills v1_mounts from mountinfo lines "... MOUNTPOINT ... - cgroup SRC OPTS". */
+/* Fills v1_mounts from mountinfo lines "... MOUNTPOINT ... - cgroup[2] SRC OPTS". */
 static int v1_load_mounts(orch_error *err)
 {
 	cleanup_fclose FILE *f = NULL;
@@ -62,13 +74,20 @@ static int v1_load_mounts(orch_error *err)
 		const char *sep = strstr(line, " - ");
 
 		if (!sep || sscanf(line, "%*s %*s %*s %*s %255s", mountpoint) != 1 ||
-		    sscanf(sep + 3, "%31s %63s %511s", fstype, source, options) != 3 ||
-		    strcmp(fstype, "cgroup") != 0)
+		    sscanf(sep + 3, "%31s %63s %511s", fstype, source, options) != 3)
 			continue;
-		for (int c = 0; c < V1_COUNT; c++)
+		if (strcmp(fstype, "cgroup2") == 0 && !v1_mounts[V1_UNIFIED][0])
+			snprintf(v1_mounts[V1_UNIFIED], sizeof(v1_mounts[V1_UNIFIED]), "%s",
+				 mountpoint);
+		if (strcmp(fstype, "cgroup") != 0)
+			continue;
+		for (int c = 0; c < V1_CONTROLLERS; c++)
 			if (!v1_mounts[c][0] && option_has(options, v1_names[c]))
 				snprintf(v1_mounts[c], sizeof(v1_mounts[c]), "%s", mountpoint);
 	}
+	/* The devices controller does it all when present: no cgroup2 directory. */
+	if (v1_mounts[V1_DEVICES][0])
+		v1_mounts[V1_UNIFIED][0] = '\0';
 	v1_mounts_loaded = true;
 	return 0;
 }
@@ -88,19 +107,19 @@ static int v1_write_i64(const char *dir, const char *file, int64_t value, orch_e
 	return cgroup_write_file(dir, file, text, err);
 }
 
-/* Docker's default device rules (moby oci/devices defaults, without tun). */
-static const char *const v1_device_allow[] = {
-	"c *:* m", "b *:* m",
-	"c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",	/* null zero full random urandom */
-	"c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm",	/* tty console ptmx */
-	"c 136:* rwm",				/* pts */
-};
-
-/* PARENT/ID in every mounted controller; memory and pids are required. */
+/*
+ * PARENT/ID in every mounted hierarchy; memory and pids are required, and
+ * so is one way to control devices (never a container without).
+ */
 static int v1_make_dirs(const struct cgroup *cg, orch_error *err)
 {
 	if (v1_load_mounts(err) < 0)
 		return -1;
+	if (!v1_mounts[V1_DEVICES][0] && !v1_mounts[V1_UNIFIED][0])
+		return orch_fail(err, ORCH_ERR_UNSUPPORTED,
+				 "no device control: the cgroup v1 'devices' controller is not "
+				 "mounted and no cgroup2 hierarchy is mounted for an eBPF device "
+				 "program");
 	for (int c = 0; c < V1_COUNT; c++) {
 		if (!v1_mounts[c][0]) {
 			if (c == V1_MEMORY || c == V1_PIDS)
@@ -166,12 +185,15 @@ static int v1_create(const struct cgroup *cg, const struct cgroup_limits *lim, o
 		return -1;
 	if (v1_mounts[V1_DEVICES][0]) {
 		v1_dir(cg, V1_DEVICES, dir, sizeof(dir));
-		if (cgroup_write_file(dir, "devices.deny", "a", err) < 0)
-			return -1;
-		for (size_t i = 0; i < sizeof(v1_device_allow) / sizeof(v1_device_allow[0]); i++)
-			if (cgroup_write_file(dir, "devices.allow", v1_device_allow[i], err) < 0)
-				return -1;
+		if (cgroup_devices_v1_apply(dir, err) < 0)
+			return orch_error_prefix(err, "no device control");
+		return 0;
 	}
+	/* v1_make_dirs made sure of one of the two. */
+	v1_dir(cg, V1_UNIFIED, dir, sizeof(dir));
+	if (cgroup_devices_bpf_attach(dir, err) < 0)
+		return orch_error_prefix(err, "no device control (the cgroup v1 'devices' "
+					 "controller is not mounted)");
 	return 0;
 }
 

@@ -7,9 +7,10 @@
  * group cgroup (a task's, between PARENT and its containers), whose own
  * subtree_control delegates the controllers to the containers below.
  *
- * Device restrictions on v2 need an eBPF program (BPF_CGROUP_DEVICE); orch
- * does not load one yet, so on v2 the container's own /dev (only the default
- * nodes) and the missing CAP_SYS_ADMIN are the protection.
+ * v2 has no devices controller: each container's cgroup gets the device
+ * allow-list as an eBPF program (cgroup_devices.c) before any process of
+ * the container is in it, and a container whose program cannot be attached
+ * does not start.  Group cgroups get none; the containers below have theirs.
  */
 #include "cgroup_internal.h"
 
@@ -103,7 +104,8 @@ static int v2_enable_controllers(const char *path, orch_error *err)
 	return 0;
 }
 
-static int v2_create(const struct cgroup *cg, const struct cgroup_limits *lim, orch_error *err)
+/* Makes the cgroup dir of a container or group and writes its limits. */
+static int v2_make(const struct cgroup *cg, const struct cgroup_limits *lim, orch_error *err)
 {
 	char dir[CGROUP_PATH_MAX * 2];
 	char text[64];
@@ -141,17 +143,30 @@ static int v2_create(const struct cgroup *cg, const struct cgroup_limits *lim, o
 	return 0;
 }
 
+static int v2_create(const struct cgroup *cg, const struct cgroup_limits *lim, orch_error *err)
+{
+	char dir[CGROUP_PATH_MAX * 2];
+
+	if (v2_make(cg, lim, err) < 0)
+		return -1;
+	v2_dir(cg, dir, sizeof(dir));
+	if (cgroup_devices_bpf_attach(dir, err) < 0)
+		return orch_error_prefix(err, "no device control");
+	return 0;
+}
+
 /*
- * A group cgroup: created like a container's, then its own subtree_control
- * gets the controllers too, so the containers below it can have limits of
- * their own (a v2 child only has the controllers its parent delegates).
+ * A group cgroup: made like a container's but without a device program
+ * (the containers below have theirs), then its own subtree_control gets the
+ * controllers too, so the containers below it can have limits of their own
+ * (a v2 child only has the controllers its parent delegates).
  */
 static int v2_create_group(const struct cgroup *cg, const struct cgroup_limits *lim,
 			   orch_error *err)
 {
 	char dir[CGROUP_PATH_MAX * 2];
 
-	if (v2_create(cg, lim, err) < 0)
+	if (v2_make(cg, lim, err) < 0)
 		return -1;
 	v2_dir(cg, dir, sizeof(dir));
 	return v2_enable_in(dir, err);

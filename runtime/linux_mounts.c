@@ -18,6 +18,9 @@
 
 #include "common/cleanup.h"
 
+/* The /dev tmpfs: nodev once the default nodes are bound in (populate_dev). */
+#define LINUX_DEV_TMPFS_FLAGS (MS_NOSUID | MS_NODEV | MS_STRICTATIME)
+
 /* Docker's masked paths (moby oci/defaults.go). */
 static const char *const masked_paths[] = {
 	"/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
@@ -184,6 +187,19 @@ static int mount_at(const char *source, const char *target, const char *fstype,
 	return 0;
 }
 
+/*
+ * /dev is a tmpfs mounted nodev, yet its default nodes work: each node is
+ * made with mknod while the tmpfs still allows devices, then bind-mounted
+ * onto itself, and only then is the /dev mount itself switched to nodev.
+ * A bind mount is a mount of its own with the flags it was made with, so
+ * the default nodes keep working while any node made later in /dev (root
+ * in the container keeps CAP_MKNOD, and mknod of anything is allowed so
+ * images with device nodes unpack) cannot be opened there.  runc binds the
+ * host's nodes instead; those are out of reach here, after the pivot, and
+ * nodes of our own need nothing from the host.  What a node may do once
+ * opened is the cgroup device control's business (cgroup_devices.c): nodev
+ * is the second wall, not the first.
+ */
 static int populate_dev(orch_error *err)
 {
 	for (size_t i = 0; i < sizeof(default_devices) / sizeof(default_devices[0]); i++) {
@@ -194,7 +210,11 @@ static int populate_dev(orch_error *err)
 		/* mknod honours the umask; the nodes are world-usable as in Docker. */
 		if (chmod(d->path, 0666) < 0)
 			return orch_fail_errno(err, errno, "chmod '%s'", d->path);
+		if (mount(d->path, d->path, NULL, MS_BIND, NULL) < 0)
+			return orch_fail_errno(err, errno, "binding device '%s'", d->path);
 	}
+	if (mount(NULL, "/dev", NULL, MS_REMOUNT | MS_BIND | LINUX_DEV_TMPFS_FLAGS, NULL) < 0)
+		return orch_fail_errno(err, errno, "making '/dev' nodev");
 	for (size_t i = 0; i < sizeof(default_symlinks) / sizeof(default_symlinks[0]); i++)
 		if (symlink(default_symlinks[i].link, default_symlinks[i].target) < 0)
 			return orch_fail_errno(err, errno, "creating '%s'", default_symlinks[i].target);
@@ -206,7 +226,7 @@ int linux_mount_api_filesystems(orch_error *err)
 	const unsigned long nosuid_nodev_noexec = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 
 	if (mount_at("proc", "/proc", "proc", nosuid_nodev_noexec, NULL, err) < 0 ||
-	    mount_at("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME,
+	    mount_at("tmpfs", "/dev", "tmpfs", LINUX_DEV_TMPFS_FLAGS & ~MS_NODEV,
 		     LINUX_DEV_TMPFS_OPTIONS, err) < 0 ||
 	    populate_dev(err) < 0 ||
 	    mount_at("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,

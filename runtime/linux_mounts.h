@@ -47,7 +47,10 @@ int linux_pivot_root(const char *new_root, orch_error *err);
 /* Attaches tree_fd (from linux_file_tree_open) over the file at path, creating it. */
 int linux_file_tree_attach(int tree_fd, const char *path, orch_error *err);
 
-/* /proc, /dev (tmpfs, nodes, pts, shm, mqueue, symlinks), /sys read-only. */
+/*
+ * /proc, /dev (a nodev tmpfs with the default nodes bound in, pts, shm,
+ * mqueue, symlinks), /sys read-only.
+ */
 int linux_mount_api_filesystems(orch_error *err);
 
 /* Docker's masked paths and read-only paths under /proc and /sys. */
