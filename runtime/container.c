@@ -338,6 +338,18 @@ int container_start(const char *data_dir, const char *id, int *attach_fd, int *f
 
 /* ---- state, kill, stop, wait ---------------------------------------------- */
 
+int container_config_get(const char *data_dir, const char *id, struct container_config *out,
+			 orch_error *err)
+{
+	char dir[4200];
+
+	memset(out, 0, sizeof(*out));
+	if (!container_id_valid(id))
+		return orch_fail(err, ORCH_ERR_NOT_FOUND, "no such container '%s'", id);
+	container_dir_path(data_dir, id, dir, sizeof(dir));
+	return container_config_read(dir, out, NULL, err);
+}
+
 int container_state_get(const char *data_dir, const char *id, struct container_state *out,
 			orch_error *err)
 {

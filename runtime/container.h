@@ -54,6 +54,14 @@ enum container_status {
 	CONTAINER_DEAD,		/* its shim vanished without recording an exit */
 };
 
+/* One label (Docker's --label, ECS's dockerLabels); owned strings. */
+struct container_label {
+	char *key;
+	char *value;
+};
+
+#define CONTAINER_LABELS_MAX 256
+
 /* What to run; owned strings, released by container_config_release. */
 struct container_config {
 	char *name;			/* optional, unique on the host */
@@ -84,6 +92,9 @@ struct container_config {
 	 * Nothing else (not /tmp) is made writable.
 	 */
 	bool readonly_rootfs;
+	/* Kept with the container and shown (orch ps --json); the runtime does not read them. */
+	struct container_label *labels;
+	size_t label_count;
 	/*
 	 * NULL, or the ID of a running container whose network namespace this
 	 * one joins instead of making its own (the containers of one task share
@@ -170,6 +181,13 @@ int container_resolve(const char *data_dir, const char *id_or_name,
  */
 int container_wait(const char *data_dir, const char *id, int timeout_ms,
 		   struct container_state *out, orch_error *err);
+
+/*
+ * The config a container was created with (config.json), for what `orch ps`
+ * shows beyond the state: its labels.  Release with container_config_release.
+ */
+int container_config_get(const char *data_dir, const char *id, struct container_config *out,
+			 orch_error *err);
 
 /* The container's directory: DIR/containers/ID. */
 int container_dir_path(const char *data_dir, const char *id, char *buf, size_t len);

@@ -149,6 +149,43 @@ static json_t *strv_json(char **v, size_t n)
 	return a;
 }
 
+/* The labels as a JSON object (a later key wins, as with docker --label). */
+static json_t *labels_json(const struct container_label *labels, size_t n)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; o && i < n; i++)
+		if (json_object_set_new(o, labels[i].key, json_string(labels[i].value)) < 0)
+			json_decref(take_ptr(&o));
+	return o;
+}
+
+static int labels_from_json(const json_t *o, struct container_config *cfg)
+{
+	const char *key;
+	json_t *value;
+
+	if (!o)
+		return 0;
+	if (!json_is_object(o) || json_object_size(o) > CONTAINER_LABELS_MAX)
+		return -1;
+	cfg->labels = calloc(json_object_size(o) + 1, sizeof(*cfg->labels));
+	if (!cfg->labels)
+		return -1;
+	json_object_foreach((json_t *)o, key, value) {
+		struct container_label *l = &cfg->labels[cfg->label_count];
+
+		if (!json_is_string(value))
+			return -1;
+		l->key = strdup(key);
+		l->value = strdup(json_string_value(value));
+		cfg->label_count++;
+		if (!l->key || !l->value)
+			return -1;
+	}
+	return 0;
+}
+
 int container_config_write(const char *dir, const char *id, const struct container_config *cfg,
 			   int64_t created_ns, orch_error *err)
 {
@@ -176,6 +213,9 @@ int container_config_write(const char *dir, const char *id, const struct contain
 		json_decref(take_ptr(&json));
 	if (json && cfg->cgroup_parent_is_group &&
 	    json_object_set_new(json, "cgroupParentIsGroup", json_true()) < 0)
+		json_decref(take_ptr(&json));
+	if (json && cfg->label_count > 0 &&
+	    json_object_set_new(json, "labels", labels_json(cfg->labels, cfg->label_count)) < 0)
 		json_decref(take_ptr(&json));
 	if (json && cfg->readonly_rootfs &&
 	    json_object_set_new(json, "readonlyRootfs", json_true()) < 0)
@@ -251,6 +291,8 @@ int container_config_read(const char *dir, struct container_config *cfg, int64_t
 	}
 	cfg->cgroup_parent_is_group = json_is_true(json_object_get(json, "cgroupParentIsGroup"));
 	cfg->readonly_rootfs = json_is_true(json_object_get(json, "readonlyRootfs"));
+	if (labels_from_json(json_object_get(json, "labels"), cfg) < 0)
+		goto invalid;
 	cfg->limits = (struct cgroup_limits){ mem, res, cpu, units, pids };
 	cfg->auto_remove = auto_remove;
 	if (created_ns)
@@ -279,6 +321,11 @@ void container_config_release(struct container_config *c)
 	free(c->hostname);
 	free(c->cgroup_parent);
 	free(c->network_from);
+	for (size_t i = 0; i < c->label_count; i++) {
+		free(c->labels[i].key);
+		free(c->labels[i].value);
+	}
+	free(c->labels);
 	memset(c, 0, sizeof(*c));
 }
 

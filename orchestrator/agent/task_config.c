@@ -102,6 +102,35 @@ static int check_within_task(const char *name, const struct cgroup_limits *conta
 	return 0;
 }
 
+/* dockerLabels as the container's labels. */
+static int apply_labels(const json_t *def, struct container_config *cfg, orch_error *err)
+{
+	const json_t *labels = json_object_get(def, "dockerLabels");
+	const char *key;
+	json_t *value;
+
+	if (json_object_size(labels) == 0)
+		return 0;
+	if (json_object_size(labels) > CONTAINER_LABELS_MAX)
+		return orch_fail(err, ORCH_ERR_INVALID, "dockerLabels: more than %d entries",
+				 CONTAINER_LABELS_MAX);
+	cfg->labels = calloc(json_object_size(labels), sizeof(*cfg->labels));
+	if (!cfg->labels)
+		return orch_fail_errno(err, ENOMEM, "copying dockerLabels");
+	json_object_foreach((json_t *)labels, key, value) {
+		struct container_label *l = &cfg->labels[cfg->label_count];
+
+		if (!json_is_string(value))
+			return orch_fail(err, ORCH_ERR_INVALID, "dockerLabels.%s must be a string", key);
+		l->key = strdup(key);
+		l->value = strdup(json_string_value(value));
+		cfg->label_count++;
+		if (!l->key || !l->value)
+			return orch_fail_errno(err, ENOMEM, "copying dockerLabels");
+	}
+	return 0;
+}
+
 int task_config_build(const struct task_config_input *in, struct container_config *cfg,
 		      orch_error *err)
 {
@@ -193,6 +222,8 @@ int task_config_build(const struct task_config_input *in, struct container_confi
 	cfg->cgroup_parent = strdup(cgroup_parent);
 	cfg->cgroup_parent_is_group = true;
 	cfg->readonly_rootfs = json_is_true(json_object_get(def, "readonlyRootFilesystem"));
+	if (apply_labels(def, cfg, err) < 0)
+		goto out;
 	if (cfg->network == LINUX_NETWORK_NONE && in->network_from) {
 		/* One network namespace per task: join a running sibling's. */
 		cfg->network_from = strdup(in->network_from);

@@ -20,6 +20,7 @@
  *   ulimits              as `orch run --ulimit` (spec_rlimit_from_values)
  *   readonlyRootFilesystem   the root read-only (readonly_rootfs); nothing
  *                        is made writable for it, not /tmp
+ *   dockerLabels         the container's labels (kept and shown, not read)
  *   memory, memoryReservation (override)   MiB: the container's hard limit
  *                        and reservation; each must fit in the task's memory
  *                        (a RunTask override can lower the task below them)

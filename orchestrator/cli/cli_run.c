@@ -520,6 +520,20 @@ static json_t *state_to_json(const struct container_state *st)
 			 "finishedAt", finished);
 }
 
+/* The labels a container was created with ({} when none or unreadable). */
+static json_t *labels_to_json(const char *data_dir, const char *id)
+{
+	struct container_config cfg;
+	json_t *labels = json_object();
+
+	if (container_config_get(data_dir, id, &cfg, NULL) < 0)
+		return labels;
+	for (size_t i = 0; labels && i < cfg.label_count; i++)
+		json_object_set_new(labels, cfg.labels[i].key, json_string(cfg.labels[i].value));
+	container_config_release(&cfg);
+	return labels;
+}
+
 static int cmd_ps(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -558,8 +572,13 @@ static int cmd_ps(int argc, char **argv)
 		char *text;
 
 		for (size_t i = 0; i < count; i++)
-			if (all || list[i].status == CONTAINER_RUNNING)
-				json_array_append_new(array, state_to_json(&list[i]));
+			if (all || list[i].status == CONTAINER_RUNNING) {
+				json_t *o = state_to_json(&list[i]);
+
+				json_object_set_new(o, "labels",
+						    labels_to_json(cli_data_dir(data_dir), list[i].id));
+				json_array_append_new(array, o);
+			}
 		text = json_dumps(array, JSON_INDENT(2));
 		printf("%s\n", text ? text : "[]");
 		free(text);

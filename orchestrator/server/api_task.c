@@ -359,7 +359,31 @@ static json_t *placement_request_build(json_t *td, json_t *ov, const char *group
 			 "placementConstraints", constraints, "placementStrategy", strategy);
 }
 
-/* The containers of a new task, as stored: each PENDING, health UNKNOWN. */
+/*
+ * A container's dockerLabels, as the definition has them (the agent sets the
+ * same on its runtime container; no RunTask override changes them).
+ */
+static void put_labels(struct json_text *jt, json_t *labels)
+{
+	const char *key;
+	json_t *value;
+	bool first = true;
+
+	if (json_object_size(labels) == 0)
+		return;
+	json_text_lit(jt, ",\"dockerLabels\":{");
+	json_object_foreach(labels, key, value) {
+		if (!first)
+			json_text_lit(jt, ",");
+		first = false;
+		json_text_string(jt, key);
+		json_text_lit(jt, ":");
+		json_text_string(jt, json_string_value(value));
+	}
+	json_text_lit(jt, "}");
+}
+
+/* The containers of a new task, as stored: each PENDING, health UNKNOWN, its dockerLabels. */
 static char *containers_initial(json_t *td, const char *cluster, const char *task_id)
 {
 	struct json_text jt = JSON_TEXT_INIT;
@@ -389,6 +413,7 @@ static char *containers_initial(json_t *td, const char *cluster, const char *tas
 		}
 		json_text_lit(&jt, ",\"lastStatus\":\"PENDING\",\"healthStatus\":\"UNKNOWN\",\"essential\":");
 		json_text_bool(&jt, !json_is_false(json_object_get(c, "essential")));
+		put_labels(&jt, json_object_get(c, "dockerLabels"));
 		json_text_lit(&jt, "}");
 	}
 	json_text_lit(&jt, "]");

@@ -1,7 +1,7 @@
 """Task-definition fields the validator accepts as acted on, each checked
 for its effect in a real task on an agent: readonlyRootFilesystem makes
 the root read-only (and nothing else); each container gets SIGKILL after
-its own stopTimeout."""
+its own stopTimeout; dockerLabels are kept with the container and shown."""
 
 import time
 
@@ -53,3 +53,18 @@ def test_each_container_is_killed_after_its_own_stop_timeout(cluster, family):
     slow = {c["name"]: c for c in t["containers"]}["slow"]
     assert slow.get("exitCode") == 137, t
     assert time.monotonic() - stop_sent > 5, t
+
+
+def test_docker_labels_are_kept_and_shown(cluster, family):
+    labels = {"team": "web", "com.example.tier": "front"}
+    cluster.register(sleeper_td(family, container={"dockerLabels": labels}))
+    tid = cluster.run_task(family)[0]["taskId"]
+    t = cluster.wait_task(tid, "RUNNING", timeout=30)
+    # DescribeTasks shows them on the container ...
+    assert t["containers"][0].get("dockerLabels") == labels, t
+    # ... and the node's runtime keeps them with the container.
+    runtime = cluster.node_of(t).task_containers(tid)
+    assert [c.get("labels") for c in runtime] == [labels], runtime
+    cluster.stop_task(tid)
+    cluster.wait_task(tid, "STOPPED", timeout=15)
+

@@ -3,7 +3,7 @@
  * container definition into the runtime's container config
  * (agent/task_config.h): entryPoint and command against the image's
  * Entrypoint and Cmd, environment order, workingDirectory, user and
- * hostname, readonlyRootFilesystem, ulimits, memory and cpu (with RunTask overrides and the task
+ * hostname, readonlyRootFilesystem, dockerLabels, ulimits, memory and cpu (with RunTask overrides and the task
  * size), the network mode, the container's cgroup, and its failures.
  *
  * Images come from a table here instead of an image store: the resolver
@@ -330,6 +330,36 @@ static void test_readonly_root_filesystem(void **state)
 	}
 }
 
+/* dockerLabels: every entry, key and value, as the container's labels. */
+static void test_docker_labels(void **state)
+{
+	struct build b = {
+		.definition = TD(",'dockerLabels':{'team':'web','com.example.tier':'front'}"),
+	};
+	struct build none = { .definition = TD("") };
+	struct container_config cfg;
+	bool team = false, tier = false;
+
+	(void)state;
+	build_ok(&b, &cfg);
+	assert_int_equal(cfg.label_count, 2);
+	for (size_t i = 0; i < cfg.label_count; i++) {
+		if (strcmp(cfg.labels[i].key, "team") == 0) {
+			assert_string_equal(cfg.labels[i].value, "web");
+			team = true;
+		} else if (strcmp(cfg.labels[i].key, "com.example.tier") == 0) {
+			assert_string_equal(cfg.labels[i].value, "front");
+			tier = true;
+		}
+	}
+	assert_true(team && tier);
+	container_config_release(&cfg);
+	build_ok(&none, &cfg);
+	assert_int_equal(cfg.label_count, 0);
+	assert_null(cfg.labels);
+	container_config_release(&cfg);
+}
+
 /* ---- limits ------------------------------------------------------------------- */
 
 static void test_memory_and_cpu_limits(void **state)
@@ -503,6 +533,7 @@ int main(void)
 		cmocka_unit_test(test_environment_definition_then_override),
 		cmocka_unit_test(test_working_directory_user_and_hostname),
 		cmocka_unit_test(test_readonly_root_filesystem),
+		cmocka_unit_test(test_docker_labels),
 		cmocka_unit_test(test_memory_and_cpu_limits),
 		cmocka_unit_test(test_container_limits_must_fit_the_task),
 		cmocka_unit_test(test_ulimits),
