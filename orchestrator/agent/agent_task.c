@@ -435,12 +435,31 @@ static void task_fail_start(struct agent_tasks *t, struct agent_task *task, cons
 }
 
 /*
+ * The dependency's startTimeout (ECS: how long a dependent waits for it to
+ * reach its condition) ran out: it started that many seconds ago and is
+ * not there yet.  Without a startTimeout it is waited for as long as it
+ * runs.  Checked whenever the loop converges (at least every heartbeat).
+ */
+static bool start_timeout_passed(const struct agent_task *task, const struct agent_container *dep,
+				 int *timeout_s)
+{
+	const json_t *limit = json_object_get(
+		container_definition(task, (size_t)(dep - task->containers)), "startTimeout");
+
+	if (!json_is_integer(limit) || dep->started_ns <= 0)
+		return false;
+	*timeout_s = (int)json_integer_value(limit);
+	return clock_wall_s() - (double)dep->started_ns / 1e9 >= *timeout_s;
+}
+
+/*
  * Whether container i's dependsOn conditions hold: 1 yes, 0 not yet, -1
  * never (why says which).  START: the dependency started; COMPLETE: it
  * exited; SUCCESS: it exited 0; HEALTHY: its healthCheck (task_health.c)
  * reported HEALTHY.  HEALTHY on a dependency without a healthCheck is
  * refused, one that exited fails the task, and an UNHEALTHY one is waited
- * for (a later probe may pass).
+ * for (a later probe may pass) until the dependency's startTimeout, if
+ * any, runs out; so are COMPLETE and SUCCESS.
  */
 static int depends_ready(const struct agent_task *task, size_t i, char *why, size_t why_size)
 {
@@ -452,6 +471,7 @@ static int depends_ready(const struct agent_task *task, size_t i, char *why, siz
 		const char *name = json_string_value(json_object_get(d, "containerName"));
 		const char *cond = json_string_value(json_object_get(d, "condition"));
 		const struct agent_container *dep = NULL;
+		int timeout_s = 0;
 
 		for (size_t j = 0; name && j < task->container_count; j++)
 			if (strcmp(task->containers[j].name, name) == 0)
@@ -463,7 +483,7 @@ static int depends_ready(const struct agent_task *task, size_t i, char *why, siz
 				return 0;
 		} else if (strcmp(cond, "COMPLETE") == 0 || strcmp(cond, "SUCCESS") == 0) {
 			if (dep->status != AGENT_CONTAINER_STOPPED)
-				return 0;
+				goto not_yet;
 			if (strcmp(cond, "SUCCESS") == 0 && (!dep->has_exit_code || dep->exit_code != 0)) {
 				snprintf(why, why_size, "DependencyFailed: container %s depends on %s "
 					 "exiting successfully; it exited with %d", task->containers[i].name,
@@ -483,11 +503,20 @@ static int depends_ready(const struct agent_task *task, size_t i, char *why, siz
 				return -1;
 			}
 			if (dep->health != AGENT_HEALTH_HEALTHY)
-				return 0;
+				goto not_yet;
 		} else {
 			snprintf(why, why_size, "dependsOn condition %s is not supported", cond);
 			return -1;
 		}
+		continue;
+not_yet:
+		if (start_timeout_passed(task, dep, &timeout_s)) {
+			snprintf(why, why_size, "DependencyTimeout: container %s gave up waiting for "
+				 "%s to be %s within its startTimeout of %d s",
+				 task->containers[i].name, name, cond, timeout_s);
+			return -1;
+		}
+		return 0;
 	}
 	return 1;
 }

@@ -1,7 +1,8 @@
 """Task-definition fields the validator accepts as acted on, each checked
 for its effect in a real task on an agent: readonlyRootFilesystem makes
 the root read-only (and nothing else); each container gets SIGKILL after
-its own stopTimeout; dockerLabels are kept with the container and shown."""
+its own stopTimeout; dockerLabels are kept with the container and shown;
+a dependency's startTimeout bounds how long it is waited for."""
 
 import time
 
@@ -68,3 +69,19 @@ def test_docker_labels_are_kept_and_shown(cluster, family):
     cluster.stop_task(tid)
     cluster.wait_task(tid, "STOPPED", timeout=15)
 
+
+def test_start_timeout_bounds_the_wait_for_a_dependency(cluster, family):
+    # "dep" never becomes HEALTHY; "app" waits for it at most dep's startTimeout.
+    td = sleeper_td(family, container={
+        "name": "dep", "essential": False, "startTimeout": 3,
+        "healthCheck": {"command": ["CMD", "false"], "interval": 5, "timeout": 2,
+                        "retries": 10, "startPeriod": 0}})
+    td["containerDefinitions"].append(
+        {"name": "app", "image": "busybox", "memory": 32, "command": ["sleep", "300"],
+         "stopTimeout": 1,
+         "dependsOn": [{"containerName": "dep", "condition": "HEALTHY"}]})
+    t, by_name = cluster.run_to_stop(td, timeout=40)
+    assert t["stopCode"] == "TaskFailedToStart", t
+    reason = t.get("stoppedReason", "")
+    assert "dep" in reason and "startTimeout" in reason, t
+    assert by_name["app"]["lastStatus"] == "STOPPED" and "exitCode" not in by_name["app"], t
