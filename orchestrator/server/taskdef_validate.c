@@ -1068,7 +1068,12 @@ static const struct td_schema capabilities_schema = {
 
 static const struct td_schema linux_parameters_schema = {
 	.fields = (const struct td_field[]){
-		{ .name = "initProcessEnabled", .type = TD_BOOL },
+		/*
+		 * Reported as ignored, not acted on: orch has no init to run as
+		 * PID 1 yet (the command is PID 1), and a field the user set must
+		 * never look acted on when it is not.
+		 */
+		{ .name = "initProcessEnabled", .type = TD_BOOL, .policy = TD_IGNORE },
 		{ .name = "capabilities", .type = TD_OBJECT, .schema = &capabilities_schema },
 		{ .name = "devices", .type = TD_ARRAY, .policy = TD_REFUSE },
 		{ .name = "sharedMemorySize", .type = TD_INTEGER, .policy = TD_REFUSE },
@@ -1141,7 +1146,14 @@ static const struct td_schema container_schema = {
 		{ .name = "dockerLabels", .type = TD_OBJECT, .check = check_string_map },
 		{ .name = "readonlyRootFilesystem", .type = TD_BOOL },
 		{ .name = "linuxParameters", .type = TD_OBJECT, .schema = &linux_parameters_schema },
-		{ .name = "restartPolicy", .type = TD_OBJECT, .schema = &restart_policy_schema },
+		/*
+		 * Reported as ignored: enabled true is refused (its schema), and
+		 * with enabled false the rest (ignoredExitCodes,
+		 * restartAttemptPeriod) has nothing to act on; orch never restarts
+		 * a container.
+		 */
+		{ .name = "restartPolicy", .type = TD_OBJECT, .policy = TD_IGNORE,
+		  .schema = &restart_policy_schema },
 		{ .name = "logConfiguration", .type = TD_OBJECT, .policy = TD_IGNORE,
 		  .schema = &log_configuration_schema },
 		{ .name = "versionConsistency", .type = TD_STRING, .policy = TD_IGNORE,

@@ -32,7 +32,10 @@
  *   runtimePlatform, ephemeralStorage, enableFaultInjection,
  *   containerDefinitions[].logConfiguration (orch keeps its own task logs),
  *   containerDefinitions[].versionConsistency,
- *   containerDefinitions[].portMappings[].appProtocol
+ *   containerDefinitions[].portMappings[].appProtocol,
+ *   containerDefinitions[].linuxParameters.initProcessEnabled (orch has no
+ *   init for PID 1 yet), containerDefinitions[].restartPolicy (enabled
+ *   false only: orch never restarts a container)
  *
  * Anything else that is not an ECS field is refused as "unknown field"
  * (ORCH_ERR_INVALID), as are ECS's read-only describe fields such as

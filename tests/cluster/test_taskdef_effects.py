@@ -2,7 +2,8 @@
 for its effect in a real task on an agent: readonlyRootFilesystem makes
 the root read-only (and nothing else); each container gets SIGKILL after
 its own stopTimeout; dockerLabels are kept with the container and shown;
-a dependency's startTimeout bounds how long it is waited for."""
+a dependency's startTimeout bounds how long it is waited for; and the
+fields orch does not act on yet are reported as ignored."""
 
 import time
 
@@ -85,3 +86,18 @@ def test_start_timeout_bounds_the_wait_for_a_dependency(cluster, family):
     reason = t.get("stoppedReason", "")
     assert "dep" in reason and "startTimeout" in reason, t
     assert by_name["app"]["lastStatus"] == "STOPPED" and "exitCode" not in by_name["app"], t
+
+
+def test_fields_without_an_effect_are_reported_as_ignored(cluster, family):
+    # No init for PID 1 yet, and no restarts: listed, never silently accepted.
+    td = sleeper_td(family, container={
+        "linuxParameters": {"initProcessEnabled": True},
+        "restartPolicy": {"enabled": False}})
+    r = cluster.client.post("/v1/task-definitions", td)
+    assert r.status in (200, 201), r
+    ignored = r.json["ignoredFields"]
+    assert "containerDefinitions[0].linuxParameters.initProcessEnabled" in ignored, r.json
+    assert "containerDefinitions[0].restartPolicy" in ignored, r.json
+    catalog = cluster.client.get("/v1/info").json["ignoredTaskDefinitionFields"]
+    assert "containerDefinitions[].linuxParameters.initProcessEnabled" in catalog, catalog
+    assert "containerDefinitions[].restartPolicy" in catalog, catalog

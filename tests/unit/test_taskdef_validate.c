@@ -518,13 +518,15 @@ static void test_full_example_accepted(void **state)
 		"  'interval':15,'timeout':3,'retries':2,'startPeriod':10},"
 		" 'ulimits':[{'name':'nofile','softLimit':4096,'hardLimit':8192}],"
 		" 'dockerLabels':{'com.example.team':'web'},'readonlyRootFilesystem':true,"
-		" 'linuxParameters':{'initProcessEnabled':true},"
+		" 'linuxParameters':{'initProcessEnabled':true},'restartPolicy':{'enabled':false},"
 		" 'logConfiguration':{'logDriver':'awslogs','options':{'awslogs-group':'shop'}},"
 		" 'versionConsistency':'enabled'},"
 		"{'name':'migrate','image':'registry.example.com:5000/shop/migrate@sha256:"
 		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef',"
 		" 'essential':false,'memory':128,'command':['migrate','up']}]}", &ign);
 	json_t *want = parse("['containerDefinitions[0].portMappings[0].appProtocol',"
+			     "'containerDefinitions[0].linuxParameters.initProcessEnabled',"
+			     "'containerDefinitions[0].restartPolicy',"
 			     "'containerDefinitions[0].logConfiguration',"
 			     "'containerDefinitions[0].versionConsistency',"
 			     "'taskRoleArn','executionRoleArn','requiresCompatibilities','tags',"
@@ -551,6 +553,8 @@ static void test_ignored_catalog(void **state)
 {
 	json_t *catalog = taskdef_ignored_field_catalog();
 	json_t *want = parse("['containerDefinitions[].portMappings[].appProtocol',"
+			     "'containerDefinitions[].linuxParameters.initProcessEnabled',"
+			     "'containerDefinitions[].restartPolicy',"
 			     "'containerDefinitions[].logConfiguration',"
 			     "'containerDefinitions[].versionConsistency',"
 			     "'taskRoleArn','executionRoleArn','requiresCompatibilities','tags',"
