@@ -3,14 +3,15 @@
  * container process (container_init.c) and every process exec'd into a
  * running container (container_exec.c) between no_new_privs and execve.
  *
- * The profile is what a Docker user expects from Docker's default profile
- * for a container without CAP_SYS_ADMIN and the other capabilities orch
- * never grants (caps.h), written as a deny list: every syscall is allowed
- * except those in the table in seccomp_profile.c, which fail with EPERM
- * (clone3 with ENOSYS, so glibc falls back to clone, whose flags the
- * filter can inspect).  Nothing is killed.  On x86_64 the i386 and x32
- * ABIs get the same rules; any other ABI is killed by libseccomp's
- * bad-architecture action.
+ * The profile is Docker's default profile for a container with Docker's
+ * 14 default capabilities (caps.h), written as an allow-list: the
+ * syscalls in seccomp_profile.c's table run (clone, socket and personality
+ * for some arguments only); every other syscall libseccomp can name, up to
+ * the newest one the table names, fails with EPERM; anything newer or
+ * unknown, and clone3, fails with ENOSYS, so a C library falls back to an
+ * older call (glibc to clone, whose flags the filter can inspect).
+ * Nothing is killed.  On x86_64 the i386 and x32 ABIs get the same rules;
+ * any other ABI is killed by libseccomp's bad-architecture action.
  *
  * The filter is inherited by every child and survives execve; it cannot be
  * removed, only narrowed by further filters.
