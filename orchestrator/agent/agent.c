@@ -356,10 +356,16 @@ static bool pause_ms(struct agent *a, int ms)
 	return signalled(a);
 }
 
-/* The pinned CA: DIR/ca.pem if it matches the token, else fetched and checked. */
+/*
+ * The pinned CA: DIR/ca.pem if it is one certificate alone and matches the
+ * token, else fetched and checked.  Either way the PEM trusted from here on
+ * is re-encoded from the certificate whose hash was compared, so nothing
+ * but that certificate is ever trusted.
+ */
 static int load_ca(struct agent *a, char **pem_out, orch_error *err)
 {
 	cleanup_free char *path = data_path(a, AGENT_CA_FILE);
+	cleanup_free char *stored = NULL;
 	char *pem = NULL;
 	char hash[PKI_SHA256_HEX_LEN + 1];
 	size_t len;
@@ -367,12 +373,14 @@ static int load_ca(struct agent *a, char **pem_out, orch_error *err)
 
 	if (!path)
 		return orch_fail_errno(err, ENOMEM, "loading the CA");
-	if (fs_read_file(path, PKI_CA_PEM_MAX, &pem, &len, NULL) == 0 &&
-	    pki_cert_pem_sha256(pem, len, hash, NULL) == 0 && strcmp(hash, a->ca_sha256) == 0) {
+	if (fs_read_file(path, PKI_CA_PEM_MAX, &stored, &len, NULL) == 0 &&
+	    pki_ca_pem_canonical(stored, len, &pem, hash, NULL) == 0 &&
+	    strcmp(hash, a->ca_sha256) == 0) {
 		*pem_out = pem;
 		return 0;
 	}
 	free(pem);
+	pem = NULL;
 	for (;;) {
 		orch_error e = ORCH_ERROR_INIT;
 

@@ -45,7 +45,9 @@ int agent_client_fetch_ca(const char *server, const char *expected_sha256, char 
 	char errbuf[CURL_ERROR_SIZE] = "";
 	char hash[PKI_SHA256_HEX_LEN + 1];
 	cleanup_free char *url = NULL;
+	char *canonical = NULL;
 	long status = 0;
+	int rc_pem;
 	CURLcode rc;
 	CURL *h;
 
@@ -73,18 +75,19 @@ int agent_client_fetch_ca(const char *server, const char *expected_sha256, char 
 		return orch_fail(err, ORCH_ERR_INVALID, "GET %s: answered %ld, not a CA certificate "
 				 "(is this an orch server?)", url, status);
 	}
-	if (pki_cert_pem_sha256(b.data, b.len, hash, err) < 0) {
-		server_body_reset(&b);
-		return orch_error_prefix(err, "GET %s", url);
-	}
+	rc_pem = pki_ca_pem_canonical(b.data, b.len, &canonical, hash, err);
+	server_body_reset(&b);
+	if (rc_pem < 0)
+		return orch_error_prefix(err, "GET %s: refusing to join, the CA answer is not one "
+					 "certificate alone", url);
 	if (strcmp(hash, expected_sha256) != 0) {
-		server_body_reset(&b);
+		free(canonical);
 		return orch_fail(err, ORCH_ERR_INVALID,
 				 "the server at %s has CA sha256:%s but the join token expects "
 				 "sha256:%s: wrong server or wrong token; refusing to join",
 				 server, hash, expected_sha256);
 	}
-	*ca_pem_out = b.data;
+	*ca_pem_out = canonical;
 	return 0;
 }
 

@@ -42,9 +42,13 @@ struct agent_client {
 };
 
 /*
- * GET server/v1/agent/ca without verifying the server, and checks the PEM's
- * SHA-256 against expected_sha256 (from the join token).  A mismatch is
- * ORCH_ERR_INVALID: the server is not the one the token was made for.
+ * GET server/v1/agent/ca without verifying the server.  The answer must be
+ * exactly one certificate and nothing else (pki_ca_pem_canonical), and that
+ * certificate's SHA-256 must be expected_sha256 (from the join token); else
+ * ORCH_ERR_INVALID: the server is not the one the token was made for, or
+ * someone in between added to its answer.  *ca_pem_out is the certificate
+ * re-encoded from the parsed X509 (never the bytes received): what the
+ * agent stores and trusts.
  */
 int agent_client_fetch_ca(const char *server, const char *expected_sha256, char **ca_pem_out,
 			  orch_error *err);

@@ -10,6 +10,7 @@
 #include "pki.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <ifaddrs.h>
 #include <net/if.h>
@@ -523,6 +524,97 @@ int pki_cert_pem_sha256(const char *pem, size_t len, char out[PKI_SHA256_HEX_LEN
 	for (unsigned int i = 0; i < md_len; i++)
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 	return 0;
+}
+
+static void hex_encode(const unsigned char *md, unsigned int len, char *out)
+{
+	for (unsigned int i = 0; i < len; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+static bool only_whitespace(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!isspace((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+int pki_ca_pem_canonical(const char *pem, size_t len, char **canonical_out,
+			 char sha256_out[PKI_SHA256_HEX_LEN + 1], orch_error *err)
+{
+	static const char begin[] = "-----BEGIN CERTIFICATE-----";
+	size_t start = 0;
+	BIO *in = NULL, *out = NULL;
+	char *name = NULL, *header = NULL, *rest = NULL, *encoded = NULL;
+	unsigned char *der = NULL, *der_stored = NULL;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int md_len = 0;
+	const unsigned char *p;
+	long der_len = 0, rest_len, encoded_len;
+	int stored_len, rc = -1;
+	X509 *x = NULL;
+
+	*canonical_out = NULL;
+	if (len > PKI_CA_PEM_MAX)
+		return orch_fail(err, ORCH_ERR_INVALID, "the CA certificate is larger than %d bytes",
+				 PKI_CA_PEM_MAX);
+	if (memchr(pem, '\0', len))
+		return orch_fail(err, ORCH_ERR_INVALID, "the CA certificate holds a NUL byte");
+	while (start < len && isspace((unsigned char)pem[start]))
+		start++;
+	if (len - start < sizeof(begin) - 1 || memcmp(pem + start, begin, sizeof(begin) - 1) != 0)
+		return orch_fail(err, ORCH_ERR_INVALID,
+				 "not one PEM certificate: the answer must start with '%s'", begin);
+	in = BIO_new_mem_buf(pem + start, (int)(len - start));
+	if (!in || PEM_read_bio(in, &name, &header, &der, &der_len) != 1) {
+		orch_fail(err, ORCH_ERR_INVALID, "not a PEM certificate");
+		goto out;
+	}
+	p = der;
+	if (strcmp(name, "CERTIFICATE") != 0 || header[0] ||
+	    !(x = d2i_X509(NULL, &p, der_len)) || p != der + der_len) {
+		orch_fail(err, ORCH_ERR_INVALID, "the PEM block is not exactly one certificate");
+		goto out;
+	}
+	/* A mem BIO hands PEM_read_bio one line at a time: the rest is unread. */
+	rest_len = BIO_get_mem_data(in, &rest);
+	if (rest_len > 0 && !only_whitespace(rest, (size_t)rest_len)) {
+		orch_fail(err, ORCH_ERR_INVALID,
+			  "%ld bytes follow the CA certificate (a second certificate, a key or "
+			  "other data): exactly one certificate is accepted", rest_len);
+		goto out;
+	}
+	out = BIO_new(BIO_s_mem());
+	if (!out || PEM_write_bio_X509(out, x) != 1 ||
+	    (encoded_len = BIO_get_mem_data(out, &encoded)) <= 0) {
+		ssl_fail(err, "encoding the CA certificate");
+		goto out;
+	}
+	stored_len = i2d_X509(x, &der_stored);
+	if (stored_len <= 0 ||
+	    EVP_Digest(der_stored, (size_t)stored_len, md, &md_len, EVP_sha256(), NULL) != 1 ||
+	    md_len != 32) {
+		ssl_fail(err, "hashing the CA certificate");
+		goto out;
+	}
+	*canonical_out = strndup(encoded, (size_t)encoded_len);
+	if (!*canonical_out) {
+		orch_fail_errno(err, ENOMEM, "copying the CA certificate");
+		goto out;
+	}
+	hex_encode(md, md_len, sha256_out);
+	rc = 0;
+out:
+	ERR_clear_error();
+	OPENSSL_free(der_stored);
+	OPENSSL_free(name);
+	OPENSSL_free(header);
+	OPENSSL_free(der);
+	X509_free(x);
+	BIO_free(out);
+	BIO_free(in);
+	return rc;
 }
 
 static int ca_sha256(const char *data_dir, char out[PKI_SHA256_HEX_LEN + 1], orch_error *err)

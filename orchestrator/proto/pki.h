@@ -63,9 +63,27 @@ int pki_ensure(const char *data_dir, const char *const *extra_names, size_t extr
 /* A server TLS context (TLS 1.2+) with <data>/pki/server.{pem,key}. */
 SSL_CTX *pki_server_tls_context(const char *data_dir, orch_error *err);
 
-/* SHA-256 (lower-case hex) of the DER of the first certificate in pem. */
+/*
+ * SHA-256 (lower-case hex) of the DER of the first certificate in pem.  For
+ * the server's own files only: a CA received from the network goes through
+ * pki_ca_pem_canonical.
+ */
 int pki_cert_pem_sha256(const char *pem, size_t len, char out[PKI_SHA256_HEX_LEN + 1],
 			orch_error *err);
+
+/*
+ * The CA an agent pins, from bytes it does not trust yet (GET /v1/agent/ca,
+ * or its own DIR/ca.pem).  pem must be exactly one PEM "CERTIFICATE" block:
+ * only whitespace before and after it, no PEM headers, and a DER that is one
+ * certificate with no bytes after it.  A second certificate, a private key
+ * or any trailing data is ORCH_ERR_INVALID, so a man in the middle cannot
+ * slip a CA of his own in beside the real one.  On success *canonical_out
+ * (a new string) is the certificate written again from the parsed X509 --
+ * what the agent stores and trusts -- and sha256_out the SHA-256 of exactly
+ * that certificate's DER, which the caller compares with the join token.
+ */
+int pki_ca_pem_canonical(const char *pem, size_t len, char **canonical_out,
+			 char sha256_out[PKI_SHA256_HEX_LEN + 1], orch_error *err);
 
 /* Path of a file in <data>/pki (a new string). */
 char *pki_path(const char *data_dir, const char *file);
