@@ -13,7 +13,9 @@
  *   -> remove what the server no longer wants (after the report)
  *
  * A 401 anywhere means the credential was revoked: register again with
- * the join secret (same node name: the server keeps the node's identity).
+ * the join secret and the old credential (same node name: the server keeps
+ * the node's identity).  That works after `orch node rm`; if another agent
+ * holds the node now, the server answers 409 and this agent stops.
  */
 #include "agent.h"
 #include "agent_stream.h"
@@ -286,8 +288,13 @@ static char *data_path(const struct agent *a, const char *file)
 	return p;
 }
 
-/* Loads the credential if it was issued by this server and CA for this node. */
-static void state_load(struct agent *a)
+/*
+ * Loads the credential if it was issued by this server and CA for this
+ * node.  Returns true if it was issued in the cluster asked for now: it is
+ * used as it is; otherwise it only proves the node's identity when the agent
+ * registers again (into the new cluster).
+ */
+static bool state_load(struct agent *a)
 {
 	cleanup_free char *path = data_path(a, AGENT_STATE_FILE);
 	json_t *root = path ? json_load_file(path, 0, NULL) : NULL;
@@ -297,14 +304,16 @@ static void state_load(struct agent *a)
 	const char *cluster = json_string_value(json_object_get(root, "cluster"));
 	const char *id = json_string_value(json_object_get(root, "nodeId"));
 	const char *cred = json_string_value(json_object_get(root, "credential"));
+	bool same_cluster = false;
 
 	if (server && ca && name && id && cred && cluster && strcmp(server, a->opt.server) == 0 &&
-	    strcmp(ca, a->ca_sha256) == 0 && strcmp(name, a->node_name) == 0 &&
-	    strcmp(cluster, a->opt.cluster) == 0) {
+	    strcmp(ca, a->ca_sha256) == 0 && strcmp(name, a->node_name) == 0) {
 		snprintf(a->node_id, sizeof(a->node_id), "%s", id);
 		snprintf(a->credential, sizeof(a->credential), "%s", cred);
+		same_cluster = strcmp(cluster, a->opt.cluster) == 0;
 	}
 	json_decref(root);
+	return same_cluster;
 }
 
 static int state_save(struct agent *a, orch_error *err)
@@ -410,7 +419,12 @@ static const char *reply_message(json_t *reply)
 	return m ? m : "no message";
 }
 
-/* POST /v1/agent/register with the join secret; retries transport failures. */
+/*
+ * POST /v1/agent/register with the join secret; retries transport failures.
+ * The node's current credential, if this agent holds one, goes along as
+ * "credential": the server lets a known node name register again only
+ * with it (agent_protocol.h).
+ */
 static int agent_register(struct agent *a, orch_error *err)
 {
 	int backoff = AGENT_RETRY_MIN_MS;
@@ -426,6 +440,8 @@ static int agent_register(struct agent *a, orch_error *err)
 		long status = 0;
 		int rc;
 
+		if (body && a->credential[0])
+			json_object_set_new(body, "credential", json_string(a->credential));
 		agent_client_set_bearer(&a->client, a->secret);
 		rc = agent_client_call(&a->client, "POST", "/v1/agent/register", body, &status,
 				       &reply, &e);
@@ -460,6 +476,12 @@ static int agent_register(struct agent *a, orch_error *err)
 			orch_fail(err, ORCH_ERR_INVALID, "the server refused the join token (401: %s): "
 				  "check the secret after '::' against the server's <data>/join-token",
 				  reply_message(reply));
+			json_decref(reply);
+			return -1;
+		}
+		if (rc == 0 && status == 409) {
+			orch_fail(err, ORCH_ERR_CONFLICT, "registration as node '%s' refused (409): %s",
+				  a->node_name, reply_message(reply));
 			json_decref(reply);
 			return -1;
 		}
@@ -674,8 +696,7 @@ static int agent_run(struct agent *a, orch_error *err)
 		return -1;
 	if (agent_client_init(&a->client, a->opt.server, ca_pem, err) < 0)
 		return -1;
-	state_load(a);
-	if (a->credential[0]) {
+	if (state_load(a)) {
 		agent_client_set_bearer(&a->client, a->credential);
 		log_info("agent: node '%s' (%s) rejoining %s", a->node_name, a->node_id,
 			 a->opt.server);

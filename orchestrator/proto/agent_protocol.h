@@ -20,16 +20,31 @@
  *     POST /v1/agent/register            Authorization: Bearer <join secret>
  *       {"nodeName": "w1", "cluster": "default", "advertiseAddress": "10.0.0.2",
  *        "resources": {"cpu": 2048, "memory": 3900},        CPU units, MiB
- *        "attributes": {"os": "linux", "arch": "amd64", "zone": "a"}}
+ *        "attributes": {"os": "linux", "arch": "amd64", "zone": "a"},
+ *        "credential": "<64 hex>"}      only when registering again, see below
  *     201 {"node": {...as GET /v1/clusters/{c}/nodes/{id}...},
- *          "credential": "<64 hex>"}
+ *          "credential": "<64 hex>"}       (200 for a known nodeName)
  *
  *   The agent keeps nodeId and credential in <agent data>/agent.json (0600)
  *   and uses "Authorization: Bearer <credential>" for everything below.  The
- *   server stores only the credential's SHA-256; registering the same
- *   nodeName again issues a new credential and revokes the old one (same
- *   nodeId: a re-installed worker keeps its identity).  A wrong join secret
- *   or credential is 401 and changes nothing.
+ *   server stores only the credential's SHA-256.  A wrong join secret, or a
+ *   wrong credential on the calls below, is 401 and changes nothing.
+ *
+ * Node identity
+ *   The join secret admits a machine; it does not let it be any node it
+ *   names.  Registering a nodeName the server knows must prove that node's
+ *   current credential: the agent sends the credential from its agent.json
+ *   as "credential" in the body (beside the join secret in Authorization),
+ *   and the server compares its SHA-256 with the stored one in constant
+ *   time.  Proven: same nodeId, a new credential, the old one revoked.
+ *   Absent or wrong: 409 ClientException, nothing changes, and the message
+ *   says that a node whose credential is lost is removed by an operator
+ *   (`orch node rm ID`) before it can join again.  `orch node rm` clears the
+ *   stored credential, so the next registration of that name needs no proof
+ *   (it keeps the nodeId).  A new nodeName needs none either.  A restarted
+ *   agent does not register again: it uses its credential as it is (unless
+ *   it was started for another cluster: then it registers with the proof,
+ *   and the server moves the node if no task holds it).
  *
  * Desired state (level-triggered long poll)
  *     GET /v1/agent/assignments?index=N&wait=SECONDS   (wait default 30, max 300)

@@ -3,6 +3,14 @@
  * join secret, node-credential authentication, status reports (heartbeats)
  * and the long-polled desired set.  GET /v1/agent/ca lives in api_pki.c.
  *
+ * The join secret lets a machine join; it does not make it any node it
+ * names.  Registering a name the store knows needs that node's current
+ * credential in the body ("credential"), checked against the stored hash
+ * by store_node_register; otherwise 409 and nothing changes (the node's
+ * assignments, environment values and streams stay with its agent).  A
+ * node whose credential is lost is removed by an operator (orch node rm),
+ * which clears its credential, and then joins like a new one.
+ *
  * Status reports move a task's lastStatus only forward (PROVISIONING <
  * PENDING < RUNNING < STOPPING < STOPPED; STOPPED is final); a report
  * about a task that is not assigned to the reporting node is ignored.
@@ -137,12 +145,17 @@ static bool node_name_valid(const char *s)
 	return n >= 1 && n <= AGENT_NODE_NAME_MAX;
 }
 
-/* Checks the register body; fills in (borrowed strings) and a new attributes text. */
+/*
+ * Checks the register body; fills in (borrowed strings), a new attributes
+ * text and *credential (borrowed; NULL if absent): the node's current
+ * credential, its proof of identity when it registers again.
+ */
 static int register_parse(json_t *body, struct store_node *in, char **attributes,
-			  orch_error *err)
+			  const char **credential, orch_error *err)
 {
 	static const char *const known[] = { "nodeName", "cluster", "advertiseAddress",
-					     "resources", "attributes", "agentVersion" };
+					     "resources", "attributes", "agentVersion",
+					     "credential" };
 	json_t *v, *res, *attrs;
 	const char *key;
 
@@ -160,6 +173,12 @@ static int register_parse(json_t *body, struct store_node *in, char **attributes
 				 "nodeName: required, 1 to %d letters, digits, '.', '-' or '_'",
 				 AGENT_NODE_NAME_MAX);
 	in->name = (char *)json_string_value(v);
+	v = json_object_get(body, "credential");
+	if (v && (!json_is_string(v) || !is_hex(json_string_value(v), AGENT_CREDENTIAL_HEX_LEN)))
+		return orch_fail(err, ORCH_ERR_INVALID,
+				 "credential: must be the node's credential, %d lower-case hex digits",
+				 AGENT_CREDENTIAL_HEX_LEN);
+	*credential = v ? json_string_value(v) : NULL;
 	v = json_object_get(body, "cluster");
 	if (v && (!json_is_string(v) || !ecs_name_valid(json_string_value(v))))
 		return orch_fail(err, ORCH_ERR_INVALID, "cluster: must be a cluster name");
@@ -206,6 +225,8 @@ void api_agent_register(struct api_request *ar)
 	struct store_cluster cluster = { 0 };
 	cleanup_free char *attributes = NULL;
 	char credential[AGENT_CREDENTIAL_HEX_LEN + 1], hash[65], new_id[STORE_ID_HEX_LEN + 1];
+	char proof[65];
+	const char *presented = NULL;
 	bool created = false;
 	json_t *body;
 
@@ -216,7 +237,7 @@ void api_agent_register(struct api_request *ar)
 	body = api_read_json_object(ar);
 	if (!body)
 		return;
-	if (register_parse(body, &in, &attributes, &err) < 0) {
+	if (register_parse(body, &in, &attributes, &presented, &err) < 0) {
 		http_reply_orch_error(ar->req, &err);
 		goto out;
 	}
@@ -228,13 +249,19 @@ void api_agent_register(struct api_request *ar)
 	random_hex(credential, AGENT_CREDENTIAL_HEX_LEN / 2);
 	random_hex(new_id, STORE_ID_HEX_LEN / 2);
 	sha256_hex(credential, hash);
+	if (presented)
+		sha256_hex(presented, proof);
 	if (write_batch_begin(ar->ctx->writes, &err) < 0) {
 		http_reply_orch_error(ar->req, &err);
 		goto out;
 	}
-	if (store_node_register(ar->ctx->store, &in, hash, new_id, &created, &node, &err) < 0 ||
+	if (store_node_register(ar->ctx->store, &in, presented ? proof : NULL, hash, new_id,
+				&created, &node, &err) < 0 ||
 	    placement_node_changed(ar->ctx->placement, &node, &err) < 0) {
 		write_batch_abort(ar->ctx->writes);
+		if (err.kind == ORCH_ERR_CONFLICT)
+			log_warn("agent: registration as node '%s' refused: %s", in.name,
+				 err.message);
 		if (err.kind == ORCH_ERR_INTERNAL && strstr(err.message, "FOREIGN KEY"))
 			http_reply_error(ar->req, 404, "ClusterNotFoundException", "cluster '%s' not found",
 					 in.cluster);
@@ -252,6 +279,7 @@ void api_agent_register(struct api_request *ar)
 				    "credential", credential));
 out:
 	OPENSSL_cleanse(credential, sizeof(credential));
+	OPENSSL_cleanse(proof, sizeof(proof));
 	store_node_release(&node);
 	store_cluster_release(&cluster);
 	json_decref(body);

@@ -171,12 +171,18 @@ void store_node_list_free(struct store_node *list, int count);
 
 /*
  * Registers nodeName, or re-registers it: a known name keeps its ID (also
- * after deregistration) and gets the new credential hash, which revokes the
- * old one.  new_id is used only for a new name.  *created says which.
+ * after deregistration) and gets the new credential_sha256, which revokes
+ * the old one.  Re-registering a node that holds a credential (any status
+ * but deregistered) needs proof_sha256, the SHA-256 of that credential;
+ * without it, or with another, nothing changes and the answer is
+ * ORCH_ERR_CONFLICT saying the node must be removed (orch node rm) before
+ * it can join again.  A deregistered node or a new name needs no proof
+ * (proof_sha256 may be NULL).  new_id is used only for a new name.
+ * *created says which.
  */
 int store_node_register(struct store *s, const struct store_node *in,
-			const char *credential_sha256, const char *new_id, bool *created,
-			struct store_node *out, orch_error *err);
+			const char *proof_sha256, const char *credential_sha256,
+			const char *new_id, bool *created, struct store_node *out, orch_error *err);
 /* ORCH_ERR_NOT_FOUND if unknown or in another cluster (cluster NULL: any). */
 int store_node_get(struct store *s, enum store_conn conn, const char *cluster, const char *id,
 		   struct store_node *out, orch_error *err);

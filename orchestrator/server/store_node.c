@@ -1,11 +1,18 @@
 /*
  * store_node.c - node rows (ECS container instances): registration, status,
  * credentials (kept only as SHA-256) and the task counts shown with them.
+ *
+ * A node's name is its identity.  Registering a name that holds a
+ * credential needs that credential's hash as proof (compared in constant
+ * time, in the same write as the update, so nothing can slip in between);
+ * only a deregistered node (credential NULL) or a new name joins without.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/crypto.h>
 
 #include "store_internal.h"
 
@@ -29,7 +36,8 @@ static const char sql_node_by_id[] =
 	"SELECT " NODE_COLUMNS " FROM nodes n WHERE id = ?1 AND (?2 IS NULL OR cluster = ?2)";
 static const char sql_node_by_name[] =
 	"SELECT id, cluster, (SELECT count(*) FROM tasks t WHERE t.node_id = n.id"
-	" AND " NODE_TASK_HELD " AND t.last_status != 'STOPPED') FROM nodes n WHERE name = ?1";
+	" AND " NODE_TASK_HELD " AND t.last_status != 'STOPPED'), credential_sha256"
+	" FROM nodes n WHERE name = ?1";
 static const char sql_node_insert[] =
 	"INSERT INTO nodes(id, cluster, name, status, credential_sha256, advertise_address,"
 	" attributes, cpu, memory, registered_at, updated_at, last_seen_at)"
@@ -108,9 +116,18 @@ int store_node_get(struct store *s, enum store_conn conn, const char *cluster, c
 	return store_get_by_id(s, conn, sql_node_by_id, "node", cluster, id, node_from_row, out, err);
 }
 
+/* True if the stored hash is there and proof_sha256 is it (constant time). */
+static bool node_credential_proven(const char *held_sha256, const char *proof_sha256)
+{
+	size_t len = held_sha256 ? strlen(held_sha256) : 0;
+
+	return len > 0 && proof_sha256 && strlen(proof_sha256) == len &&
+	       CRYPTO_memcmp(held_sha256, proof_sha256, len) == 0;
+}
+
 int store_node_register(struct store *s, const struct store_node *in,
-			const char *credential_sha256, const char *new_id, bool *created,
-			struct store_node *out, orch_error *err)
+			const char *proof_sha256, const char *credential_sha256,
+			const char *new_id, bool *created, struct store_node *out, orch_error *err)
 {
 	sqlite3_stmt *stmt = store_prepare(s, STORE_WRITER, sql_node_by_name, err);
 	char id[STORE_ID_HEX_LEN + 1];
@@ -124,8 +141,18 @@ int store_node_register(struct store *s, const struct store_node *in,
 	if (rc == SQLITE_ROW) {
 		bool moves = strcmp((const char *)sqlite3_column_text(stmt, 1), in->cluster) != 0;
 		int64_t active = sqlite3_column_int64(stmt, 2);
+		const char *held = (const char *)sqlite3_column_text(stmt, 3);
+		bool proven = node_credential_proven(held, proof_sha256);
 
 		snprintf(id, sizeof(id), "%s", (const char *)sqlite3_column_text(stmt, 0));
+		if (held && !proven) {
+			sqlite3_reset(stmt);
+			return orch_fail(err, ORCH_ERR_CONFLICT,
+					 "node '%.255s' (%s) is registered and the request does not "
+					 "prove its current credential; a node whose credential is "
+					 "lost must be removed by an operator (orch node rm %s) "
+					 "before it can join again", in->name, id, id);
+		}
 		sqlite3_reset(stmt);
 		if (moves && active > 0)
 			return orch_fail(err, ORCH_ERR_CONFLICT,

@@ -62,8 +62,8 @@ def test_reregister_keeps_id_and_revokes_old_credential(cp_server, cp):
     assert a.register().status == 201
     first_id, old = a.node_id, a.credential
     assert a.report().status == 200
-    r = a.register()
-    assert r.status == 200, r             # known name: not created again
+    r = a.register(body=dict(a.register_body(), credential=old))
+    assert r.status == 200, r             # known name, proven: not created again
     assert a.node_id == first_id
     assert a.credential != old
     assert a.report().status == 200
@@ -206,10 +206,11 @@ def test_reregister_into_another_cluster_with_tasks_is_refused(cp_server, cp, ag
     register_taskdef(cp, fam)
     assert run_task(cp, fam, cluster=c1).status == 200
     moved = FakeAgent(cp_server, a.name, cluster=c2)
-    r = moved.register()
-    assert r.status == 409, r
+    r = moved.register(body=dict(moved.register_body(), credential=a.credential))
+    assert r.status == 409 and "tasks" in r.message, r
     assert a.report().status == 200          # the old credential still works
     empty = agents(cp_server, cluster=c1)
     again = FakeAgent(cp_server, empty.name, cluster=c2)
-    assert again.register().status == 200    # no tasks: it may move
+    r = again.register(body=dict(again.register_body(), credential=empty.credential))
+    assert r.status == 200, r                 # no tasks: it may move
     assert again.node_id == empty.node_id

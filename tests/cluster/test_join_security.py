@@ -1,23 +1,28 @@
 """Joining, attacked: the CA answer must be one certificate alone (a man in
-the middle who adds his own CA never sees the join secret), and the agent
-stores and trusts that certificate re-encoded, nothing else.
+the middle who adds his own CA never sees the join secret), a node name is
+not taken over with the join token alone (409, the real node keeps its
+assignments), and a restarted agent and a removed-then-rejoined node still
+work.
 
 The real agents here run in the host's network namespace against a server
 of this module on 127.0.0.1, each in an ECS cluster of its own, so no task
 is ever placed on them."""
 
 import http.server
+import json
 import os
+import secrets
 import ssl
 import subprocess
 import threading
 
 import pytest
 
-from orch_test import server as servers
+from orch_test import api, server as servers
 from orch_test.binary import orch_bin
 from orch_test.cluster import cli_env
-from orch_test.fake_agent import join_secret, new_cluster, unique_family
+from orch_test.fake_agent import (FakeAgent, join_secret, new_cluster, register_taskdef,
+                                  run_task, unique_family)
 from orch_test.process import LoggedProcess
 from orch_test.wait import wait_for
 
@@ -253,3 +258,138 @@ def test_stored_ca_is_the_certificate_re_encoded(srv, tmp_path, real_agents):
     want = subprocess.run(["openssl", "x509", "-in", srv.ca_path, "-outform", "DER"],
                           capture_output=True, check=True).stdout
     assert der == want
+
+
+# --- node identity ------------------------------------------------------------------
+
+def _impostor_bodies(victim):
+    body = FakeAgent(victim.server, victim.name, cluster=victim.cluster).register_body()
+    return {
+        "no credential": body,
+        "a wrong credential": dict(body, credential=secrets.token_hex(32)),
+        "another node's credential": None,       # filled in by the test
+        "no credential, another cluster": dict(body, cluster="default"),
+    }
+
+
+def test_impostor_cannot_take_a_nodes_name(srv, tmp_path):
+    cluster = new_cluster(srv.client, "jsid")
+    victim = FakeAgent(srv, unique_family("victim"), cluster=cluster)
+    assert victim.register().status == 201
+    other = FakeAgent(srv, unique_family("other"))       # never given the task
+    assert other.register().status == 201
+    victim.start_heartbeats()
+    try:
+        fam = unique_family("jsid")
+        td = {"name": "app", "image": "busybox", "memory": 64, "command": ["sleep", "1"],
+              "environment": [{"name": "DB_PASSWORD", "value": "hunter2"}]}
+        register_taskdef(srv.client, fam, containers=[td])
+        r = run_task(srv.client, fam, cluster=cluster)
+        assert r.status == 200, r
+        tid = r.json["tasks"][0]["taskId"]
+        wait_for(lambda: tid in victim.desired(), timeout=10, what="task on the victim")
+        node_before = _node(srv, cluster, victim.name)
+
+        bodies = _impostor_bodies(victim)
+        bodies["another node's credential"] = dict(bodies["no credential"],
+                                                   credential=other.credential)
+        for what, body in bodies.items():
+            imp = FakeAgent(srv, victim.name, cluster=cluster)
+            r = imp.register(body=body)
+            assert r.status == 409, (what, r)
+            assert "orch node rm" in r.message and "credential" in r.message, (what, r)
+            assert imp.credential is None
+        # The victim is untouched: same credential, same node, same assignments.
+        assert victim.report().status == 200
+        assert tid in victim.desired()
+        node_after = _node(srv, cluster, victim.name)
+        assert node_after["nodeId"] == node_before["nodeId"]
+        assert node_after["registeredAt"] == node_before["registeredAt"]
+        # A malformed credential is a client error, not a lookup.
+        r = FakeAgent(srv, victim.name, cluster=cluster).register(
+            body=dict(bodies["no credential"], credential="zz"))
+        assert r.status == 400, r
+        with open(srv.log_path) as f:
+            assert "registration as node '%s' refused" % victim.name in f.read()
+    finally:
+        victim.stop_heartbeats()
+
+
+def test_node_with_its_credential_registers_again(srv):
+    cluster = new_cluster(srv.client, "jsre")
+    a = FakeAgent(srv, unique_family("w"), cluster=cluster)
+    assert a.register().status == 201
+    first_id, old = a.node_id, a.credential
+    r = a.register(body=dict(a.register_body(), credential=old))
+    assert r.status == 200, r
+    assert a.node_id == first_id and a.credential != old
+    assert a.report().status == 200
+    assert api.Client(srv.port, old).post("/v1/agent/status", {"tasks": []}).status == 401
+    # The revoked credential proves nothing any more.
+    r = FakeAgent(srv, a.name, cluster=cluster).register(
+        body=dict(a.register_body(), credential=old))
+    assert r.status == 409, r
+
+
+def test_removed_node_joins_again_without_proof(srv):
+    cluster = new_cluster(srv.client, "jsrm")
+    a = FakeAgent(srv, unique_family("w"), cluster=cluster)
+    assert a.register().status == 201
+    first_id = a.node_id
+    r = srv.client.delete("/v1/clusters/%s/nodes/%s" % (cluster, first_id))
+    assert r.status == 200, r
+    b = FakeAgent(srv, a.name, cluster=cluster)
+    r = b.register()
+    assert r.status == 200, r
+    assert b.node_id == first_id
+    assert a.report().status == 401
+
+
+def test_real_agent_restart_rm_and_rejoin(srv, tmp_path, real_agents):
+    cluster = new_cluster(srv.client, "jsreal")
+    token_file = _token_file(srv, tmp_path)
+    ag = real_agents(tmp_path, srv.url, token_file, cluster=cluster).start()
+    node_id = _wait_active(srv, cluster, ag.name)["nodeId"]
+    with open(os.path.join(ag.data, "agent.json")) as f:
+        cred = json.load(f)["credential"]
+
+    # Restart on the same data dir: the same node, the same credential.
+    ag.stop()
+    ag.start()
+    wait_for(lambda: "rejoining" in ag.log_tail(), timeout=20, what="rejoin")
+    assert _wait_active(srv, cluster, ag.name)["nodeId"] == node_id
+    with open(os.path.join(ag.data, "agent.json")) as f:
+        assert json.load(f)["credential"] == cred
+
+    # A second agent with the node's name but not its data dir is refused.
+    thief = real_agents(tmp_path, srv.url, token_file, name=ag.name, cluster=cluster,
+                        data=str(tmp_path / "thief"))
+    thief.start()
+    assert thief.wait_exit() != 0
+    log = thief.log_tail()
+    assert "409" in log and "orch node rm" in log, log
+    assert not os.path.exists(os.path.join(thief.data, "agent.json"))
+    ag_node = _node(srv, cluster, ag.name)
+    assert ag_node["nodeId"] == node_id and ag_node["status"] == "ACTIVE"
+
+    # The operator removes the node: the running agent registers again on
+    # its next 401 (its old credential proves nothing, and needs not).
+    r = subprocess.run([orch_bin(), "node", "rm", node_id, "--cluster", cluster, "--data",
+                        srv.data_dir], capture_output=True, text=True, env=cli_env())
+    assert r.returncode == 0, r.stderr
+    assert _wait_active(srv, cluster, ag.name)["nodeId"] == node_id
+    with open(os.path.join(ag.data, "agent.json")) as f:
+        assert json.load(f)["credential"] != cred
+
+    # Lost data dir: refused until the operator removes the node, then joins.
+    ag.stop()
+    lost = real_agents(tmp_path, srv.url, token_file, name=ag.name, cluster=cluster,
+                       data=str(tmp_path / "reinstalled"))
+    lost.start()
+    assert lost.wait_exit() != 0
+    assert "orch node rm" in lost.log_tail()
+    r = subprocess.run([orch_bin(), "node", "rm", node_id, "--cluster", cluster, "--data",
+                        srv.data_dir], capture_output=True, text=True, env=cli_env())
+    assert r.returncode == 0, r.stderr
+    lost.start()
+    assert _wait_active(srv, cluster, ag.name)["nodeId"] == node_id
