@@ -87,14 +87,15 @@ struct agent {
 static void agent_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: orch agent --server URL --token TOKEN [options]\n"
+		"usage: orch agent --server URL --token-file FILE|--token TOKEN [options]\n"
 		"\n"
 		"Runs a worker node: joins the server and runs the tasks it assigns.\n"
 		"\n"
 		"  --server URL            the server, https://HOST:PORT (env ORCH_SERVER)\n"
 		"  --token TOKEN           join token K10...::... from the server's data dir\n"
-		"                          (env ORCH_JOIN_TOKEN)\n"
-		"  --token-file FILE       read the join token from FILE instead\n"
+		"                          (env ORCH_JOIN_TOKEN); visible in ps, prefer:\n"
+		"  --token-file FILE       read the join token from FILE, e.g. a copy of the\n"
+		"                          server's DATA/join-token (env ORCH_TOKEN_FILE)\n"
 		"  --data DIR              agent state: credential, CA (default %s)\n"
 		"  --runtime-data DIR      containers and images (default: the --data dir)\n"
 		"  --node-name NAME        node name (default: the host name)\n"
@@ -131,12 +132,12 @@ static int parse_options(int argc, char **argv, struct agent_options *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *token_flag = NULL, *token_file_flag = NULL;
 	enum log_level level;
 	char *end;
 	int c;
 
 	o->server = getenv("ORCH_SERVER");
-	o->token = getenv("ORCH_JOIN_TOKEN");
 	o->data_dir = AGENT_DEFAULT_DATA_DIR;
 	o->cgroup_parent = CGROUP_DEFAULT_PARENT;
 	o->cluster = AGENT_DEFAULT_CLUSTER;
@@ -144,8 +145,8 @@ static int parse_options(int argc, char **argv, struct agent_options *o)
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_SERVER: o->server = optarg; break;
-		case OPT_TOKEN: o->token = optarg; break;
-		case OPT_TOKEN_FILE: o->token_file = optarg; break;
+		case OPT_TOKEN: token_flag = optarg; break;
+		case OPT_TOKEN_FILE: token_file_flag = optarg; break;
 		case OPT_DATA: o->data_dir = optarg; break;
 		case OPT_RUNTIME: o->runtime_dir = optarg; break;
 		case OPT_NAME: o->node_name = optarg; break;
@@ -194,8 +195,22 @@ static int parse_options(int argc, char **argv, struct agent_options *o)
 		fprintf(stderr, "orch agent: --server URL is required (the server prints it at start)\n");
 		return -1;
 	}
-	if ((!o->token || !*o->token) && !o->token_file) {
-		fprintf(stderr, "orch agent: --token is required (the server's <data>/join-token)\n");
+	if (token_flag && token_file_flag) {
+		fprintf(stderr, "orch agent: give --token or --token-file, not both\n");
+		return -1;
+	}
+	/* A flag wins over the environment; a file over a token on either level. */
+	if (token_file_flag || token_flag) {
+		o->token_file = token_file_flag;
+		o->token = token_flag;
+	} else if (getenv("ORCH_TOKEN_FILE") && *getenv("ORCH_TOKEN_FILE")) {
+		o->token_file = getenv("ORCH_TOKEN_FILE");
+	} else {
+		o->token = getenv("ORCH_JOIN_TOKEN");
+	}
+	if ((!o->token || !*o->token) && (!o->token_file || !*o->token_file)) {
+		fprintf(stderr, "orch agent: --token-file FILE (a copy of the server's "
+			"<data>/join-token) or --token TOKEN is required\n");
 		return -1;
 	}
 	if (strncmp(o->server, "https://", 8) != 0) {

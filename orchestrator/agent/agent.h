@@ -1,9 +1,9 @@
 /*
  * agent.h - `orch agent`: one worker node.
  *
- *   orch agent --server URL --token TOKEN [--data DIR] [--node-name NAME]
- *              [--advertise IP] [--cgroup-parent NAME] [--attr k=v]...
- *              [--cpu UNITS] [--memory MIB] [--cluster C]
+ *   orch agent --server URL --token-file FILE|--token TOKEN [--data DIR]
+ *              [--node-name NAME] [--advertise IP] [--cgroup-parent NAME]
+ *              [--attr k=v]... [--cpu UNITS] [--memory MIB] [--cluster C]
  *
  * Joins the server (agent_protocol.h): fetches the CA, checks it against the
  * join token, registers (or reuses the credential in DIR/agent.json), then

@@ -7,15 +7,16 @@
  *
  * Joining
  *   The join token is  K10<sha256 of the CA certificate, DER, 64 hex>::<secret>
- *   (<data>/join-token, 0600; printed at server start as a ready `orch agent`
- *   command).  The agent fetches the CA with GET /v1/agent/ca (no auth, TLS
- *   not yet verified).  The answer must be exactly one PEM certificate and
- *   nothing else -- no second certificate, no key, no trailing bytes -- and
- *   its SHA-256 must be the token's; otherwise the agent stops before it
- *   sends anything (a man in the middle could otherwise add a CA of his own
- *   next to the real one).  The agent stores the certificate re-encoded from
- *   the parsed X509 (<agent data>/ca.pem) and from then on verifies the
- *   server with that CA only (pinned; never the system store).  It registers:
+ *   (<data>/join-token, 0600; the server prints at start an `orch agent`
+ *   command that reads it with --token-file, never the secret itself).  The
+ *   agent fetches the CA with GET /v1/agent/ca (no auth, TLS not yet
+ *   verified).  The answer must be exactly one PEM certificate and nothing
+ *   else -- no second certificate, no key, no trailing bytes -- and its
+ *   SHA-256 must be the token's; otherwise the agent stops before it sends
+ *   anything (a man in the middle could otherwise add a CA of his own next
+ *   to the real one).  The agent stores the certificate re-encoded from the
+ *   parsed X509 (<agent data>/ca.pem) and from then on verifies the server
+ *   with that CA only (pinned; never the system store).  It registers:
  *
  *     POST /v1/agent/register            Authorization: Bearer <join secret>
  *       {"nodeName": "w1", "cluster": "default", "advertiseAddress": "10.0.0.2",

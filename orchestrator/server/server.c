@@ -446,9 +446,11 @@ static void server_print_join_command(struct server *srv, const char *listen_hos
 		bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
 			      : ((struct sockaddr_in *)&ss)->sin_port);
 	server_join_host(srv, listen_host, host, sizeof(host));
-	log_info("server: join agents with:  orch agent --server https://%s%s%s:%u --token %s",
-		 strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", bound,
-		 srv->join_token);
+	/* The secret never goes to the log: the command names the file. */
+	log_info("server: join agents with:  orch agent --server https://%s%s%s:%u "
+		 "--token-file %s/" PKI_JOIN_TOKEN_FILE "  (copy that file to the agent host, "
+		 "mode 0600)", strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+		 bound, srv->opt.data_dir);
 }
 
 /* `orch agent` as a child: the local HTTPS address and the join token file. */

@@ -5,10 +5,14 @@
 #include "store_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "store_migrations.h"
@@ -22,6 +26,8 @@
  * burst of writes does not leave a large file behind.
  */
 #define STORE_WAL_SIZE_LIMIT 67108864
+/* orch.db and its -wal and -shm files: the server's user only. */
+#define STORE_FILE_MODE 0600
 /* Page cache of the writer, KiB (SQLite's default is 2 MiB). */
 #define STORE_CACHE_KIB 16384
 #define STORE_STR_(x) #x
@@ -197,11 +203,45 @@ static int store_migrate(struct store *s, int version, orch_error *err)
 	return 0;
 }
 
+/*
+ * The database holds node credential hashes, secrets and task environments:
+ * only the server's user may read it.  The file is created (or tightened)
+ * 0600 before SQLite opens it, and SQLite gives the -wal and -shm files it
+ * creates the database file's mode; files of those left by an older orch
+ * are tightened too.
+ */
+static int store_files_private(const char *path, orch_error *err)
+{
+	static const char *const suffixes[] = { "-wal", "-shm" };
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, STORE_FILE_MODE);
+
+	if (fd < 0)
+		return orch_fail_errno(err, errno, "opening database '%s'", path);
+	if (fchmod(fd, STORE_FILE_MODE) < 0) {
+		orch_fail_errno(err, errno, "chmod '%s'", path);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		char side[PATH_MAX];
+
+		if (snprintf(side, sizeof(side), "%s%s", path, suffixes[i]) >= (int)sizeof(side))
+			return orch_fail(err, ORCH_ERR_INVALID, "database path '%s' is too long", path);
+		if (chmod(side, STORE_FILE_MODE) < 0 && errno != ENOENT)
+			return orch_fail_errno(err, errno, "chmod '%s'", side);
+	}
+	return 0;
+}
+
 int store_open(const char *path, struct store **out, orch_error *err)
 {
-	struct store *s = calloc(1, sizeof(*s));
+	struct store *s;
 	int version = 0;
 
+	if (store_files_private(path, err) < 0)
+		return -1;
+	s = calloc(1, sizeof(*s));
 	if (!s)
 		return orch_fail_errno(err, ENOMEM, "allocating the store");
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |

@@ -1,8 +1,9 @@
 """Joining, attacked: the CA answer must be one certificate alone (a man in
 the middle who adds his own CA never sees the join secret), a node name is
 not taken over with the join token alone (409, the real node keeps its
-assignments), and a restarted agent and a removed-then-rejoined node still
-work.
+assignments), a restarted agent and a removed-then-rejoined node still work,
+and the join secret stays out of the server's log and the agent's command
+line (--token-file, ORCH_TOKEN_FILE); orch.db and its WAL are 0600.
 
 The real agents here run in the host's network namespace against a server
 of this module on 127.0.0.1, each in an ECS cluster of its own, so no task
@@ -13,6 +14,7 @@ import json
 import os
 import secrets
 import ssl
+import stat
 import subprocess
 import threading
 
@@ -393,3 +395,102 @@ def test_real_agent_restart_rm_and_rejoin(srv, tmp_path, real_agents):
     assert r.returncode == 0, r.stderr
     lost.start()
     assert _wait_active(srv, cluster, ag.name)["nodeId"] == node_id
+
+
+# --- secrets hygiene -----------------------------------------------------------------
+
+def test_server_log_has_no_join_secret(srv):
+    secret = join_secret(srv)
+    with open(srv.log_path) as f:
+        log = f.read()
+    assert secret not in log
+    assert "--token-file %s/join-token" % srv.data_dir in log, log[-3000:]
+
+
+def test_embedded_agent_server_log_and_command_line(tmp_path):
+    with servers.running_server(tmp_path, embedded_agent=True) as s:
+        wait_for(lambda: [n for n in s.client.get("/v1/clusters/default/nodes")
+                          .json["containerInstances"] if n["status"] == "ACTIVE"],
+                 timeout=30, what="the embedded node")
+        secret = join_secret(s)
+        with open(s.log_path) as f:
+            assert secret not in f.read()
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    cmd = f.read()
+            except OSError:
+                continue
+            assert secret.encode() not in cmd, cmd
+
+
+def test_token_file_keeps_the_secret_off_the_command_line(srv, tmp_path, real_agents):
+    cluster = new_cluster(srv.client, "jstf")
+    ag = real_agents(tmp_path, srv.url, _token_file(srv, tmp_path), cluster=cluster).start()
+    _wait_active(srv, cluster, ag.name)
+    with open("/proc/%d/cmdline" % ag.proc.pid, "rb") as f:
+        assert join_secret(srv).encode() not in f.read()
+
+
+def test_token_file_from_the_environment(srv, tmp_path, real_agents):
+    cluster = new_cluster(srv.client, "jsenv")
+    ag = real_agents(tmp_path, srv.url, None, cluster=cluster)
+    ag.start(args=[], env={"ORCH_TOKEN_FILE": _token_file(srv, tmp_path)})
+    _wait_active(srv, cluster, ag.name)
+
+
+def test_token_flags_are_checked(srv, tmp_path, real_agents):
+    tf = _token_file(srv, tmp_path)
+    both = real_agents(tmp_path, srv.url, tf)
+    both.start(args=["--token-file", tf, "--token", _token(srv)])
+    assert both.wait_exit() == 2
+    assert "not both" in both.log_tail()
+    none = real_agents(tmp_path, srv.url, tf)
+    none.start(args=[])
+    assert none.wait_exit() == 2
+    assert "--token-file" in none.log_tail()
+    missing = real_agents(tmp_path, srv.url, tf)
+    missing.start(args=["--token-file", str(tmp_path / "nope")])
+    assert missing.wait_exit() != 0
+    assert "nope" in missing.log_tail()
+    # A flag wins over the environment.
+    cluster = new_cluster(srv.client, "jsflag")
+    ag = real_agents(tmp_path, srv.url, tf, cluster=cluster)
+    ag.start(env={"ORCH_TOKEN_FILE": str(tmp_path / "nope")})
+    _wait_active(srv, cluster, ag.name)
+
+
+def _modes(data_dir):
+    out = {}
+    for name in ("orch.db", "orch.db-wal", "orch.db-shm"):
+        p = os.path.join(data_dir, name)
+        if os.path.exists(p):
+            out[name] = stat.S_IMODE(os.stat(p).st_mode)
+    return out
+
+
+def test_database_files_are_private(tmp_path):
+    old = os.umask(0o022)
+    try:
+        s = servers.new_server(tmp_path)
+        try:
+            s.start()
+            assert s.client.post("/v1/clusters", {"clusterName": "modes"}).status == 201
+            modes = _modes(s.data_dir)
+            assert set(modes) == {"orch.db", "orch.db-wal", "orch.db-shm"}, modes
+            assert all(m == 0o600 for m in modes.values()), modes
+            s.terminate()
+            # Files an older orch left 0644 are tightened at the next start.
+            for name in ("orch.db", "orch.db-wal", "orch.db-shm"):
+                p = os.path.join(s.data_dir, name)
+                if os.path.exists(p):
+                    os.chmod(p, 0o644)
+            s.start()
+            modes = _modes(s.data_dir)
+            assert modes and all(m == 0o600 for m in modes.values()), modes
+        finally:
+            servers.release(s)
+    finally:
+        os.umask(old)
