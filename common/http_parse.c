@@ -457,8 +457,10 @@ int http_parse_request_head(const char *buf, size_t len, const struct http_limit
 			return -414;
 		if (len > limits->max_header_bytes)
 			return -431;
-		/* A request line cannot start with a non-token byte: fail early. */
-		if (len > pos && !http_is_tchar((unsigned char)line[0]))
+		/* A request line cannot start with a non-token byte: fail early
+		 * (but a lone CR may begin one more empty line, whose LF is due). */
+		if (len > pos && !http_is_tchar((unsigned char)line[0]) &&
+		    !(line[0] == '\r' && len - pos == 1))
 			return -400;
 		return 0;
 	}
@@ -527,15 +529,20 @@ int http_parse_response_head(const char *buf, size_t len, const struct http_limi
 	int minor, rc;
 
 	head_reset(head);
+	/* The status line is held to the header-line limits whether or not its
+	 * end has arrived, so the answer never depends on how bytes were split. */
 	nl = memchr(buf, '\n', len);
 	if (!nl) {
-		if (len > limits->max_header_line_bytes || len > limits->max_header_bytes)
+		if (len > limits->max_header_line_bytes + 1 || len > limits->max_header_bytes)
 			return -502;
 		return 0;
 	}
 	if (nl == buf || nl[-1] != '\r')
 		return -502;
 	end = nl - 1;
+	if ((size_t)(end - buf) > limits->max_header_line_bytes ||
+	    (size_t)(nl - buf) + 1 > limits->max_header_bytes)
+		return -502;
 	if (end - buf < 12)
 		return -502;
 	minor = parse_version(buf, 8, 502);
