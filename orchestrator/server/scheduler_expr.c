@@ -271,6 +271,163 @@ static bool name_char_ok(char c)
 	return isalnum((unsigned char)c) || strchr("-_./\\:@", c) != NULL;
 }
 
+/*
+ * "{n}", "{n,}", "{n,m}" or "{,m}" at *pp: how many copies of the repeated
+ * part regcomp makes (at most SEXPR_MAX_PATTERN_COST + 1), with *pp moved to
+ * the '}' and *optional set when n is 0; 0 if *pp does not start an
+ * interval (regcomp decides what it is).
+ */
+static size_t interval_copies(const char **pp, bool *optional)
+{
+	const size_t cap = SEXPR_MAX_PATTERN_COST + 1;
+	const char *p = *pp + 1;
+	size_t n = 0, m = 0, copies;
+	bool comma = false, has_n = false, has_m = false;
+
+	for (; isdigit((unsigned char)*p); p++, has_n = true)
+		n = n < cap ? n * 10 + (size_t)(*p - '0') : cap;
+	if (*p == ',') {
+		comma = true;
+		for (p++; isdigit((unsigned char)*p); p++, has_m = true)
+			m = m < cap ? m * 10 + (size_t)(*p - '0') : cap;
+	}
+	if (*p != '}' || (!has_n && !comma))
+		return 0;
+	*pp = p;
+	*optional = n == 0;
+	if (!comma)
+		copies = n;
+	else if (has_m)
+		copies = m > n ? m : n;
+	else
+		copies = n + 1;	/* n copies, then one more under a star */
+	if (copies == 0)
+		copies = 1;
+	return copies < cap ? copies : cap;
+}
+
+/*
+ * Why extended regular expression p must not be given to glibc's regcomp,
+ * or NULL.  It is compiled as "^(p)$", so a ')' without its '(' would close
+ * the anchoring group and let the rest match anywhere ("a)|(b").  And
+ * regcomp cannot compile some patterns in bounded time and memory.  It
+ * copies a repeated part once for each repetition it must spell out ("x+"
+ * is "xx*", "x{2,5}" five copies), so repetitions of repetitions multiply:
+ * a 40-character "s+++...+" is 2^30 atoms and takes the server's memory.
+ * Its epsilon closures explode when a part that can match nothing is
+ * copied: "s*+++++" (32 atoms) takes seconds.  So the atoms are counted
+ * with their copies (at most SEXPR_MAX_PATTERN_COST), such a part may only
+ * be repeated with * or ?, and groups nest at most SEXPR_MAX_DEPTH deep.
+ */
+static const char *pattern_unsafe(const char *p)
+{
+	/* Per open group: its atoms so far, whether the alternative being read
+	 * can match nothing so far, and whether an earlier one could. */
+	size_t sum[SEXPR_MAX_DEPTH + 1];
+	bool alt_empty[SEXPR_MAX_DEPTH + 1], any_empty[SEXPR_MAX_DEPTH + 1];
+	/* The part just read: its atoms, whether it can match nothing, and
+	 * whether the alternative could before it. */
+	size_t depth = 0, last = 0;
+	bool last_empty = false, before_empty = true;
+
+	sum[0] = 0;
+	alt_empty[0] = true;
+	any_empty[0] = false;
+	for (; *p; p++) {
+		size_t copies = 0;
+		bool empty = false, optional = false, group = false;
+
+		switch (*p) {
+		case '(':
+			if (++depth > SEXPR_MAX_DEPTH)
+				return "groups nested too deep";
+			sum[depth] = 0;
+			alt_empty[depth] = true;
+			any_empty[depth] = false;
+			last = 0;
+			last_empty = false;
+			continue;
+		case ')':
+			if (depth == 0)
+				return "a ')' without its '('";
+			empty = alt_empty[depth] || any_empty[depth];
+			last = sum[depth--] + 1;
+			group = true;
+			break;
+		case '|':
+			any_empty[depth] = any_empty[depth] || alt_empty[depth];
+			alt_empty[depth] = true;
+			last = 0;
+			last_empty = false;
+			continue;
+		case '*':
+		case '?':
+			copies = 1;
+			optional = true;
+			break;
+		case '+':
+			copies = 2;
+			break;
+		case '{':
+			copies = interval_copies(&p, &optional);
+			break;
+		case '^':
+		case '$':
+			empty = true;
+			break;
+		case '\\':
+			if (p[1])
+				p++;
+			empty = *p >= '1' && *p <= '9';	/* a back-reference may be empty */
+			break;
+		case '[':
+			/* A bracket expression is one atom: "[]a]", "[^]a]", "[[:alpha:]]". */
+			p++;
+			if (*p == '^')
+				p++;
+			if (*p == ']')
+				p++;
+			while (*p && *p != ']') {
+				if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+					const char *close = strchr(p + 2, p[1]);
+
+					while (close && close[1] != ']')
+						close = strchr(close + 1, p[1]);
+					if (!close)
+						return NULL;	/* unterminated: regcomp refuses it */
+					p = close + 2;
+				} else {
+					p++;
+				}
+			}
+			if (!*p)
+				return NULL;
+			break;
+		default:
+			break;
+		}
+		if (copies) {
+			/* A repetition of the part just read, counted once already. */
+			if (copies > 1 && last_empty)
+				return "a part that can match nothing is repeated with + or {n,m}";
+			sum[depth] += last * (copies - 1);
+			last *= copies;
+			last_empty = last_empty || optional;
+			alt_empty[depth] = before_empty && last_empty;
+		} else {
+			/* A new part: an atom, a group or an anchor. */
+			last = group ? last : 1;
+			last_empty = empty;
+			before_empty = alt_empty[depth];
+			sum[depth] += last;
+			alt_empty[depth] = alt_empty[depth] && last_empty;
+		}
+		if (sum[depth] > SEXPR_MAX_PATTERN_COST)
+			return "too many atoms once its repetitions are spelled out";
+	}
+	return NULL;
+}
+
 static struct sexpr *parse_compare(struct parser *ps)
 {
 	const char *start;
@@ -359,9 +516,15 @@ static struct sexpr *parse_compare(struct parser *ps)
 	}
 	if (e->op == SEXPR_MATCHES || e->op == SEXPR_NOT_MATCHES) {
 		size_t n = strlen(e->args[0]);
-		cleanup_free char *anchored = malloc(n + 5);
+		const char *why = pattern_unsafe(e->args[0]);
+		cleanup_free char *anchored = NULL;
 		int rc;
 
+		if (why) {
+			orch_fail(ps->err, ORCH_ERR_INVALID, "bad pattern '%s': %s", e->args[0], why);
+			goto fail;
+		}
+		anchored = malloc(n + 5);
 		if (!anchored)
 			goto oom;
 		snprintf(anchored, n + 5, "^(%s)$", e->args[0]);

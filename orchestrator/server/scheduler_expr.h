@@ -17,7 +17,11 @@
  * are aliases of our nodes' os, arch and zone; arch values x86_64 and aarch64
  * are read as amd64 and arm64 (on both sides).  =~ is a POSIX extended
  * regular expression matched against the whole value (ECS documents Java's
- * regex; the common patterns such as "t2.*" mean the same).  Ordering
+ * regex; the common patterns such as "t2.*" mean the same).  Patterns that
+ * glibc's regcomp cannot compile in bounded time and memory are refused
+ * first: more than SEXPR_MAX_PATTERN_COST atoms once repetitions are spelled
+ * out ("x{1,300}", "s+++++++++"), or a part that can match nothing repeated
+ * with + or {n,m} ("(a*b*)+", "s?+").  Ordering
  * operators compare numerically when both sides are numbers, else as strings.
  * A node without the attribute: ==, in, =~, exists and the orderings are
  * false; !=, !in, !~ and !exists are true.
@@ -37,6 +41,10 @@
 #define SEXPR_MAX_LENGTH 2000	/* ECS's limit on an expression */
 #define SEXPR_MAX_DEPTH 32	/* parentheses and not/and/or nesting */
 #define SEXPR_MAX_ARGS 100	/* values in one in (...) list */
+/* Atoms a =~ pattern may expand to: glibc's regcomp spells out repetitions
+ * ("x{1,256}" is 256 copies, "x+" two), so nested ones grow exponentially,
+ * and its compile time grows with the square of the atoms. */
+#define SEXPR_MAX_PATTERN_COST 256
 
 enum sexpr_kind { SEXPR_AND, SEXPR_OR, SEXPR_NOT, SEXPR_CMP };
 enum sexpr_subject { SEXPR_ATTRIBUTE, SEXPR_TASK_GROUP };
