@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/setup.sh — the one setup command.
 #
-# Brings a Debian 12 machine from nothing to two built trees, and is cheap to
+# Brings a Debian 12 machine from nothing to three built trees, and is cheap to
 # run again (every step checks first and skips what is already done):
 #
 #   1. installs the apt packages the project needs (APT_PACKAGES below is the
@@ -11,9 +11,11 @@
 #      source packages, scripts/build-static-NAME.sh) into build/deps/NAME,
 #      cached there;
 #   3. configures and builds build/      (ORCH_STATIC=ON: the shipped build/orch)
-#                            build-asan/ (ORCH_SANITIZE=ON, dynamic).
+#                            build-asan/ (ORCH_SANITIZE=ON, dynamic)
+#                            build-fuzz/ (clang, ORCH_FUZZ=ON: the libFuzzer
+#                                         targets of tests/fuzz/ only).
 #
-# Usage: scripts/setup.sh [--no-asan] [--no-static] [--deps-only] [-j N]
+# Usage: scripts/setup.sh [--no-asan] [--no-static] [--no-fuzz] [--deps-only] [-j N]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,6 +31,8 @@ APT_PACKAGES=(
   zlib1g-dev libarchive-dev libzstd-dev libseccomp-dev
   # tests
   libcmocka-dev python3 python3-pytest sqlite3 curl
+  # fuzzing: clang and its libFuzzer + sanitizer runtimes
+  clang libclang-rt-14-dev
   # benchmark peers (load balancer)
   wrk haproxy nginx
   # runtime tests: offline images, a local registry, and a peer runtime
@@ -39,6 +43,7 @@ APT_PACKAGES=(
 
 build_static=1
 build_asan=1
+build_fuzz=1
 deps_only=0
 jobs=2
 
@@ -50,6 +55,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --no-asan) build_asan=0 ;;
     --no-static) build_static=0 ;;
+    --no-fuzz) build_fuzz=0 ;;
     --deps-only) deps_only=1 ;;
     -j) shift; jobs=${1:?-j needs a number} ;;
     -j*) jobs=${1#-j} ;;
@@ -118,7 +124,7 @@ if [ "$deps_only" -eq 1 ]; then
   exit 0
 fi
 
-# ---- 3. the two CMake trees ------------------------------------------------------
+# ---- 3. the CMake trees ----------------------------------------------------------
 # configure_tree DIR ARGS...: configure DIR once, and afresh when the
 # arguments change (the build itself re-runs cmake when CMakeLists.txt does).
 configure_tree() {
@@ -160,5 +166,12 @@ fi
 if [ "$build_asan" -eq 1 ]; then
   configure_tree "$ROOT/build-asan" -DORCH_SANITIZE=ON -DORCH_WERROR=ON
   build_tree "$ROOT/build-asan"
+fi
+if [ "$build_fuzz" -eq 1 ]; then
+  # Only the fuzz targets (orch_fuzz) and the libraries they link: the rest
+  # of the tree is tested in build/ and build-asan/.
+  configure_tree "$ROOT/build-fuzz" -DCMAKE_C_COMPILER=clang -DORCH_FUZZ=ON -DORCH_WERROR=ON
+  say "building $ROOT/build-fuzz (fuzz targets)"
+  cmake --build "$ROOT/build-fuzz" -j"$jobs" --target orch_fuzz
 fi
 say "done"
