@@ -30,6 +30,7 @@ struct registry_client {
 	char base[IMAGE_REF_DOMAIN_MAX + 16];	/* "https://host:port" */
 	char *user, *pass;			/* from the config file, or NULL */
 	char *auth_header;			/* "Authorization: ..." once authenticated */
+	char *insecure_hosts;			/* "a,b:5000": every source's list, joined */
 	bool progress_allowed;
 	bool progress;
 };
@@ -185,6 +186,34 @@ static bool list_has(const char *list, const char *host)
 	return false;
 }
 
+/* Appends hosts (one, or a comma-separated list) to rc's insecure hosts. */
+static int insecure_hosts_add(struct registry_client *rc, const char *hosts)
+{
+	char *joined;
+
+	if (asprintf(&joined, "%s%s%s", rc->insecure_hosts ? rc->insecure_hosts : "",
+		     rc->insecure_hosts ? "," : "", hosts) < 0)
+		return -1;
+	free(rc->insecure_hosts);
+	rc->insecure_hosts = joined;
+	return 0;
+}
+
+/*
+ * Whether a plain-HTTP URL's host (HOST or HOST:PORT, as the insecure lists
+ * name registries) is one the user listed as insecure.  A URL with user
+ * information or an empty host is never.
+ */
+static bool http_url_host_insecure(const struct registry_client *rc, const char *url)
+{
+	const char *host = url + strlen("http://");
+	size_t n = strcspn(host, "/?#");
+	cleanup_free char *authority = strndup(host, n);
+
+	return authority && *authority && !strchr(authority, '@') &&
+	       list_has(rc->insecure_hosts, authority);
+}
+
 static int load_credentials(struct registry_client *rc, json_t *config, const char *path,
 			    orch_error *err)
 {
@@ -270,16 +299,25 @@ int registry_client_new(const struct registry_options *opts, const struct image_
 			json_t *v;
 
 			json_array_foreach(json_object_get(config, "insecure-registries"), i, v)
-				if (json_is_string(v) && strcmp(json_string_value(v), ref->domain) == 0)
-					insecure = true;
+				if (json_is_string(v) &&
+				    insecure_hosts_add(rc, json_string_value(v)) < 0) {
+					json_decref(config);
+					registry_client_free(rc);
+					return orch_fail(err, ORCH_ERR_INTERNAL, "out of memory");
+				}
 		}
 		json_decref(config);
 	}
 	for (size_t i = 0; i < opts->insecure_count; i++)
-		if (strcmp(opts->insecure[i], ref->domain) == 0)
-			insecure = true;
-	if (list_has(getenv(REGISTRY_INSECURE_ENV), ref->domain))
-		insecure = true;
+		if (insecure_hosts_add(rc, opts->insecure[i]) < 0) {
+			registry_client_free(rc);
+			return orch_fail(err, ORCH_ERR_INTERNAL, "out of memory");
+		}
+	if (getenv(REGISTRY_INSECURE_ENV) && insecure_hosts_add(rc, getenv(REGISTRY_INSECURE_ENV)) < 0) {
+		registry_client_free(rc);
+		return orch_fail(err, ORCH_ERR_INTERNAL, "out of memory");
+	}
+	insecure = list_has(rc->insecure_hosts, ref->domain);
 	snprintf(rc->base, sizeof(rc->base), "%s://%s", insecure ? "http" : "https",
 		 image_ref_endpoint(ref));
 	*out = rc;
@@ -295,6 +333,7 @@ void registry_client_free(struct registry_client *rc)
 		explicit_bzero(rc->pass, strlen(rc->pass));
 	free(rc->pass);
 	free(rc->auth_header);
+	free(rc->insecure_hosts);
 	free(rc);
 }
 
@@ -435,6 +474,12 @@ static int authenticate(struct registry_client *rc, const char *challenge, orch_
 	if (strncmp(realm, "https://", 8) != 0 && strncmp(realm, "http://", 7) != 0)
 		return orch_fail(err, ORCH_ERR_INVALID, "registry %s: token realm '%s' is not http(s)",
 				 rc->ref.domain, realm);
+	/* Credentials travel over plain HTTP only to a host the user named. */
+	if (rc->user && strncmp(realm, "http://", 7) == 0 && !http_url_host_insecure(rc, realm))
+		return orch_fail(err, ORCH_ERR_INVALID,
+				 "registry %s: the token realm '%s' is plain HTTP: the credentials "
+				 "are sent there only if its host is an insecure registry "
+				 "(--insecure-registry HOST:PORT)", rc->ref.domain, realm);
 	if (!scope[0])
 		snprintf(scope, sizeof(scope), "repository:%s:pull", rc->ref.path);
 	h = curl_easy_init();

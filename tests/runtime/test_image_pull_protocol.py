@@ -46,6 +46,24 @@ def test_bearer_wrong_password(test_images, orch_image, tmp_path):
         assert "refused the credentials" in p.stderr
 
 
+def test_credentials_go_to_a_plain_http_realm_only_when_it_is_listed(test_images, orch_image,
+                                                                     tmp_path):
+    """The registry is listed as insecure, its token realm (another host) is
+    not: the credentials are not sent there; listing the realm's host too
+    lets the pull authenticate."""
+    with FakeRegistry(test_images.path("busybox"), bearer=("alice", "pw"),
+                      realm_on_storage=True) as reg:
+        cfg = creds_file(tmp_path, reg.address, "alice", "pw")
+        p = orch_image("pull", "--insecure-registry", reg.address, "--registry-config", cfg,
+                       reg.ref, check=False)
+        assert p.returncode != 0
+        assert "plain HTTP" in p.stderr and reg.storage_address in p.stderr, p.stderr
+        assert reg.token_requests == [], reg.token_requests
+        orch_image("pull", "--insecure-registry", reg.address,
+                   "--insecure-registry", reg.storage_address, "--registry-config", cfg, reg.ref)
+        assert reg.token_requests == [("repository:test/image:pull", True)], reg.token_requests
+
+
 def test_cut_connection_resumes_with_range(test_images, orch_image):
     _, _, layers = test_images.manifest("layered")
     with FakeRegistry(test_images.path("layered"), cut_blobs=layers) as reg:

@@ -1,7 +1,7 @@
 """A small scripted registry for the cases docker-registry cannot play:
 Bearer-token auth, redirects of blob downloads to another host (where the
-Authorization header must not arrive), connections cut mid-blob (resume with
-Range) and multi-platform indexes.
+Authorization header must not arrive), a token realm on that other host,
+connections cut mid-blob (resume with Range) and multi-platform indexes.
 
     with FakeRegistry(layout_dir, bearer=("u", "p"), redirect=True) as reg:
         reg.ref                       # "127.0.0.1:PORT/test/image:latest"
@@ -27,8 +27,9 @@ class _Server(ThreadingHTTPServer):
 
 class FakeRegistry:
     def __init__(self, layout, repo="test/image", bearer=None, redirect=False, cut_blobs=(),
-                 index=False, stall_blobs=()):
+                 index=False, stall_blobs=(), realm_on_storage=False):
         self.layout = layout
+        self.realm_on_storage = realm_on_storage  # the token realm is the storage host
         self.repo = repo
         self.bearer = bearer
         self.redirect = redirect
@@ -83,7 +84,8 @@ class FakeRegistry:
                 self.wfile.write(body)
 
             def _challenge(self):
-                realm = "http://%s/token" % reg.address
+                realm = "http://%s/token" % (reg.storage_address if reg.realm_on_storage
+                                             else reg.address)
                 scope = "repository:%s:pull" % reg.repo
                 self._send(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"auth"}]}', {
                     "WWW-Authenticate": 'Bearer realm="%s",service="fake",scope="%s"' % (realm, scope),
@@ -127,7 +129,7 @@ class FakeRegistry:
 
             def do_GET(self):
                 path = self.path.split("?", 1)[0]
-                if storage:
+                if storage and path != "/token":
                     reg.storage_auth_headers.append(self.headers.get("Authorization"))
                     m = re.match(r"^/storage/(sha256:[0-9a-f]{64})$", path)
                     data = reg._blob(m.group(1)) if m else None
