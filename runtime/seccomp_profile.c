@@ -591,42 +591,55 @@ static int seccomp_add_rules(scmp_filter_ctx ctx, orch_error *err)
 	return 0;
 }
 
-int seccomp_profile_load_default(orch_error *err)
+/* The whole filter in a libseccomp context; NULL with err on failure. */
+static scmp_filter_ctx seccomp_profile_build(orch_error *err)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(ENOSYS));
 	int rc;
 
-	if (!ctx)
-		return orch_fail(err, ORCH_ERR_INTERNAL,
-				 "seccomp: cannot create a filter (libseccomp seccomp_init failed)");
+	if (!ctx) {
+		orch_fail(err, ORCH_ERR_INTERNAL,
+			  "seccomp: cannot create a filter (libseccomp seccomp_init failed)");
+		return NULL;
+	}
 	/*
-	 * The caller set no_new_privs itself: one place does it.  The filter
+	 * The loader sets no_new_privs itself: one place does it.  The filter
 	 * keeps libseccomp's default layout (a list in priority order), not
-	 * the binary tree: with some 400 syscalls on three ABIs the tree takes
-	 * three times as long to generate, at every container start and every
-	 * exec, while kernels from 5.11 skip the filter altogether for a
+	 * the binary tree: kernels from 5.11 skip the filter altogether for a
 	 * syscall it allows whatever the arguments (the seccomp action cache).
 	 */
 	rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
 	if (rc < 0) {
 		seccomp_release(ctx);
-		return orch_fail_errno(err, -rc, "seccomp: setting the filter attributes");
+		orch_fail_errno(err, -rc, "seccomp: setting the filter attributes");
+		return NULL;
 	}
 	for (size_t i = 0; seccomp_extra_arches[i].arch; i++) {
 		rc = seccomp_arch_add(ctx, seccomp_extra_arches[i].arch);
 		if (rc < 0 && rc != -EEXIST) {
 			seccomp_release(ctx);
-			return orch_fail_errno(err, -rc, "seccomp: adding architecture %#x",
-					       seccomp_extra_arches[i].arch);
+			orch_fail_errno(err, -rc, "seccomp: adding architecture %#x",
+					seccomp_extra_arches[i].arch);
+			return NULL;
 		}
 	}
 	if (seccomp_add_rules(ctx, err) < 0) {
 		seccomp_release(ctx);
-		return -1;
+		return NULL;
 	}
-	rc = seccomp_load(ctx);
+	return ctx;
+}
+
+int seccomp_profile_export_default(int fd, orch_error *err)
+{
+	scmp_filter_ctx ctx = seccomp_profile_build(err);
+	int rc;
+
+	if (!ctx)
+		return -1;
+	rc = seccomp_export_bpf(ctx, fd);
 	seccomp_release(ctx);
 	if (rc < 0)
-		return orch_fail_errno(err, -rc, "seccomp: loading the filter");
+		return orch_fail_errno(err, -rc, "seccomp: exporting the filter");
 	return 0;
 }

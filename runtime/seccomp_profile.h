@@ -19,14 +19,31 @@
 #ifndef ORCH_RUNTIME_SECCOMP_PROFILE_H
 #define ORCH_RUNTIME_SECCOMP_PROFILE_H
 
+#include <linux/filter.h>
+
 #include "common/error.h"
 
 /*
- * Builds the default filter and loads it into the calling thread.  The
- * caller must have set no_new_privs (the filter is loaded without
- * CAP_SYS_ADMIN).  Returns 0, or -1 with err naming the step that failed;
- * a caller must then refuse to run the process, never run it unfiltered.
+ * Loads the default filter into the calling thread.  The program is the one
+ * seccomp_profile_export_default builds, compiled into the binary when orch
+ * is built (scripts/seccomp_gen.c writes it; the unit test
+ * tests/unit/test_seccomp_profile.c checks the two agree), so starting a
+ * container or an exec builds nothing.  The caller must have set
+ * no_new_privs (the filter is loaded without CAP_SYS_ADMIN).  Returns 0, or
+ * -1 with err; a caller must then refuse to run the process, never run it
+ * unfiltered.
  */
 int seccomp_profile_load_default(orch_error *err);
+
+/*
+ * Builds the default filter from the tables of seccomp_profile.c with
+ * libseccomp and writes its BPF program (struct sock_filter records in the
+ * host's byte order) to fd.  For the build and the tests.
+ */
+int seccomp_profile_export_default(int fd, orch_error *err);
+
+/* The compiled-in program (seccomp_default_bpf.c, generated at build time). */
+extern const struct sock_filter seccomp_default_bpf[];
+extern const unsigned short seccomp_default_bpf_len;
 
 #endif
