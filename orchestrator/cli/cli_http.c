@@ -157,8 +157,11 @@ int cli_list_all(const struct cli_conn *conn, const char *path, const char *quer
 		 const char *key, json_t **all, orch_error *err)
 {
 	cleanup_free char *token = NULL;
+	json_t *list = json_array();
 
-	*all = json_array();
+	*all = NULL;
+	if (!list)
+		return orch_fail_errno(err, ENOMEM, "listing");
 	for (;;) {
 		cleanup_free char *url = NULL;
 		json_t *reply = NULL;
@@ -167,20 +170,26 @@ int cli_list_all(const struct cli_conn *conn, const char *path, const char *quer
 		if (asprintf(&url, "%s?maxResults=100%s%s%s%s", path, query && *query ? "&" : "",
 			     query ? query : "", token ? "&nextToken=" : "", token ? token : "") < 0) {
 			url = NULL;
+			json_decref(list);
 			return orch_fail_errno(err, ENOMEM, "listing");
 		}
 		if (cli_call(conn, "GET", url, NULL, 0, &reply, err) < 0) {
-			json_decref(*all);
-			*all = NULL;
+			json_decref(list);
 			return -1;
 		}
-		json_array_extend(*all, json_object_get(reply, key));
+		json_array_extend(list, json_object_get(reply, key));
 		next = json_string_value(json_object_get(reply, "nextToken"));
 		free(token);
 		token = next ? cli_escape(next) : NULL;
 		json_decref(reply);
-		if (!token)
+		if (next && !token) {
+			json_decref(list);
+			return orch_fail_errno(err, ENOMEM, "listing");
+		}
+		if (!token) {
+			*all = list;
 			return 0;
+		}
 	}
 }
 

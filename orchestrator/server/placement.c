@@ -194,8 +194,9 @@ int placement_load(struct placement *p, void (*on_node)(const struct store_node 
 			return orch_error_prefix(err, "loading nodes");
 		for (int i = 0; i < n; i++) {
 			if (placement_node_changed(p, &list[i], err) < 0) {
+				orch_error_prefix(err, "loading node '%s'", list[i].id);
 				store_node_list_free(list, n);
-				return orch_error_prefix(err, "loading node '%s'", list[i].id);
+				return -1;
 			}
 			if (on_node)
 				on_node(&list[i], arg);
