@@ -67,7 +67,6 @@ struct server {
 	double drain_deadline;
 	struct api_context api;
 	SSL_CTX *tls;
-	char join_token[PKI_JOIN_TOKEN_MAX];
 	char api_url[INET6_ADDRSTRLEN + 32];	/* what local clients use */
 	struct agent_child *agent;
 	struct history *history;
@@ -400,8 +399,15 @@ static int server_pki_start(struct server *srv, const char *listen_host, orch_er
 	srv->tls = pki_server_tls_context(srv->opt.data_dir, err);
 	if (!srv->tls)
 		return -1;
-	if (pki_join_token_load_or_create(srv->opt.data_dir, srv->join_token, err) < 0)
-		return -1;
+	{
+		/* Made (or checked) here; registrations read it from its file. */
+		char join_token[PKI_JOIN_TOKEN_MAX];
+		int rc = pki_join_token_load_or_create(srv->opt.data_dir, join_token, err);
+
+		OPENSSL_cleanse(join_token, sizeof(join_token));
+		if (rc < 0)
+			return -1;
+	}
 	if (!ca_path)
 		return orch_fail_errno(err, ENOMEM, "reading the CA");
 	return fs_read_file(ca_path, PKI_CA_PEM_MAX, &srv->api.ca_pem, NULL, err);
@@ -580,7 +586,6 @@ static void server_release(struct server *srv)
 	srv->tls = NULL;
 	free(srv->api.ca_pem);
 	srv->api.ca_pem = NULL;
-	OPENSSL_cleanse(srv->join_token, sizeof(srv->join_token));
 	if (srv->sigterm)
 		event_free(srv->sigterm);
 	if (srv->sigint)
