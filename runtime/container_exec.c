@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -171,9 +172,7 @@ __attribute__((noreturn)) static void exec_helper(const struct container_exec_op
 	setup_stdio(o);
 	/* The caller's other descriptors (sockets, other sessions' pipes)
 	 * must not live on in the helper; exe_fd is close-on-exec. */
-	if (exe_fd > 3)
-		syscall(SYS_close_range, 3U, (unsigned int)exe_fd - 1, 0U);
-	syscall(SYS_close_range, (unsigned int)exe_fd + 1, ~0U, 0U);
+	container_close_extra_fds(exe_fd);
 	syscall(SYS_execveat, exe_fd, "", argv, envp, AT_EMPTY_PATH);
 	if (write(STDERR_FILENO, failed, sizeof(failed) - 1) < 0) {
 		/* nowhere left to say it */
@@ -216,37 +215,62 @@ static char **helper_environment(void)
 
 /*
  * A copy of this binary in a sealed memfd (no write, grow, shrink or further
- * seals), close-on-exec; the helper is executed from it.  The helper's child
- * enters the container and, until its own execve, /proc/PID/exe names this
- * copy: a container that tricks it into re-executing itself (a "#!/proc/self/exe"
- * script, the runc CVE-2019-5736 class) can read the copy but never write
- * the host's binary.  Made per exec (a few ms for the static binary) so the
- * caller keeps no memory for it between execs.
+ * seals), close-on-exec, at fd 3 or above; the helper is executed from it.
+ * The helper's child enters the container and, until its own execve,
+ * /proc/PID/exe names this copy: a container that tricks it into
+ * re-executing itself (a "#!/proc/self/exe" script, the runc CVE-2019-5736
+ * class) can read the copy but never write the host's binary.  Made at the
+ * first exec and kept, so every helper (health checks run one per probe)
+ * shares its pages and no exec copies the binary again.
  */
 static int sealed_self_copy(orch_error *err)
 {
-	cleanup_close int src = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-	cleanup_close int fd = -1;
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static int copy = -1;
+	cleanup_close int src = -1, fd = -1, moved = -1;
 	struct stat st;
 	off_t done = 0;
 
-	if (src < 0 || fstat(src, &st) < 0)
-		return orch_fail_errno(err, errno, "reading this binary");
+	pthread_mutex_lock(&lock);
+	if (copy >= 0) {
+		pthread_mutex_unlock(&lock);
+		return copy;
+	}
+	src = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (src < 0 || fstat(src, &st) < 0) {
+		orch_fail_errno(err, errno, "reading this binary");
+		goto out;
+	}
 	fd = memfd_create("orch-exec-helper", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd < 0)
-		return orch_fail_errno(err, errno, "copying this binary: memfd_create");
+	if (fd < 0) {
+		orch_fail_errno(err, errno, "copying this binary: memfd_create");
+		goto out;
+	}
 	while (done < st.st_size) {
 		ssize_t n = sendfile(fd, src, NULL, (size_t)(st.st_size - done));
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			return orch_fail_errno(err, n < 0 ? errno : EIO, "copying this binary");
+		if (n <= 0) {
+			orch_fail_errno(err, n < 0 ? errno : EIO, "copying this binary");
+			goto out;
+		}
 		done += n;
 	}
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
-		return orch_fail_errno(err, errno, "sealing the copy of this binary");
-	return take_fd(&fd);
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+		orch_fail_errno(err, errno, "sealing the copy of this binary");
+		goto out;
+	}
+	/* Above stdio, which the helper's setup replaces. */
+	moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (moved < 0) {
+		orch_fail_errno(err, errno, "copying this binary");
+		goto out;
+	}
+	copy = take_fd(&moved);
+out:
+	pthread_mutex_unlock(&lock);
+	return copy;
 }
 
 pid_t container_exec_start(const char *data_dir, const char *id,
@@ -257,7 +281,7 @@ pid_t container_exec_start(const char *data_dir, const char *id,
 	cleanup_free char **envp = NULL;
 	size_t n = 0, count = 0;
 	pid_t helper, caller = getpid();
-	cleanup_close int exe_fd = -1;
+	int exe_fd;
 	sigset_t watched;
 
 	if (!o->argv || !o->argv[0])
