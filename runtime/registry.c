@@ -503,6 +503,9 @@ static int authenticate(struct registry_client *rc, const char *challenge, orch_
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, membuf_cb);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
 	if (rc->user) {
+		/* A redirect may not carry the credentials to plain HTTP either. */
+		if (strncmp(realm, "https://", 8) == 0)
+			curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "https");
 		curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
 		curl_easy_setopt(h, CURLOPT_USERNAME, rc->user);
 		curl_easy_setopt(h, CURLOPT_PASSWORD, rc->pass);
