@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -20,10 +19,7 @@ int seccomp_profile_load_default(orch_error *err)
 
 	if (seccomp_default_bpf_len == 0)
 		return orch_fail(err, ORCH_ERR_INTERNAL, "seccomp: no filter compiled in");
-	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0)
-		return 0;
-	/* Kernels before 3.17 have only the prctl. */
-	if (errno == ENOSYS && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) == 0)
-		return 0;
-	return orch_fail_errno(err, errno, "seccomp: loading the filter");
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+		return orch_fail_errno(err, errno, "seccomp: loading the filter");
+	return 0;
 }
