@@ -16,12 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "runtime/container_image.h"
+#include "runtime/container_init.h"
 
 /* The first image of the task that is not in the local store, or NULL. */
 const char *task_pull_missing_image(struct agent_tasks *t, struct agent_task *task)
@@ -75,7 +75,7 @@ int task_pull_start(struct agent_tasks *t, struct agent_task *task, const char *
 		if (err_fd < 0 || null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 ||
 		    dup2(null_fd, STDOUT_FILENO) < 0 || dup2(err_fd, STDERR_FILENO) < 0)
 			_exit(2);
-		syscall(SYS_close_range, 3U, ~0U, 0U);
+		container_close_extra_fds(-1);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		execv("/proc/self/exe", argv);
