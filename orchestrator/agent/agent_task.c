@@ -25,8 +25,10 @@
 #include "agent_task_cgroup.h"
 #include "agent_task_internal.h"
 #include "task_config.h"
+#include "task_usage.h"
 #include "common/clock.h"
 #include "common/cleanup.h"
+#include "common/hash_map.h"
 #include "common/log.h"
 #include "runtime/container_image.h"
 
@@ -63,6 +65,19 @@ static void container_name_format(const struct agent_task *task, size_t i, char 
 
 /* ---- the table ------------------------------------------------------------ */
 
+/*
+ * The CPU and memory readings of running tasks by task ID (task_usage.h):
+ * the status report measures a task's CPU rate against its previous
+ * reading, so each running task has a tracker from its first report until
+ * it stops or leaves the table.
+ */
+static struct hash_map usage_trackers = HASH_MAP_INIT(&hash_map_leading_string);
+
+static void usage_forget(const char *task_id)
+{
+	free(hash_map_remove(&usage_trackers, task_id));
+}
+
 static struct agent_task *task_find(struct agent_tasks *t, const char *id)
 {
 	for (struct agent_task *task = t->head; task; task = task->next)
@@ -96,6 +111,7 @@ static void task_free(struct agent_task *task)
 		task_health_cancel(&task->containers[i]);
 	}
 	task_pull_cancel(task);
+	usage_forget(task->id);
 	json_decref(task->entry);
 	free(task);
 }
@@ -121,6 +137,7 @@ void agent_tasks_release(struct agent_tasks *t)
 		task_free(t->head);
 		t->head = next;
 	}
+	hash_map_release(&usage_trackers, free);
 	free(t->runtime_dir);
 	free(t->cgroup_parent);
 	memset(t, 0, sizeof(*t));
@@ -910,6 +927,72 @@ static const char *container_status_label(enum agent_container_status s)
 	return "PENDING";
 }
 
+/*
+ * The tracker of a running task, made at its first report; NULL only when
+ * out of memory.
+ */
+static struct task_usage_tracker *usage_tracker_of(const struct agent_task *task)
+{
+	struct task_usage_tracker *tr = hash_map_find(&usage_trackers, task->id);
+
+	if (tr)
+		return tr;
+	tr = malloc(sizeof(*tr));
+	if (!tr)
+		return NULL;
+	task_usage_tracker_init(tr, task->id);
+	if (hash_map_insert(&usage_trackers, tr->task_id, tr) < 0) {
+		free(tr);
+		return NULL;
+	}
+	return tr;
+}
+
+/*
+ * The "usage" of a running task's status entry (agent_protocol.h): a new
+ * reading of its group cgroup if the last is TASK_USAGE_MIN_INTERVAL_MS
+ * old, else the last one's numbers again.  NULL when nothing was read.
+ */
+static json_t *task_usage_json(const struct agent_tasks *t, const struct agent_task *task)
+{
+	struct task_usage_tracker *tr = usage_tracker_of(task);
+	int64_t now = clock_mono_ns();
+	json_t *usage;
+
+	if (!tr)
+		return NULL;
+	if (task_usage_tracker_due(tr, now)) {
+		orch_error err = ORCH_ERROR_INIT;
+		char path[CGROUP_PATH_MAX];
+		struct task_usage_reading reading;
+		enum cgroup_mode mode;
+
+		if (cgroup_detect_mode(&mode, &err) < 0 ||
+		    agent_task_cgroup_path(t->cgroup_parent, task->id, path, sizeof(path), &err) < 0 ||
+		    task_usage_read(mode, path, now, &reading, &err) < 0) {
+			log_debug("agent: task %s: no usage: %s", task->id, err.message);
+			memset(&reading, 0, sizeof(reading));
+			reading.taken_ns = now;
+		}
+		task_usage_tracker_advance(tr, &reading);
+		if (tr->report.has_cpu_units || tr->report.has_memory)
+			log_debug("agent: task %s: usage cpu %.0f units, memory %.1f MiB%s", task->id,
+				  tr->report.cpu_units, tr->report.memory_mib,
+				  tr->report.has_cpu_units ? "" : " (no CPU rate yet)");
+	}
+	if (!tr->report.has_cpu_units && !tr->report.has_memory)
+		return NULL;
+	usage = json_object();
+	/* Whole units; MiB to a tenth (a status report is no place for noise digits). */
+	if (tr->report.has_cpu_units)
+		json_object_set_new(usage, "cpuUnits",
+				    json_integer((json_int_t)(tr->report.cpu_units + 0.5)));
+	if (tr->report.has_memory)
+		json_object_set_new(usage, "memoryMiB",
+				    json_real((double)(int64_t)(tr->report.memory_mib * 10 + 0.5) / 10));
+	return usage;
+}
+
 json_t *agent_tasks_status_json(const struct agent_tasks *t)
 {
 	json_t *array = json_array();
@@ -938,6 +1021,14 @@ json_t *agent_tasks_status_json(const struct agent_tasks *t)
 		if (task->started_at)
 			json_object_set_new(o, "startedAt", json_real(task->started_at));
 		json_object_set_new(o, "healthStatus", json_string(task_health_name(task_health(task))));
+		if (task->status == AGENT_TASK_RUNNING || task->status == AGENT_TASK_STOPPING) {
+			json_t *usage = task_usage_json(t, task);
+
+			if (usage)
+				json_object_set_new(o, "usage", usage);
+		} else {
+			usage_forget(task->id);
+		}
 		if (task->status == AGENT_TASK_STOPPED) {
 			json_object_set_new(o, "stoppedAt",
 					    json_real(task->stopped_at ? task->stopped_at : clock_wall_s()));

@@ -70,7 +70,8 @@
  *                   "stoppedReason": "...", "healthStatus": "HEALTHY"|...,
  *                   "containers": [{"name": "web", "runtimeId": "<container id>",
  *                                   "lastStatus": "RUNNING", "exitCode": 0,
- *                                   "reason": "...", "healthStatus": "UNKNOWN"}]}],
+ *                                   "reason": "...", "healthStatus": "UNKNOWN"}],
+ *                   "usage": {"cpuUnits": 812, "memoryMiB": 64.2}}],
  *        "resources": {"cpu": ..., "memory": ...}}
  *     200 {"index": 17}
  *   The agent sends it on every change and at least every
@@ -78,6 +79,32 @@
  *   (--node-grace, default 10 s) becomes LOST and its tasks are stopped in
  *   the store ("Node lost").  When a LOST node reports again it becomes
  *   ACTIVE, and its old tasks are in its desired set as STOPPED (fencing).
+ *
+ *   "usage" is what the task's containers use together, measured in the
+ *   task's group cgroup (PARENT/orch-TASKID) when the report is built; only
+ *   tasks reported RUNNING carry it.  Both values are JSON numbers >= 0
+ *   (integer or real: read them as numbers):
+ *     cpuUnits   the average CPU use since the agent's previous reading of
+ *                that task, in ECS CPU units: delta(CPU time ns) /
+ *                delta(wall ns) * 1024, so 1024 is one CPU busy all the
+ *                time (several CPUs give more than 1024; a task-level cpu
+ *                is a CFS quota, so a sized task stays about within it).
+ *                Sent as a whole number.  Absent at the first
+ *                reading of a task (no interval yet), and when the CPU time
+ *                could not be read or went back (summed from the task's
+ *                processes, where a host has no cpuacct cgroup for it, once
+ *                one of them left).
+ *     memoryMiB  the memory in use now, in MiB, to a tenth, as `docker
+ *                stats` counts it: usage minus the inactive file cache
+ *                (v1: memory.usage_in_bytes minus memory.stat's
+ *                total_inactive_file; v2: memory.current minus
+ *                memory.stat's inactive_file).  Absent only when the
+ *                memory cgroup could not be read.
+ *   "usage" is absent when neither could be read.  A task is read at most
+ *   once a second (TASK_USAGE_MIN_INTERVAL_MS, agent/task_usage.h): a
+ *   report sooner after the last reading repeats its values.  So with the
+ *   heartbeat the interval is about AGENT_HEARTBEAT_INTERVAL_MS, shorter
+ *   when changes bring reports in between.
  *
  * Identifiers: a task ID is 32 lower-case hex digits; the task ARN is
  * arn:orch:ecs:local:000000000000:task/CLUSTER/ID; a node (container
