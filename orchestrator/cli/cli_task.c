@@ -370,6 +370,54 @@ static void print_time(const char *label, json_t *v)
 		printf("%-15s %.3f\n", label, json_number_value(v));
 }
 
+/*
+ * A task size value: DescribeTasks gives "cpu" and "memory" as strings of
+ * digits ("256"); 0 when absent or not a positive number.
+ */
+static double reserved_value(json_t *v)
+{
+	const char *s = json_string_value(v);
+	char *end;
+	double n;
+
+	if (json_is_number(v))
+		return json_number_value(v) > 0 ? json_number_value(v) : 0;
+	if (!s || !*s)
+		return 0;
+	n = strtod(s, &end);
+	return *end || n <= 0 ? 0 : n;
+}
+
+/*
+ * The "usage" line of a running task (agent_protocol.h): CPU in units and
+ * memory in MiB as its agent last measured them, each with its share of
+ * what the task reserved when it has a task size.
+ */
+static void print_usage(json_t *task)
+{
+	json_t *usage = json_object_get(task, "usage");
+	json_t *cpu = json_object_get(usage, "cpuUnits"), *mem = json_object_get(usage, "memoryMiB");
+	double cpu_reserved = reserved_value(json_object_get(task, "cpu"));
+	double mem_reserved = reserved_value(json_object_get(task, "memory"));
+	char cpu_text[96] = "-", mem_text[96] = "-";
+
+	if (!json_is_number(cpu) && !json_is_number(mem))
+		return;
+	if (json_is_number(cpu) && cpu_reserved > 0)
+		snprintf(cpu_text, sizeof(cpu_text), "%.0f units (%.0f%% of %.0f reserved)",
+			 json_number_value(cpu), json_number_value(cpu) * 100 / cpu_reserved,
+			 cpu_reserved);
+	else if (json_is_number(cpu))
+		snprintf(cpu_text, sizeof(cpu_text), "%.0f units", json_number_value(cpu));
+	if (json_is_number(mem) && mem_reserved > 0)
+		snprintf(mem_text, sizeof(mem_text), "%.1f MiB (%.0f%% of %.0f)",
+			 json_number_value(mem), json_number_value(mem) * 100 / mem_reserved,
+			 mem_reserved);
+	else if (json_is_number(mem))
+		snprintf(mem_text, sizeof(mem_text), "%.1f MiB", json_number_value(mem));
+	printf("%-15s CPU: %s  Memory: %s\n", "usage", cpu_text, mem_text);
+}
+
 static int task_show_or_stop(struct cli_conn *conn, const struct cli_args *a, bool stop,
 			     orch_error *err)
 {
@@ -410,6 +458,7 @@ static int task_show_or_stop(struct cli_conn *conn, const struct cli_args *a, bo
 	printf("%-15s %s\n", "health", cli_str(json_object_get(t, "healthStatus")));
 	printf("%-15s cpu %s, memory %s\n", "reserved", cli_str(json_object_get(t, "cpu")),
 	       cli_str(json_object_get(t, "memory")));
+	print_usage(t);
 	printf("%-15s %s\n", "group", cli_str(json_object_get(t, "group")));
 	printf("%-15s %s\n", "started by", cli_str(json_object_get(t, "startedBy")));
 	if (json_is_string(json_object_get(t, "pendingReason")))
