@@ -969,7 +969,7 @@ static json_t *task_usage_json(const struct agent_tasks *t, const struct agent_t
 
 		if (cgroup_detect_mode(&mode, &err) < 0 ||
 		    agent_task_cgroup_path(t->cgroup_parent, task->id, path, sizeof(path), &err) < 0 ||
-		    task_usage_read(mode, path, now, &reading, &err) < 0) {
+		    task_usage_read(TASK_USAGE_CGROUP_ROOT, mode, path, now, &reading, &err) < 0) {
 			log_debug("agent: task %s: no usage: %s", task->id, err.message);
 			memset(&reading, 0, sizeof(reading));
 			reading.taken_ns = now;

@@ -242,16 +242,16 @@ static int add_process_ticks(const char *dir, int depth, uint64_t *ticks, orch_e
  * hybrid host whose runtime put the task in the cgroup2 hierarchy too (for
  * its device program), that cgroup's cpu.stat; else its processes' times.
  */
-static int read_cpu_v1(const char *path, uint64_t *cpu_ns, orch_error *err)
+static int read_cpu_v1(const char *root, const char *path, uint64_t *cpu_ns, orch_error *err)
 {
 	char dir[CGROUP_PATH_MAX * 2];
 	uint64_t ticks = 0, usec;
 	long hz;
 
-	snprintf(dir, sizeof(dir), TASK_USAGE_CGROUP_ROOT "/cpuacct/%s", path);
+	snprintf(dir, sizeof(dir), "%s/cpuacct/%s", root, path);
 	if (access(dir, F_OK) == 0)
 		return read_number(dir, "cpuacct.usage", cpu_ns, err);
-	snprintf(dir, sizeof(dir), TASK_USAGE_CGROUP_ROOT "/unified/%s", path);
+	snprintf(dir, sizeof(dir), "%s/unified/%s", root, path);
 	if (access(dir, F_OK) == 0) {
 		if (read_keyed(dir, "cpu.stat", "usage_usec", &usec, err) < 0)
 			return -1;
@@ -261,14 +261,14 @@ static int read_cpu_v1(const char *path, uint64_t *cpu_ns, orch_error *err)
 	hz = sysconf(_SC_CLK_TCK);
 	if (hz <= 0)
 		return orch_fail_errno(err, errno, "the clock tick rate");
-	snprintf(dir, sizeof(dir), TASK_USAGE_CGROUP_ROOT "/memory/%s", path);
+	snprintf(dir, sizeof(dir), "%s/memory/%s", root, path);
 	if (add_process_ticks(dir, TASK_USAGE_WALK_DEPTH, &ticks, err) < 0)
 		return -1;
 	*cpu_ns = (uint64_t)((double)ticks * NS_PER_S / (double)hz);
 	return 0;
 }
 
-int task_usage_read(enum cgroup_mode mode, const char *path, int64_t now_ns,
+int task_usage_read(const char *root, enum cgroup_mode mode, const char *path, int64_t now_ns,
 		    struct task_usage_reading *out, orch_error *err)
 {
 	orch_error cpu_err = ORCH_ERROR_INIT;
@@ -279,16 +279,16 @@ int task_usage_read(enum cgroup_mode mode, const char *path, int64_t now_ns,
 	memset(out, 0, sizeof(*out));
 	out->taken_ns = now_ns;
 	if (mode == CGROUP_MODE_V2) {
-		snprintf(dir, sizeof(dir), TASK_USAGE_CGROUP_ROOT "/%s", path);
+		snprintf(dir, sizeof(dir), "%s/%s", root, path);
 		mem_rc = read_memory(dir, "memory.current", "inactive_file", &out->memory_bytes, err);
 		cpu_rc = read_keyed(dir, "cpu.stat", "usage_usec", &usec, &cpu_err);
 		if (cpu_rc == 0)
 			out->cpu_ns = usec * 1000;
 	} else {
-		snprintf(dir, sizeof(dir), TASK_USAGE_CGROUP_ROOT "/memory/%s", path);
+		snprintf(dir, sizeof(dir), "%s/memory/%s", root, path);
 		mem_rc = read_memory(dir, "memory.usage_in_bytes", "total_inactive_file",
 				     &out->memory_bytes, err);
-		cpu_rc = read_cpu_v1(path, &out->cpu_ns, &cpu_err);
+		cpu_rc = read_cpu_v1(root, path, &out->cpu_ns, &cpu_err);
 	}
 	out->has_memory = mem_rc == 0;
 	out->has_cpu = cpu_rc == 0;

@@ -35,7 +35,8 @@
  * status reports neither reads the cgroups each time nor divides by a
  * few microseconds.
  *
- * The parsers take file contents and do no I/O, for the unit tests
+ * The parsers take file contents and do no I/O, and the reads take the
+ * mount root as an argument, for the unit tests
  * (tests/unit/test_task_usage.c).  Not thread-safe; the agent's loop owns
  * every tracker.
  */
@@ -124,11 +125,12 @@ void task_usage_tracker_advance(struct task_usage_tracker *tr,
 
 /*
  * Reads the counters of the group cgroup at path ("PARENT/orch-TASKID")
- * for a host in mode, stamped now_ns.  What cannot be read is left out
- * (has_cpu / has_memory false); -1 only when neither could be, with the
- * memory read's error in err.
+ * for a host in mode, stamped now_ns.  root is where the hierarchies are
+ * mounted (TASK_USAGE_CGROUP_ROOT; a directory laid out alike in the
+ * tests).  What cannot be read is left out (has_cpu / has_memory false);
+ * -1 only when neither could be, with the memory read's error in err.
  */
-int task_usage_read(enum cgroup_mode mode, const char *path, int64_t now_ns,
+int task_usage_read(const char *root, enum cgroup_mode mode, const char *path, int64_t now_ns,
 		    struct task_usage_reading *out, orch_error *err);
 
 #endif

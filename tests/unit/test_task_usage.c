@@ -2,20 +2,28 @@
  * test_task_usage.c - unit tests of the agent's task usage parsers and
  * rate keeping (agent/task_usage.h): cgroup v1 and v2 files and
  * /proc/PID/stat as the kernel writes them, memory as `docker stats` counts
- * it, and CPU units between two readings (the first has none, a counter
+ * it, CPU units between two readings (the first has none, a counter
  * that goes back restarts, readings closer than the minimum interval are
- * not due).
+ * not due), and the reads of a task's cgroup in a directory laid out as
+ * /sys/fs/cgroup is on v2, v1 with cpuacct, hybrid with a cgroup2 cgroup,
+ * and v1 where only the task's processes tell its CPU time.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "agent/task_usage.h"
+#include "common/fs_util.h"
 
 #define TASK_ID "0123456789abcdef0123456789abcdef"
 #define MS 1000000LL		/* nanoseconds */
@@ -260,6 +268,160 @@ static void test_readings_closer_than_the_interval_are_not_due(void **state)
 	assert_true(task_usage_tracker_due(&tr, 23000 * MS));
 }
 
+/* ---- reads from a directory laid out as the cgroup mounts ------------------ */
+
+#define GROUP "orch/orch-" TASK_ID
+
+/* A fresh directory to play /sys/fs/cgroup; removed by rm_root. */
+static int make_root(void **state)
+{
+	char *root = strdup("/tmp/test_task_usage.XXXXXX");
+
+	assert_non_null(root);
+	assert_non_null(mkdtemp(root));
+	*state = root;
+	return 0;
+}
+
+static int rm_root(void **state)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", (char *)*state);
+	assert_int_equal(system(cmd), 0);
+	free(*state);
+	return 0;
+}
+
+/* Writes root/dir/file (making dir). */
+static void put(const char *root, const char *dir, const char *file, const char *text)
+{
+	char path[1024];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", root, dir);
+	assert_int_equal(fs_mkdir_p(path, 0755, NULL), 0);
+	snprintf(path, sizeof(path), "%s/%s/%s", root, dir, file);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void test_read_v2(void **state)
+{
+	const char *root = *state;
+	struct task_usage_reading r;
+	orch_error err = ORCH_ERROR_INIT;
+
+	put(root, GROUP, "cpu.stat", v2_cpu_stat);
+	put(root, GROUP, "memory.current", "80347136\n");
+	put(root, GROUP, "memory.stat", v2_memory_stat);
+	assert_int_equal(task_usage_read(root, CGROUP_MODE_V2, GROUP, 42, &r, &err), 0);
+	assert_int_equal(r.taken_ns, 42);
+	assert_true(r.has_cpu);
+	assert_int_equal(r.cpu_ns, 8123456000ULL);
+	assert_true(r.has_memory);
+	assert_int_equal(r.memory_bytes, 71958528);
+}
+
+static void test_read_v1_cpuacct(void **state)
+{
+	const char *root = *state;
+	struct task_usage_reading r;
+	orch_error err = ORCH_ERROR_INIT;
+
+	put(root, "memory/" GROUP, "memory.usage_in_bytes", "79691776\n");
+	put(root, "memory/" GROUP, "memory.stat", v1_memory_stat);
+	put(root, "cpuacct/" GROUP, "cpuacct.usage", "123456789012\n");
+	/* A cgroup2 cgroup as well: cpuacct is the first choice. */
+	put(root, "unified/" GROUP, "cpu.stat", v2_cpu_stat);
+	assert_int_equal(task_usage_read(root, CGROUP_MODE_V1, GROUP, 1, &r, &err), 0);
+	assert_true(r.has_cpu);
+	assert_int_equal(r.cpu_ns, 123456789012ULL);
+	assert_true(r.has_memory);
+	assert_int_equal(r.memory_bytes, 71303168);
+}
+
+static void test_read_hybrid_unified_cpu(void **state)
+{
+	const char *root = *state;
+	struct task_usage_reading r;
+	orch_error err = ORCH_ERROR_INIT;
+
+	put(root, "memory/" GROUP, "memory.usage_in_bytes", "79691776\n");
+	put(root, "memory/" GROUP, "memory.stat", v1_memory_stat);
+	put(root, "unified/" GROUP, "cpu.stat", v2_cpu_stat);
+	assert_int_equal(task_usage_read(root, CGROUP_MODE_HYBRID, GROUP, 1, &r, &err), 0);
+	assert_true(r.has_cpu);
+	assert_int_equal(r.cpu_ns, 8123456000ULL);
+	assert_int_equal(r.memory_bytes, 71303168);
+}
+
+/* This process's CPU time in clock ticks, after using at least one tick. */
+static uint64_t own_ticks(void)
+{
+	char *stat = NULL;
+	uint64_t ticks = 0;
+
+	for (;;) {
+		assert_int_equal(fs_read_file("/proc/self/stat", 4096, &stat, NULL, NULL), 0);
+		assert_int_equal(task_usage_parse_proc_stat_ticks(stat, &ticks), 0);
+		free(stat);
+		if (ticks > 0)
+			return ticks;
+		for (clock_t until = clock() + CLOCKS_PER_SEC / 50; clock() < until; )
+			;
+	}
+}
+
+static void test_read_v1_processes(void **state)
+{
+	const char *root = *state;
+	struct task_usage_reading r;
+	orch_error err = ORCH_ERROR_INIT;
+	uint64_t ticks = own_ticks();
+	char procs[64];
+
+	/* The group holds no process; a container's cgroup this one and one gone. */
+	snprintf(procs, sizeof(procs), "%d\n999999999\n", (int)getpid());
+	put(root, "memory/" GROUP, "memory.usage_in_bytes", "79691776\n");
+	put(root, "memory/" GROUP, "memory.stat", v1_memory_stat);
+	put(root, "memory/" GROUP, "cgroup.procs", "");
+	put(root, "memory/" GROUP "/c1", "cgroup.procs", procs);
+	assert_int_equal(task_usage_read(root, CGROUP_MODE_HYBRID, GROUP, 1, &r, &err), 0);
+	assert_true(r.has_cpu);
+	assert_true(r.cpu_ns >= ticks * 1000000000ULL / (uint64_t)sysconf(_SC_CLK_TCK));
+	assert_int_equal(r.memory_bytes, 71303168);
+}
+
+static void test_read_what_is_there(void **state)
+{
+	const char *root = *state;
+	struct task_usage_reading r;
+	orch_error err = ORCH_ERROR_INIT;
+
+	/* No cgroup at all (the task's is gone): nothing, and why. */
+	assert_int_equal(task_usage_read(root, CGROUP_MODE_V2, GROUP, 1, &r, &err), -1);
+	assert_false(r.has_cpu);
+	assert_false(r.has_memory);
+	assert_int_equal(err.sys_errno, ENOENT);
+	/* CPU without memory (memory.stat lacks its key): the CPU stands alone. */
+	put(root, GROUP, "cpu.stat", v2_cpu_stat);
+	put(root, GROUP, "memory.current", "80347136\n");
+	put(root, GROUP, "memory.stat", "anon 1\n");
+	assert_int_equal(task_usage_read(root, CGROUP_MODE_V2, GROUP, 1, &r, &err), 0);
+	assert_true(r.has_cpu);
+	assert_false(r.has_memory);
+	/* v1 memory without a CPU source: no cgroup.procs to sum. */
+	put(root, "memory/" GROUP, "memory.usage_in_bytes", "4096\n");
+	put(root, "memory/" GROUP, "memory.stat", v1_memory_stat);
+	assert_int_equal(task_usage_read(root, CGROUP_MODE_V1, GROUP, 1, &r, &err), 0);
+	assert_false(r.has_cpu);
+	assert_true(r.has_memory);
+	assert_int_equal(r.memory_bytes, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -272,6 +434,11 @@ int main(void)
 		cmocka_unit_test(test_rate_between_readings),
 		cmocka_unit_test(test_counter_back_or_missing_restarts_the_rate),
 		cmocka_unit_test(test_readings_closer_than_the_interval_are_not_due),
+		cmocka_unit_test_setup_teardown(test_read_v2, make_root, rm_root),
+		cmocka_unit_test_setup_teardown(test_read_v1_cpuacct, make_root, rm_root),
+		cmocka_unit_test_setup_teardown(test_read_hybrid_unified_cpu, make_root, rm_root),
+		cmocka_unit_test_setup_teardown(test_read_v1_processes, make_root, rm_root),
+		cmocka_unit_test_setup_teardown(test_read_what_is_there, make_root, rm_root),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
