@@ -36,6 +36,7 @@ struct api_context {
 	struct desired_state *desired;
 	struct node_monitor *nodes;
 	struct task_streams *streams;	/* task logs piped from agents (task_stream.h) */
+	struct service_reconciler *services;	/* service.h */
 };
 
 #define API_MAX_PATH_PARAMS 4
@@ -125,6 +126,12 @@ void api_node_list(struct api_request *ar);
 void api_node_describe(struct api_request *ar);
 void api_node_update(struct api_request *ar);
 void api_node_deregister(struct api_request *ar);
+void api_service_create(struct api_request *ar);
+void api_service_list(struct api_request *ar);
+void api_service_describe(struct api_request *ar);
+void api_service_update(struct api_request *ar);
+void api_service_delete(struct api_request *ar);
+void api_service_events(struct api_request *ar);
 void api_task_run(struct api_request *ar);
 void api_task_list(struct api_request *ar);
 void api_task_describe(struct api_request *ar);

@@ -37,6 +37,7 @@
 #include "node_monitor.h"
 #include "proto/pki.h"
 #include "placement.h"
+#include "service.h"
 
 /* Room for any ARN built here: prefix, two names and an ID. */
 #define API_ARN_BUF (sizeof(ECS_ARN_PREFIX) + 3 * ECS_NAME_MAX + 128)
@@ -355,6 +356,17 @@ static int status_check(json_t *body, orch_error *err)
 		    check_number(t, "startedAt", "tasks", i, err) < 0 ||
 		    check_number(t, "stoppedAt", "tasks", i, err) < 0)
 			return -1;
+		v = json_object_get(t, "usage");
+		if (v && !json_is_null(v)) {
+			json_t *cpu = json_object_get(v, "cpuUnits"), *mem = json_object_get(v, "memoryMiB");
+
+			if (!json_is_object(v) || (cpu && (!json_is_number(cpu) || json_number_value(cpu) < 0 ||
+							  json_number_value(cpu) > 1e9)) ||
+			    (mem && (!json_is_number(mem) || json_number_value(mem) < 0 ||
+				     json_number_value(mem) > 1e12)))
+				return orch_fail(err, ORCH_ERR_INVALID,
+						 "tasks[%zu].usage: must be {\"cpuUnits\": number >= 0, \"memoryMiB\": number >= 0}", i);
+		}
 		if (containers && !json_is_array(containers))
 			return orch_fail(err, ORCH_ERR_INVALID, "tasks[%zu].containers: must be an array", i);
 		json_array_foreach(containers, j, c) {
@@ -413,6 +425,20 @@ static char *containers_merge(const char *stored, json_t *reported)
 	out = json_dumps(list, JSON_COMPACT);
 	json_decref(list);
 	return out;
+}
+
+/* Remembers a RUNNING task's reported use (in memory); forgets a stopped one's. */
+static void usage_apply(struct api_request *ar, const struct store_task *t, json_t *usage)
+{
+	json_t *cpu = json_object_get(usage, "cpuUnits"), *mem = json_object_get(usage, "memoryMiB");
+
+	if (strcmp(t->last_status, "STOPPED") == 0) {
+		service_usage_forget(ar->ctx->services, t->id);
+		return;
+	}
+	if (json_is_number(cpu) && json_is_number(mem))
+		service_usage_record(ar->ctx->services, t->id, json_number_value(cpu),
+				     json_number_value(mem));
 }
 
 /*
@@ -501,6 +527,9 @@ static int status_apply_task(struct api_request *ar, json_t *report, bool *stopp
 		}
 	}
 	rc = changed || *stopped ? store_task_update(ar->ctx->store, &t, err) : 0;
+	if (rc == 0 && t.service_name && (changed || *stopped))
+		service_reconciler_mark(ar->ctx->services, t.cluster, t.service_name);
+	usage_apply(ar, &t, json_object_get(report, "usage"));
 	store_task_release(&t);
 	return rc;
 oom:

@@ -33,9 +33,9 @@
 #include "json_text.h"
 #include "common/log.h"
 #include "placement.h"
+#include "service.h"
+#include "task_launch.h"
 
-/* Room for any ARN built here: prefix, two names and an ID. */
-#define API_ARN_BUF (sizeof(ECS_ARN_PREFIX) + 3 * ECS_NAME_MAX + 128)
 
 #define RUNTASK_MAX_COUNT 10
 #define TASK_PAGE_DEFAULT 100
@@ -66,11 +66,6 @@ static bool in_list(const char *key, const char *const *list, size_t n)
 		if (strcmp(key, list[i]) == 0)
 			return true;
 	return false;
-}
-
-static void task_arn(char *out, size_t size, const char *cluster, const char *id)
-{
-	snprintf(out, size, ECS_ARN_PREFIX "task/%s/%s", cluster, id);
 }
 
 static void put_string(struct json_text *jt, const char *key, const char *v)
@@ -109,11 +104,13 @@ static void put_stored(struct json_text *jt, const char *text, char open, char c
 }
 
 /* Appends the task object (ECS's Task shape) of row t. */
-static void task_text(struct json_text *jt, const struct store_task *t)
+static void task_text(struct json_text *jt, const struct store_task *t,
+		      struct service_reconciler *usage)
 {
-	char arn[API_ARN_BUF];
+	double cpu_units, memory_mib, at;
+	char arn[TASK_ARN_BUF];
 
-	task_arn(arn, sizeof(arn), t->cluster, t->id);
+	task_arn_format(arn, sizeof(arn), t->cluster, t->id);
 	json_text_lit(jt, "{\"taskArn\":");
 	json_text_string(jt, arn);
 	put_string(jt, "taskId", t->id);
@@ -153,41 +150,20 @@ static void task_text(struct json_text *jt, const struct store_task *t)
 	put_string(jt, "pendingReason", t->pending_reason);
 	put_string(jt, "startedBy", t->started_by);
 	put_string(jt, "serviceName", t->service_name);
+	/* orch: the task's use as its agent last measured it. */
+	if (service_usage_get(usage, t->id, &cpu_units, &memory_mib, &at)) {
+		json_text_lit(jt, ",\"usage\":{\"cpuUnits\":");
+		json_text_real(jt, cpu_units);
+		json_text_lit(jt, ",\"memoryMiB\":");
+		json_text_real(jt, memory_mib);
+		json_text_lit(jt, ",\"sampledAt\":");
+		json_text_real(jt, at);
+		json_text_lit(jt, "}");
+	}
 	json_text_lit(jt, "}");
 }
 
 /* ---- RunTask ------------------------------------------------------------- */
-
-static int64_t json_int_or_string(json_t *v, bool *ok)
-{
-	char *end;
-	long long n;
-
-	*ok = true;
-	if (!v || json_is_null(v))
-		return -1;
-	if (json_is_integer(v))
-		return json_integer_value(v);
-	if (json_is_string(v)) {
-		n = strtoll(json_string_value(v), &end, 10);
-		if (end != json_string_value(v) && *end == '\0')
-			return n;
-	}
-	*ok = false;
-	return -1;
-}
-
-static json_t *find_container(json_t *list, const char *name)
-{
-	json_t *c;
-	size_t i;
-
-	json_array_foreach(list, i, c)
-		if (json_is_string(json_object_get(c, "name")) &&
-		    strcmp(json_string_value(json_object_get(c, "name")), name) == 0)
-			return c;
-	return NULL;
-}
 
 static int check_string_array(json_t *v, const char *path, orch_error *err)
 {
@@ -222,10 +198,10 @@ static int overrides_check(json_t *ov, json_t *containers, orch_error *err)
 		return orch_fail(err, ORCH_ERR_INVALID, "overrides.%.200s: unknown field", key);
 	}
 	v = json_object_get(ov, "cpu");
-	if (v && (json_int_or_string(v, &ok) < 1 || !ok))
+	if (v && (task_json_int(v, &ok) < 1 || !ok))
 		return orch_fail(err, ORCH_ERR_INVALID, "overrides.cpu: must be a positive integer");
 	v = json_object_get(ov, "memory");
-	if (v && (json_int_or_string(v, &ok) < 1 || !ok))
+	if (v && (task_json_int(v, &ok) < 1 || !ok))
 		return orch_fail(err, ORCH_ERR_INVALID, "overrides.memory: must be a positive integer (MiB)");
 	co = json_object_get(ov, "containerOverrides");
 	if (co && !json_is_array(co))
@@ -238,7 +214,7 @@ static int overrides_check(json_t *ov, json_t *containers, orch_error *err)
 			return orch_fail(err, ORCH_ERR_INVALID, "overrides.containerOverrides[%zu]: must be an object", i);
 		if (!json_is_string(name))
 			return orch_fail(err, ORCH_ERR_INVALID, "overrides.containerOverrides[%zu].name: required", i);
-		if (!find_container(containers, json_string_value(name)))
+		if (!task_find_container(containers, json_string_value(name)))
 			return orch_fail(err, ORCH_ERR_INVALID,
 					 "overrides.containerOverrides[%zu].name: no container '%.200s' in the task definition",
 					 i, json_string_value(name));
@@ -271,17 +247,6 @@ static int overrides_check(json_t *ov, json_t *containers, orch_error *err)
 	return 0;
 }
 
-static int64_t container_value(json_t *c, json_t *co, const char *key, const char *fallback)
-{
-	json_t *v = co ? json_object_get(co, key) : NULL;
-
-	if (!json_is_integer(v))
-		v = json_object_get(c, key);
-	if (!json_is_integer(v) && fallback)
-		return container_value(c, co, fallback, NULL);
-	return json_is_integer(v) ? json_integer_value(v) : 0;
-}
-
 /*
  * With overrides applied, each container's memory limit must fit the task
  * memory (the definition's validator checked this without overrides).
@@ -293,15 +258,20 @@ static int overrides_fit_task(json_t *td, json_t *ov, orch_error *err)
 	bool ok;
 	size_t i;
 
-	task_mem = json_int_or_string(json_object_get(ov, "memory"), &ok);
+	task_mem = task_json_int(json_object_get(ov, "memory"), &ok);
 	if (task_mem < 0)
-		task_mem = json_int_or_string(json_object_get(td, "memory"), &ok);
+		task_mem = task_json_int(json_object_get(td, "memory"), &ok);
 	if (task_mem <= 0)
 		return 0;
 	json_array_foreach(json_object_get(td, "containerDefinitions"), i, c) {
 		const char *name = json_string_value(json_object_get(c, "name"));
-		json_t *co = name ? find_container(co_list, name) : NULL;
-		int64_t mem = container_value(c, co, "memory", NULL);
+		json_t *co = name ? task_find_container(co_list, name) : NULL;
+		json_t *mv = co ? json_object_get(co, "memory") : NULL;
+		int64_t mem;
+
+		if (!json_is_integer(mv))
+			mv = json_object_get(c, "memory");
+		mem = json_is_integer(mv) ? json_integer_value(mv) : 0;
 
 		if (mem > task_mem)
 			return orch_fail(err, ORCH_ERR_INVALID,
@@ -309,115 +279,6 @@ static int overrides_fit_task(json_t *td, json_t *ov, orch_error *err)
 					 name ? name : "", (long long)mem, (long long)task_mem);
 	}
 	return 0;
-}
-
-/*
- * The scheduler request of a task of td with overrides: cpu, memory, host
- * ports, group, constraints, strategy (the tasks.placement_json shape).
- */
-static json_t *placement_request_build(json_t *td, json_t *ov, const char *group,
-				       json_t *constraints, json_t *strategy)
-{
-	json_t *containers = json_object_get(td, "containerDefinitions"), *c, *pm;
-	json_t *co_list = json_object_get(ov, "containerOverrides"), *ports = json_array();
-	const char *mode = json_string_value(json_object_get(td, "networkMode"));
-	int64_t cpu = 0, memory = 0, task_cpu, task_mem;
-	bool ok;
-	size_t i, j;
-
-	json_array_foreach(containers, i, c) {
-		const char *name = json_string_value(json_object_get(c, "name"));
-		json_t *co = name ? find_container(co_list, name) : NULL;
-
-		cpu += container_value(c, co, "cpu", NULL);
-		memory += container_value(c, co, "memory", "memoryReservation");
-		if (mode && (strcmp(mode, "awsvpc") == 0 || strcmp(mode, "none") == 0))
-			continue;
-		json_array_foreach(json_object_get(c, "portMappings"), j, pm) {
-			json_t *hp = json_object_get(pm, "hostPort");
-			const char *proto = json_string_value(json_object_get(pm, "protocol"));
-
-			if (!json_is_integer(hp) || json_integer_value(hp) == 0)
-				continue;	/* dynamic host port (bridge) */
-			json_array_append_new(ports, json_pack("{s:I, s:s}", "port",
-							       (json_int_t)json_integer_value(hp),
-							       "protocol", proto ? proto : "tcp"));
-		}
-	}
-	task_cpu = json_int_or_string(json_object_get(ov, "cpu"), &ok);
-	if (task_cpu < 0)
-		task_cpu = json_int_or_string(json_object_get(td, "cpu"), &ok);
-	task_mem = json_int_or_string(json_object_get(ov, "memory"), &ok);
-	if (task_mem < 0)
-		task_mem = json_int_or_string(json_object_get(td, "memory"), &ok);
-	if (task_cpu > 0)
-		cpu = task_cpu;
-	if (task_mem > 0)
-		memory = task_mem;
-	return json_pack("{s:I, s:I, s:o, s:s, s:O?, s:O?}", "cpu", (json_int_t)cpu,
-			 "memory", (json_int_t)memory, "ports", ports, "group", group,
-			 "placementConstraints", constraints, "placementStrategy", strategy);
-}
-
-/*
- * A container's dockerLabels, as the definition has them (the agent sets the
- * same on its runtime container; no RunTask override changes them).
- */
-static void put_labels(struct json_text *jt, json_t *labels)
-{
-	const char *key;
-	json_t *value;
-	bool first = true;
-
-	if (json_object_size(labels) == 0)
-		return;
-	json_text_lit(jt, ",\"dockerLabels\":{");
-	json_object_foreach(labels, key, value) {
-		if (!first)
-			json_text_lit(jt, ",");
-		first = false;
-		json_text_string(jt, key);
-		json_text_lit(jt, ":");
-		json_text_string(jt, json_string_value(value));
-	}
-	json_text_lit(jt, "}");
-}
-
-/* The containers of a new task, as stored: each PENDING, health UNKNOWN, its dockerLabels. */
-static char *containers_initial(json_t *td, const char *cluster, const char *task_id)
-{
-	struct json_text jt = JSON_TEXT_INIT;
-	char tarn[API_ARN_BUF];
-	json_t *c;
-	size_t i;
-
-	task_arn(tarn, sizeof(tarn), cluster, task_id);
-	json_text_lit(&jt, "[");
-	json_array_foreach(json_object_get(td, "containerDefinitions"), i, c) {
-		const char *name = json_string_value(json_object_get(c, "name"));
-		char arn[API_ARN_BUF];
-
-		snprintf(arn, sizeof(arn), ECS_ARN_PREFIX "container/%s/%s/%s", cluster, task_id,
-			 name ? name : "");
-		if (i)
-			json_text_lit(&jt, ",");
-		json_text_lit(&jt, "{\"containerArn\":");
-		json_text_string(&jt, arn);
-		json_text_lit(&jt, ",\"taskArn\":");
-		json_text_string(&jt, tarn);
-		json_text_lit(&jt, ",\"name\":");
-		json_text_string(&jt, name ? name : "");
-		if (json_is_string(json_object_get(c, "image"))) {
-			json_text_lit(&jt, ",\"image\":");
-			json_text_string(&jt, json_string_value(json_object_get(c, "image")));
-		}
-		json_text_lit(&jt, ",\"lastStatus\":\"PENDING\",\"healthStatus\":\"UNKNOWN\",\"essential\":");
-		json_text_bool(&jt, !json_is_false(json_object_get(c, "essential")));
-		put_labels(&jt, json_object_get(c, "dockerLabels"));
-		json_text_lit(&jt, "}");
-	}
-	json_text_lit(&jt, "]");
-	return json_text_take(&jt);
 }
 
 /* Appends ,"ignoredFields":[...] */
@@ -543,29 +404,6 @@ static int runtask_parse(json_t *body, struct runtask_args *a, json_t *ignored, 
 }
 
 /*
- * A new task ID: 12 hex digits of milliseconds since the epoch, then 20
- * random ones (80 bits).  IDs of new tasks sort after older ones, so
- * inserting them appends to the primary-key index instead of touching a
- * random page of it per task (fewer pages written per commit).
- */
-static void new_task_id(char out[STORE_ID_HEX_LEN + 1])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char buf[(STORE_ID_HEX_LEN - 12) / 2];
-	uint64_t ms = (uint64_t)(store_now() * 1000.0);
-
-	if (RAND_bytes(buf, sizeof(buf)) != 1)
-		abort();	/* no randomness: never hand out guessable IDs */
-	for (int i = 11; i >= 0; i--, ms >>= 4)
-		out[i] = hex[ms & 0xf];
-	for (size_t i = 0; i < sizeof(buf); i++) {
-		out[12 + 2 * i] = hex[buf[i] >> 4];
-		out[13 + 2 * i] = hex[buf[i] & 0xf];
-	}
-	out[STORE_ID_HEX_LEN] = '\0';
-}
-
-/*
  * A RunTask whose clientToken was seen in this cluster: the tasks it
  * created (as they are now), or 409 if the parameters differ.  Answered
  * through the write batch, so a retry never hears of tasks before the
@@ -608,12 +446,12 @@ static int runtask_replay(struct api_request *ar, struct runtask_args *a, json_t
 	json_text_lit(&failures, "],\"failures\":[");
 	for (char *id = strtok_r(ids, " ", &save); id; id = strtok_r(NULL, " ", &save)) {
 		struct store_task t = { 0 };
-		char arn[API_ARN_BUF];
+		char arn[TASK_ARN_BUF];
 
 		if (store_task_get(ar->ctx->store, STORE_WRITER, cluster, id, &t, &err) == 0) {
 			if (found++)
 				json_text_lit(&tasks, ",");
-			task_text(&tasks, &t);
+			task_text(&tasks, &t, ar->ctx->services);
 			store_task_release(&t);
 			continue;
 		}
@@ -625,7 +463,7 @@ static int runtask_replay(struct api_request *ar, struct runtask_args *a, json_t
 			return 1;
 		}
 		/* Pruned since (stopped longer than the retention). */
-		task_arn(arn, sizeof(arn), cluster, id);
+		task_arn_format(arn, sizeof(arn), cluster, id);
 		if (missing++)
 			json_text_lit(&failures, ",");
 		json_text_lit(&failures, "{\"arn\":");
@@ -674,7 +512,8 @@ void api_task_run(struct api_request *ar)
 	struct json_text reply = JSON_TEXT_INIT;
 	char *reply_text;
 	char ids[RUNTASK_MAX_COUNT][STORE_ID_HEX_LEN + 1];
-	int bound = 0;
+	struct task_spec spec = { 0 };
+	int launched = 0;
 	const char *cluster = ar->params[0];
 
 	if (!api_cluster_checked(ar))
@@ -723,7 +562,7 @@ void api_task_run(struct api_request *ar)
 	}
 	overrides_text = a.overrides && !json_is_null(a.overrides)
 		? json_dumps(a.overrides, JSON_COMPACT) : strdup("{}");
-	request = placement_request_build(def, a.overrides, a.group, a.constraints, a.strategy);
+	request = task_placement_request(def, a.overrides, a.group, a.constraints, a.strategy, NULL);
 	request_text = request ? json_dumps(request, JSON_COMPACT) : NULL;
 	if (!overrides_text || !request_text)
 		goto oom;
@@ -735,55 +574,27 @@ void api_task_run(struct api_request *ar)
 		http_reply_orch_error(ar->req, &err);
 		goto out;
 	}
+	spec.cluster = cluster;
+	spec.family = td.family;
+	spec.revision = td.revision;
+	spec.definition = def;
+	spec.request = request;
+	spec.request_text = request_text;
+	spec.overrides_text = overrides_text;
+	spec.group = a.group;
+	spec.started_by = a.started_by;
 	json_text_lit(&reply, "{\"tasks\":[");
 	for (int64_t i = 0; i < a.count; i++) {
 		struct store_task t = { 0 };
-		char node[PLACEMENT_NODE_ID_SIZE] = "", reason[PLACEMENT_REASON_SIZE] = "";
-		cleanup_free char *containers = NULL;
-		int rc;
 
-		new_task_id(ids[i]);
-		containers = containers_initial(def, cluster, ids[i]);
-		if (!containers) {
-			orch_fail(&err, ORCH_ERR_INTERNAL, "out of memory");
+		if (task_launch_one(ar->ctx->store, ar->ctx->placement, ar->ctx->desired, &spec,
+				    ids[i], &t, &err) < 0)
 			goto fail;
-		}
-		rc = placement_place(ar->ctx->placement, ids[i], cluster, request, node, sizeof(node),
-				     reason, sizeof(reason), &err);
-		if (rc < 0)
-			goto fail;
-		if (rc == 0)
-			bound = (int)i + 1;
-		t.id = ids[i];
-		t.cluster = (char *)cluster;
-		t.family = td.family;
-		t.revision = td.revision;
-		t.node_id = rc == 0 ? node : NULL;
-		t.last_status = rc == 0 ? "PENDING" : "PROVISIONING";
-		t.desired_status = "RUNNING";
-		t.pending_reason = rc == 0 ? NULL : reason;
-		t.cpu = json_integer_value(json_object_get(request, "cpu"));
-		t.memory = json_integer_value(json_object_get(request, "memory"));
-		t.created_at = store_now();
-		t.overrides = overrides_text;
-		t.containers = containers;
-		t.placement = request_text;
-		t.group = (char *)a.group;
-		t.started_by = (char *)a.started_by;
-		t.version = 1;
-		if (store_task_insert(ar->ctx->store, &t, &err) < 0) {
-			if (rc == 0)
-				placement_unbind(ar->ctx->placement, ids[i]);
-			goto fail;
-		}
-		if (rc == 0)
-			desired_state_changed(ar->ctx->desired, node);
+		launched = (int)i + 1;
 		if (i)
 			json_text_lit(&reply, ",");
-		task_text(&reply, &t);
-		if (rc != 0)
-			log_info("task %s (%s:%lld) waits for capacity: %s", ids[i], td.family,
-				 (long long)td.revision, reason);
+		task_text(&reply, &t, ar->ctx->services);
+		store_task_release(&t);
 	}
 	if (a.client_token[0] && runtask_remember(ar, &a, ids, &err) < 0)
 		goto fail;
@@ -799,7 +610,7 @@ void api_task_run(struct api_request *ar)
 	goto out;
 fail:
 	write_batch_abort(ar->ctx->writes);
-	for (int i = 0; i < bound; i++)
+	for (int i = 0; i < launched; i++)
 		placement_unbind(ar->ctx->placement, ids[i]);
 	http_reply_orch_error(ar->req, &err);
 	goto out;
@@ -862,7 +673,7 @@ void api_task_stop(struct api_request *ar)
 		goto out;
 	}
 	json_text_lit(&jt, "{\"task\":");
-	task_text(&jt, &t);
+	task_text(&jt, &t, ar->ctx->services);
 	json_text_lit(&jt, "}");
 	text = json_text_take(&jt);
 	if (!text) {
@@ -891,7 +702,7 @@ void api_task_describe(struct api_request *ar)
 		return;
 	}
 	json_text_lit(&jt, "{\"task\":");
-	task_text(&jt, &t);
+	task_text(&jt, &t, ar->ctx->services);
 	json_text_lit(&jt, ",\"failures\":[]}");
 	store_task_release(&t);
 	http_reply_json_text(ar->req, 200, json_text_take(&jt));
@@ -961,9 +772,9 @@ void api_task_list(struct api_request *ar)
 	}
 	json_text_lit(&jt, "{\"taskArns\":[");
 	for (int i = 0; i < count; i++) {
-		char arn[API_ARN_BUF];
+		char arn[TASK_ARN_BUF];
 
-		task_arn(arn, sizeof(arn), list[i].cluster, list[i].id);
+		task_arn_format(arn, sizeof(arn), list[i].cluster, list[i].id);
 		if (i)
 			json_text_lit(&jt, ",");
 		json_text_string(&jt, arn);
@@ -972,7 +783,7 @@ void api_task_list(struct api_request *ar)
 	for (int i = 0; i < count; i++) {
 		if (i)
 			json_text_lit(&jt, ",");
-		task_text(&jt, &list[i]);
+		task_text(&jt, &list[i], ar->ctx->services);
 	}
 	json_text_lit(&jt, "]");
 	if (more && count > 0) {

@@ -24,7 +24,22 @@ struct placement {
 	struct scheduler *sched;
 	struct event *retry;
 	bool retry_pending;
+	placement_service_fn *service_changed;
+	void *service_arg;
 };
+
+void placement_on_service_change(struct placement *p, placement_service_fn *fn, void *arg)
+{
+	p->service_changed = fn;
+	p->service_arg = arg;
+}
+
+/* A task of a service changed (or, with service NULL, the cluster's nodes did). */
+static void service_touched(struct placement *p, const char *cluster, const char *service)
+{
+	if (p->service_changed && cluster)
+		p->service_changed(cluster, service, p->service_arg);
+}
 
 struct parsed_request {
 	struct sched_request req;
@@ -111,6 +126,10 @@ static int request_parse(const json_t *j, const char *cluster, struct parsed_req
 	if (v && !json_is_string(v))
 		return orch_fail(err, ORCH_ERR_INVALID, "group: must be a string");
 	out->req.group = v ? json_string_value(v) : "";
+	v = json_object_get(j, "node");
+	if (v && !json_is_string(v))
+		return orch_fail(err, ORCH_ERR_INVALID, "node: must be a string");
+	out->req.node_id = v ? json_string_value(v) : NULL;
 	v = json_object_get(j, "placementConstraints");
 	out->req.constraints = v && !json_is_null(v) ? v : NULL;
 	v = json_object_get(j, "placementStrategy");
@@ -144,6 +163,7 @@ int placement_node_changed(struct placement *p, const struct store_node *node, o
 
 	if (strcmp(node->status, "INACTIVE") == 0) {
 		scheduler_node_remove(p->sched, node->id);
+		service_touched(p, node->cluster, NULL);
 		return 0;
 	}
 	attrs = json_loads(node->attributes, 0, NULL);
@@ -155,6 +175,7 @@ int placement_node_changed(struct placement *p, const struct store_node *node, o
 	info.attributes = json_is_object(attrs) ? attrs : NULL;
 	rc = scheduler_node_upsert(p->sched, &info, err);
 	json_decref(attrs);
+	service_touched(p, node->cluster, NULL);
 	if (rc == 0 && info.status == SCHED_NODE_ACTIVE)
 		placement_capacity_changed(p);
 	return rc;
@@ -320,6 +341,8 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 			if (store_task_set_node(p->store, t->id, node, &err) < 0)
 				goto fail;
 			desired_state_changed(p->desired, node);
+			if (t->service_name)
+				service_touched(p, t->cluster, t->service_name);
 			placed++;
 		} else if (!t->pending_reason || strcmp(t->pending_reason, reason) != 0) {
 			if (store_task_set_pending_reason(p->store, t->id, reason, &err) < 0)
@@ -402,6 +425,8 @@ int placement_stop_task(struct placement *p, struct store_task *t, const char *s
 			t->stopping_at = now;
 		desired_state_changed(p->desired, t->node_id);
 	}
+	if (t->service_name)
+		service_touched(p, t->cluster, t->service_name);
 	return store_task_update(p->store, t, err);
 }
 
@@ -437,8 +462,11 @@ int placement_stop_node_tasks(struct placement *p, const char *node_id, const ch
 		if (store_task_update(p->store, t, err) < 0)
 			goto fail;
 	}
-	for (int i = 0; i < count; i++)
+	for (int i = 0; i < count; i++) {
 		placement_task_stopped(p, tasks[i].id);
+		if (tasks[i].service_name)
+			service_touched(p, tasks[i].cluster, tasks[i].service_name);
+	}
 	if (count > 0)
 		desired_state_changed(p->desired, node_id);
 	store_task_list_free(tasks, count);

@@ -65,6 +65,14 @@ int placement_load(struct placement *p, void (*on_node)(const struct store_node 
 struct scheduler *placement_scheduler(struct placement *p);
 
 /*
+ * Called when a service's task is placed or stopped here (service is its
+ * name) or a node of cluster registered or changed status (service NULL):
+ * the service reconciler's trigger (service.h).
+ */
+typedef void placement_service_fn(const char *cluster, const char *service, void *arg);
+void placement_on_service_change(struct placement *p, placement_service_fn *fn, void *arg);
+
+/*
  * Checks a placement request (JSON as stored in tasks.placement_json) for
  * the cluster; the message names the field.
  */

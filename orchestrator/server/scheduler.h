@@ -75,6 +75,7 @@ struct sched_request {
 	const char *group;		/* distinctInstance applies within a group ("family:web") */
 	const json_t *constraints;	/* ECS placementConstraints, or NULL */
 	const json_t *strategy;		/* ECS placementStrategy, or NULL */
+	const char *node_id;		/* only this node (DAEMON services), or NULL */
 };
 
 struct scheduler *scheduler_new(void);

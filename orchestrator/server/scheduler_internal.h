@@ -261,6 +261,7 @@ void sched_group_bit(struct sched_group *g, const struct sched_node *n, bool set
 struct value_count *sched_tracked_slot(struct tracked_attr *t, uint32_t value, bool create);
 
 struct sched_task *sched_task_find(struct scheduler *s, const char *id);
+struct sched_node *sched_node_find(struct scheduler *s, const char *id);
 /* Binds without checks (scheduler_task_bind and scheduler_place check first). */
 int sched_task_bind(struct scheduler *s, const char *id, struct sched_node *n,
 		    const struct sched_request *req, orch_error *err);

@@ -633,7 +633,7 @@ static int attrs_from_json(struct scheduler *s, const json_t *attributes,
 	return 0;
 }
 
-static struct sched_node *node_find(struct scheduler *s, const char *id)
+struct sched_node *sched_node_find(struct scheduler *s, const char *id)
 {
 	return hash_map_find(&s->nodes_by_id, id);
 }
@@ -679,7 +679,7 @@ int scheduler_node_upsert(struct scheduler *s, const struct sched_node_info *inf
 	if (!cl)
 		return orch_fail(err, ORCH_ERR_INTERNAL, "out of memory");
 
-	n = node_find(s, info->node_id);
+	n = sched_node_find(s, info->node_id);
 	if (!n) {
 		n = calloc(1, sizeof(*n));
 		if (!n || !(n->id = strdup(info->node_id))) {
@@ -761,7 +761,7 @@ static void task_unbind(struct scheduler *s, struct sched_task *t);
 
 void scheduler_node_remove(struct scheduler *s, const char *node_id)
 {
-	struct sched_node *n = node_find(s, node_id);
+	struct sched_node *n = sched_node_find(s, node_id);
 
 	if (!n)
 		return;
@@ -787,7 +787,7 @@ void scheduler_node_remove(struct scheduler *s, const char *node_id)
 int scheduler_node_remaining(struct scheduler *s, const char *node_id, int64_t *cpu,
 			     int64_t *memory, orch_error *err)
 {
-	struct sched_node *n = node_find(s, node_id);
+	struct sched_node *n = sched_node_find(s, node_id);
 
 	if (!n)
 		return orch_fail(err, ORCH_ERR_NOT_FOUND, "node '%s' not found", node_id);
@@ -910,7 +910,7 @@ int scheduler_task_bind(struct scheduler *s, const char *task_id_, const char *n
 		return orch_fail(err, ORCH_ERR_INVALID, "task ID: required");
 	if (sched_check_resources(req, err) < 0)
 		return -1;
-	n = node_find(s, node_id);
+	n = sched_node_find(s, node_id);
 	if (!n)
 		return orch_fail(err, ORCH_ERR_NOT_FOUND, "node '%s' not found", node_id);
 	t = sched_task_find(s, task_id_);

@@ -629,9 +629,21 @@ int scheduler_place(struct scheduler *s, const char *task_id_, const struct sche
 		st->tracked = tracked_get(s, p.spread_group, st->name_id);
 	}
 	s->tie_count = 0;
-	n = search(&p, 0);
+	if (req->node_id) {
+		n = sched_node_find(s, req->node_id);
+		if (!n || n->cluster != p.cl || !fits(&p, n)) {
+			snprintf(reason_out, reason_size,
+				 "node '%s' is not ACTIVE in cluster '%s' or lacks the CPU, memory or"
+				 " ports the task needs, or fails its constraints", req->node_id,
+				 req->cluster);
+			n = NULL;
+		}
+	} else {
+		n = search(&p, 0);
+		if (!n)
+			sched_explain(&p, reason_out, reason_size);
+	}
 	if (!n) {
-		sched_explain(&p, reason_out, reason_size);
 	} else if (sched_task_bind(s, task_id_, n, req, err) < 0) {
 		rc = -1;
 	} else {

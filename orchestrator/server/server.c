@@ -34,6 +34,7 @@
 #include "desired_state.h"
 #include "node_monitor.h"
 #include "placement.h"
+#include "service.h"
 #include "api.h"
 #include "auth.h"
 #include "common/cleanup.h"
@@ -502,6 +503,11 @@ static void watch_loaded_node(const struct store_node *n, void *arg)
 		node_monitor_seen(srv->api.nodes, n->id);
 }
 
+static void on_service_change(const char *cluster, const char *service, void *arg)
+{
+	service_reconciler_mark(arg, cluster, service);
+}
+
 /*
  * The cluster control plane: desired-state indexes and long polls, the
  * scheduler rebuilt from the store (placement), LOST detection.
@@ -522,7 +528,14 @@ static int server_control_plane_start(struct server *srv, orch_error *err)
 	    !srv->history)
 		return orch_fail(err, ORCH_ERR_INTERNAL, "creating the control plane");
 	http_server_set_stream_body(srv->http, task_stream_wants_body);
-	return placement_load(srv->api.placement, watch_loaded_node, srv, err);
+	if (placement_load(srv->api.placement, watch_loaded_node, srv, err) < 0)
+		return -1;
+	srv->api.services = service_reconciler_new(srv->base, srv->api.store, srv->api.writes,
+						   srv->api.placement, srv->api.desired);
+	if (!srv->api.services)
+		return orch_fail(err, ORCH_ERR_INTERNAL, "creating the service reconciler");
+	placement_on_service_change(srv->api.placement, on_service_change, srv->api.services);
+	return service_reconciler_load(srv->api.services, err);
 }
 
 static int server_start(struct server *srv, orch_error *err)
@@ -602,6 +615,7 @@ static void server_release(struct server *srv)
 	srv->api.nodes = NULL;
 	write_batch_free(srv->api.writes);
 	srv->api.writes = NULL;
+	service_reconciler_free(srv->api.services);
 	placement_free(srv->api.placement);
 	srv->api.placement = NULL;
 	http_server_free(srv->http);

@@ -223,6 +223,7 @@ struct store_task {
 	char *group;
 	char *started_by;
 	char *service_name;
+	char *deployment_id;		/* service tasks: their deployment */
 	int64_t version;
 	int64_t seq;			/* creation order (rowid) */
 };
@@ -287,5 +288,99 @@ int store_run_token_put(struct store *s, const char *cluster, const char *token,
 			const char *request_sha256, const char *task_ids, orch_error *err);
 /* Deletes up to limit tokens recorded before created_before; returns how many, or -1. */
 int store_run_token_prune(struct store *s, double created_before, int limit, orch_error *err);
+
+/* ---- services, deployments, events (store_service.c) ------------------- */
+
+struct store_service {
+	char *cluster;
+	char *name;
+	char *status;			/* ACTIVE, DRAINING, INACTIVE */
+	char *scheduling_strategy;	/* REPLICA, DAEMON */
+	int64_t desired_count;
+	char *config;			/* JSON object text (schema/004_services.sql) */
+	char *stable_family;		/* last COMPLETED deployment's definition, or NULL */
+	int64_t stable_revision;
+	int64_t launch_failures;
+	double next_launch_at;
+	char *placement_reason;
+	double created_at, updated_at;
+	int64_t version;
+};
+
+void store_service_release(struct store_service *sv);
+void store_service_list_free(struct store_service *list, int count);
+
+/*
+ * Creates the service, or re-creates one whose row is INACTIVE (its old
+ * deployments and events go).  ORCH_ERR_CONFLICT if an ACTIVE or DRAINING
+ * service has the name.
+ */
+int store_service_create(struct store *s, const struct store_service *sv, orch_error *err);
+/* ORCH_ERR_NOT_FOUND if there is no row (any status). */
+int store_service_get(struct store *s, enum store_conn conn, const char *cluster,
+		      const char *name, struct store_service *out, orch_error *err);
+/* Writes every mutable field and bumps version. */
+int store_service_update(struct store *s, struct store_service *sv, orch_error *err);
+/*
+ * A cluster's services ordered by name after `after` (NULL: from the
+ * start), not INACTIVE unless include_inactive; limit 0: all.
+ * cluster NULL: every cluster's live services (the reconciler's start).
+ */
+int store_service_list(struct store *s, enum store_conn conn, const char *cluster,
+		       const char *after, bool include_inactive, int limit,
+		       struct store_service **out, int *count, bool *more, orch_error *err);
+
+struct store_deployment {
+	char *id;
+	char *cluster, *service;
+	int64_t seq;
+	char *status;			/* PRIMARY, ACTIVE, INACTIVE */
+	char *family;
+	int64_t revision;
+	int64_t desired_count, running_count, pending_count, failed_tasks;
+	char *rollout_state;		/* IN_PROGRESS, COMPLETED, FAILED */
+	char *rollout_state_reason;
+	double created_at, updated_at;
+};
+
+void store_deployment_release(struct store_deployment *d);
+void store_deployment_list_free(struct store_deployment *list, int count);
+int store_deployment_insert(struct store *s, const struct store_deployment *d, orch_error *err);
+int store_deployment_update(struct store *s, const struct store_deployment *d, orch_error *err);
+/* A service's deployments, newest first; INACTIVE ones only if asked. */
+int store_deployment_list(struct store *s, enum store_conn conn, const char *cluster,
+			  const char *service, bool include_inactive,
+			  struct store_deployment **out, int *count, orch_error *err);
+/* The next deployment seq of a service (1 for the first). */
+int64_t store_deployment_next_seq(struct store *s, const char *cluster, const char *service,
+				  orch_error *err);
+/* Deletes INACTIVE deployments of a service beyond the newest keep. */
+int store_deployment_prune(struct store *s, const char *cluster, const char *service, int keep,
+			   orch_error *err);
+
+struct store_service_event {
+	int64_t id;
+	double created_at;
+	char *message;
+};
+
+void store_event_list_free(struct store_service_event *list, int count);
+/* Appends an event and deletes the service's events beyond the newest keep. */
+int store_event_add(struct store *s, const char *cluster, const char *service,
+		    const char *message, int keep, orch_error *err);
+/* Newest first, ids below before_id (0: from the newest), at most limit. */
+int store_event_list(struct store *s, enum store_conn conn, const char *cluster,
+		     const char *service, int64_t before_id, int limit,
+		     struct store_service_event **out, int *count, orch_error *err);
+/* Events with ids above after_id, oldest first (following). */
+int store_event_list_after(struct store *s, const char *cluster, const char *service,
+			   int64_t after_id, int limit, struct store_service_event **out,
+			   int *count, orch_error *err);
+
+/* A service's tasks the reconciler has not finished with (writer), in creation order. */
+int store_task_list_service(struct store *s, const char *cluster, const char *service,
+			    struct store_task **out, int *count, orch_error *err);
+/* The reconciler has accounted for this stopped task. */
+int store_task_set_service_done(struct store *s, const char *id, orch_error *err);
 
 #endif

@@ -23,17 +23,26 @@ static const char sql_cluster_insert[] =
 static const char sql_cluster_select[] =
 	"SELECT name, created_at,"
 	" (SELECT count(*) FROM tasks t WHERE t.cluster = c.name),"
-	" (SELECT count(*) FROM services v WHERE v.cluster = c.name),"
+	" (SELECT count(*) FROM services v WHERE v.cluster = c.name AND v.status != 'INACTIVE'),"
 	CLUSTER_STATUS_COUNTS
 	" FROM clusters c WHERE name = ?1";
 static const char sql_cluster_page[] =
 	"SELECT name, created_at,"
 	" (SELECT count(*) FROM tasks t WHERE t.cluster = c.name),"
-	" (SELECT count(*) FROM services v WHERE v.cluster = c.name),"
+	" (SELECT count(*) FROM services v WHERE v.cluster = c.name AND v.status != 'INACTIVE'),"
 	CLUSTER_STATUS_COUNTS
 	" FROM clusters c WHERE ?1 IS NULL OR name > ?1 ORDER BY name LIMIT ?2";
 static const char sql_cluster_delete[] = "DELETE FROM clusters WHERE name = ?1";
 static const char sql_cluster_delete_tokens[] = "DELETE FROM run_tokens WHERE cluster = ?1";
+/* What deleted (INACTIVE) services left: their events, deployments, rows. */
+static const char sql_cluster_delete_events[] = "DELETE FROM service_events WHERE cluster = ?1";
+static const char sql_cluster_delete_deployments[] =
+	"DELETE FROM service_deployments WHERE cluster = ?1";
+static const char sql_cluster_delete_services[] = "DELETE FROM services WHERE cluster = ?1";
+static const char *const cluster_leftovers[] = {
+	sql_cluster_delete_tokens, sql_cluster_delete_events, sql_cluster_delete_deployments,
+	sql_cluster_delete_services,
+};
 static const char sql_cluster_count[] = "SELECT count(*) FROM clusters";
 static const char sql_cluster_exists[] = "SELECT 1 FROM clusters WHERE name = ?1";
 
@@ -176,19 +185,28 @@ int store_cluster_delete(struct store *s, const char *name, struct store_cluster
 	if (out->task_count > 0 || out->service_count > 0)
 		return orch_fail(err, ORCH_ERR_CONFLICT, "cluster '%s' still has %lld services and %lld tasks",
 				 name, (long long)out->service_count, (long long)out->task_count);
-	/* A cluster created later under the same name starts without tokens. */
-	stmt = store_prepare(s, STORE_WRITER, sql_cluster_delete_tokens, err);
-	if (!stmt)
-		return -1;
-	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
-	if (sqlite3_step(stmt) != SQLITE_DONE)
-		return store_fail(s, err, "deleting a cluster's client tokens");
+	/* A cluster created later under the same name starts without tokens or history. */
+	for (size_t i = 0; i < sizeof(cluster_leftovers) / sizeof(cluster_leftovers[0]); i++) {
+		int rc;
+
+		stmt = store_prepare(s, STORE_WRITER, cluster_leftovers[i], err);
+		if (!stmt)
+			return -1;
+		sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+		rc = sqlite3_step(stmt);
+		sqlite3_reset(stmt);
+		if (rc != SQLITE_DONE)
+			return store_fail(s, err, "deleting what a cluster's services left");
+	}
 	stmt = store_prepare(s, STORE_WRITER, sql_cluster_delete, err);
 	if (!stmt)
 		return -1;
 	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
-	if (sqlite3_step(stmt) != SQLITE_DONE)
+	if (sqlite3_step(stmt) != SQLITE_DONE) {
+		sqlite3_reset(stmt);
 		return store_fail(s, err, "deleting a cluster");
+	}
+	sqlite3_reset(stmt);
 	return 0;
 }
 

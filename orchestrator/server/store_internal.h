@@ -29,6 +29,15 @@ int store_fail_stmt(sqlite3_stmt *stmt, orch_error *err, const char *what);
 /* A text column as a new string; NULL for SQL NULL (or no memory). */
 char *store_column_dup(sqlite3_stmt *stmt, int col);
 
+/* Binds v as text (static: it must outlive the step), or NULL. */
+static inline void store_bind_text_or_null(sqlite3_stmt *stmt, int col, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(stmt, col, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(stmt, col);
+}
+
 /* Fills *out (a record of the caller's type) from the current row. */
 typedef int (*store_row_fn)(sqlite3_stmt *stmt, void *out, orch_error *err);
 /* Releases the contents of one record. */

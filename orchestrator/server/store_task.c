@@ -12,13 +12,14 @@
 	"id, cluster, family, revision, node_id, last_status, desired_status, agent_status," \
 	" pending_reason, stop_code, stopped_reason, health_status, cpu, memory, created_at," \
 	" started_at, stopping_at, stopped_at, overrides_json, containers_json, placement_json," \
-	" task_group, started_by, service_name, version, rowid"
+	" task_group, started_by, service_name, version, rowid, deployment_id"
 
 static const char sql_task_insert[] =
 	"INSERT INTO tasks(id, cluster, family, revision, node_id, last_status, desired_status,"
 	" pending_reason, cpu, memory, created_at, overrides_json, containers_json,"
-	" placement_json, task_group, started_by, service_name)"
-	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'RUNNING', ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+	" placement_json, task_group, started_by, service_name, deployment_id)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'RUNNING', ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
+	" ?17)";
 static const char sql_task_by_id[] =
 	"SELECT " TASK_COLUMNS " FROM tasks WHERE id = ?1 AND (?2 IS NULL OR cluster = ?2)";
 static const char sql_task_set_node[] =
@@ -46,6 +47,10 @@ static const char sql_task_active[] =
 static const char sql_task_active_on_node[] =
 	"SELECT " TASK_COLUMNS " FROM tasks WHERE node_id = ?1 AND node_id IS NOT NULL"
 	" AND agent_status IS NOT 'STOPPED' AND last_status != 'STOPPED' ORDER BY rowid";
+static const char sql_task_of_service[] =
+	"SELECT " TASK_COLUMNS " FROM tasks WHERE cluster = ?1 AND service_name = ?2"
+	" AND service_name IS NOT NULL AND service_done = 0 ORDER BY rowid";
+static const char sql_task_service_done[] = "UPDATE tasks SET service_done = 1 WHERE id = ?1";
 static const char sql_task_unplaced[] =
 	"SELECT " TASK_COLUMNS " FROM tasks WHERE node_id IS NULL"
 	" AND last_status = 'PROVISIONING' ORDER BY rowid LIMIT ?1";
@@ -60,6 +65,7 @@ static const char sql_task_unplaced[] =
 static const char sql_task_prune[] =
 	"DELETE FROM tasks WHERE rowid IN (SELECT t.rowid FROM tasks t"
 	" WHERE t.last_status = 'STOPPED' AND t.stopped_recorded_at < ?1"
+	" AND (t.service_name IS NULL OR t.service_done = 1)"
 	" AND (t.node_id IS NULL OR t.agent_status IS 'STOPPED'"
 	"      OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = t.node_id"
 	"                     AND n.status != 'INACTIVE'))"
@@ -108,6 +114,7 @@ void store_task_release(struct store_task *t)
 	free(t->group);
 	free(t->started_by);
 	free(t->service_name);
+	free(t->deployment_id);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -149,6 +156,7 @@ static int task_from_row(sqlite3_stmt *stmt, void *record, orch_error *err)
 	out->service_name = store_column_dup(stmt, 23);
 	out->version = sqlite3_column_int64(stmt, 24);
 	out->seq = sqlite3_column_int64(stmt, 25);
+	out->deployment_id = store_column_dup(stmt, 26);
 	if (!out->id || !out->cluster || !out->family || !out->last_status ||
 	    !out->desired_status || !out->overrides || !out->containers || !out->placement ||
 	    !out->group) {
@@ -156,14 +164,6 @@ static int task_from_row(sqlite3_stmt *stmt, void *record, orch_error *err)
 		return orch_fail_errno(err, ENOMEM, "reading a task");
 	}
 	return 0;
-}
-
-static void bind_text_or_null(sqlite3_stmt *stmt, int col, const char *v)
-{
-	if (v)
-		sqlite3_bind_text(stmt, col, v, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(stmt, col);
 }
 
 static void bind_time_or_null(sqlite3_stmt *stmt, int col, double v)
@@ -185,9 +185,9 @@ int store_task_insert(struct store *s, const struct store_task *t, orch_error *e
 	sqlite3_bind_text(stmt, 2, t->cluster, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 3, t->family, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 4, t->revision);
-	bind_text_or_null(stmt, 5, t->node_id);
+	store_bind_text_or_null(stmt, 5, t->node_id);
 	sqlite3_bind_text(stmt, 6, t->last_status, -1, SQLITE_STATIC);
-	bind_text_or_null(stmt, 7, t->pending_reason);
+	store_bind_text_or_null(stmt, 7, t->pending_reason);
 	sqlite3_bind_int64(stmt, 8, t->cpu);
 	sqlite3_bind_int64(stmt, 9, t->memory);
 	sqlite3_bind_double(stmt, 10, t->created_at);
@@ -195,8 +195,9 @@ int store_task_insert(struct store *s, const struct store_task *t, orch_error *e
 	sqlite3_bind_text(stmt, 12, t->containers, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 13, t->placement, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 14, t->group, -1, SQLITE_STATIC);
-	bind_text_or_null(stmt, 15, t->started_by);
-	bind_text_or_null(stmt, 16, t->service_name);
+	store_bind_text_or_null(stmt, 15, t->started_by);
+	store_bind_text_or_null(stmt, 16, t->service_name);
+	store_bind_text_or_null(stmt, 17, t->deployment_id);
 	rc = sqlite3_step(stmt);
 	sqlite3_reset(stmt);
 	return rc == SQLITE_DONE ? 0 : store_fail(s, err, "creating a task");
@@ -235,7 +236,7 @@ int store_task_set_pending_reason(struct store *s, const char *id, const char *r
 	if (!stmt)
 		return -1;
 	sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
-	bind_text_or_null(stmt, 2, reason);
+	store_bind_text_or_null(stmt, 2, reason);
 	rc = sqlite3_step(stmt);
 	sqlite3_reset(stmt);
 	return rc == SQLITE_DONE ? 0 : store_fail(s, err, "updating a task");
@@ -251,11 +252,11 @@ int store_task_update(struct store *s, struct store_task *t, orch_error *err)
 	sqlite3_bind_text(stmt, 1, t->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, t->last_status, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 3, t->desired_status, -1, SQLITE_STATIC);
-	bind_text_or_null(stmt, 4, t->agent_status);
-	bind_text_or_null(stmt, 5, t->pending_reason);
-	bind_text_or_null(stmt, 6, t->stop_code);
-	bind_text_or_null(stmt, 7, t->stopped_reason);
-	bind_text_or_null(stmt, 8, t->health_status);
+	store_bind_text_or_null(stmt, 4, t->agent_status);
+	store_bind_text_or_null(stmt, 5, t->pending_reason);
+	store_bind_text_or_null(stmt, 6, t->stop_code);
+	store_bind_text_or_null(stmt, 7, t->stopped_reason);
+	store_bind_text_or_null(stmt, 8, t->health_status);
 	bind_time_or_null(stmt, 9, t->started_at);
 	bind_time_or_null(stmt, 10, t->stopping_at);
 	bind_time_or_null(stmt, 11, t->stopped_at);
@@ -290,11 +291,11 @@ int store_task_list(struct store *s, const struct store_task_query *q,
 	if (!stmt)
 		return -1;
 	sqlite3_bind_text(stmt, 1, q->cluster, -1, SQLITE_STATIC);
-	bind_text_or_null(stmt, 2, q->family);
-	bind_text_or_null(stmt, 3, q->desired_status);
-	bind_text_or_null(stmt, 4, q->node_id);
-	bind_text_or_null(stmt, 5, q->started_by);
-	bind_text_or_null(stmt, 6, q->service_name);
+	store_bind_text_or_null(stmt, 2, q->family);
+	store_bind_text_or_null(stmt, 3, q->desired_status);
+	store_bind_text_or_null(stmt, 4, q->node_id);
+	store_bind_text_or_null(stmt, 5, q->started_by);
+	store_bind_text_or_null(stmt, 6, q->service_name);
 	sqlite3_bind_int64(stmt, 7, q->after_seq);
 	sqlite3_bind_int(stmt, 8, q->limit + 1);
 	return task_rows(stmt, q->limit, out, count, more, err);
@@ -333,6 +334,31 @@ int store_task_list_unplaced(struct store *s, int limit, struct store_task **out
 		return -1;
 	sqlite3_bind_int(stmt, 1, limit);
 	return task_rows(stmt, 0, out, count, NULL, err);
+}
+
+int store_task_list_service(struct store *s, const char *cluster, const char *service,
+			    struct store_task **out, int *count, orch_error *err)
+{
+	sqlite3_stmt *stmt = store_prepare(s, STORE_WRITER, sql_task_of_service, err);
+
+	if (!stmt)
+		return -1;
+	sqlite3_bind_text(stmt, 1, cluster, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, service, -1, SQLITE_STATIC);
+	return task_rows(stmt, 0, out, count, NULL, err);
+}
+
+int store_task_set_service_done(struct store *s, const char *id, orch_error *err)
+{
+	sqlite3_stmt *stmt = store_prepare(s, STORE_WRITER, sql_task_service_done, err);
+	int rc;
+
+	if (!stmt)
+		return -1;
+	sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	return rc == SQLITE_DONE ? 0 : store_fail(s, err, "updating a task");
 }
 
 int store_task_prune(struct store *s, double stopped_before, int limit, orch_error *err)

@@ -157,6 +157,9 @@ class Client:
     def post(self, path, body=None, **kw):
         return self.request("POST", path, body=body, **kw)
 
+    def patch(self, path, body=None, **kw):
+        return self.request("PATCH", path, body, **kw)
+
     def delete(self, path, **kw):
         return self.request("DELETE", path, **kw)
 

@@ -182,3 +182,83 @@ def cluster_and_family(client, prefix, **taskdef):
     fam = unique_family(prefix)
     register_taskdef(client, fam, **taskdef)
     return name, fam
+
+
+class AutoAgent(FakeAgent):
+    """A FakeAgent that runs its desired set as a real agent would, by
+    reports only: a new task is reported RUNNING (with `health` as its
+    healthStatus), one desired STOPPED is reported STOPPED.  behave(entry)
+    may override per task with a dict of report fields, e.g.
+    {"lastStatus": "STOPPED", "stopCode": "TaskFailedToStart",
+    "stoppedReason": "CannotPullContainerError"} for an image that does not
+    exist.  `running` is the set of task IDs it runs now."""
+
+    def __init__(self, server, name, health=None, behave=None, delay=0.05, **kw):
+        super().__init__(server, name, **kw)
+        self.health = health
+        self.behave = behave
+        self.delay = delay
+        self.running = set()
+        self.done = set()
+        self._lock = threading.Lock()
+        self._loop = None
+
+    def start(self):
+        self._stop.clear()
+
+        def loop():
+            while not self._stop.is_set():
+                try:
+                    r = self.poll(wait=1)
+                    if r.status != 200:
+                        time.sleep(0.2)
+                        continue
+                    self.converge(r.json["tasks"])
+                except OSError:
+                    time.sleep(0.2)
+
+        self._loop = threading.Thread(target=loop, daemon=True)
+        self._loop.start()
+        self.start_heartbeats()
+        return self
+
+    def converge(self, tasks):
+        reports = []
+        with self._lock:
+            for t in tasks:
+                tid = t["taskId"]
+                if t["desiredStatus"] == "STOPPED":
+                    if tid not in self.done:
+                        self.done.add(tid)
+                        self.running.discard(tid)
+                        reports.append({"taskId": tid, "lastStatus": "STOPPED",
+                                        "stoppedAt": time.time(),
+                                        "stopCode": "ServiceSchedulerInitiated"})
+                    continue
+                if tid in self.running or tid in self.done:
+                    continue
+                entry = {"taskId": tid, "lastStatus": "RUNNING",
+                         "startedAt": time.time()}
+                if self.health:
+                    entry["healthStatus"] = self.health
+                if self.behave:
+                    entry.update(self.behave(t) or {})
+                if entry["lastStatus"] == "STOPPED":
+                    self.done.add(tid)
+                    entry.setdefault("stoppedAt", time.time())
+                else:
+                    self.running.add(tid)
+                reports.append(entry)
+        if reports:
+            time.sleep(self.delay)
+            self.report(reports)
+
+    def set_health(self, task_id, health):
+        self.report_status(task_id, "RUNNING", healthStatus=health)
+
+    def stop(self):
+        self._stop.set()
+        self.stop_heartbeats()
+        if self._loop:
+            self._loop.join(timeout=5)
+            self._loop = None
