@@ -595,6 +595,20 @@ static int check_breaker(struct pass *p, orch_error *err)
 	return 1;	/* the deployments changed: load again */
 }
 
+/* Writes the deployments whose counters this pass changed. */
+static int flush_deployments(struct pass *p, orch_error *err)
+{
+	for (int i = 0; i < p->dep_count; i++) {
+		if (!p->deps[i].changed)
+			continue;
+		p->deps[i].d->updated_at = p->now;
+		if (store_deployment_update(p->r->store, p->deps[i].d, err) < 0)
+			return -1;
+		p->deps[i].changed = false;
+	}
+	return 0;
+}
+
 static int load_pass(struct pass *p, const char *cluster, const char *name, orch_error *err)
 {
 	struct service_reconciler *r = p->r;
@@ -823,7 +837,7 @@ static int reconcile_daemon(struct pass *p, orch_error *err)
 	struct store_service *sv = p->sv;
 	struct dep_view *pr = p->primary;
 	struct store_node *nodes = NULL;
-	struct store_node_query q = { .cluster = sv->cluster, .limit = 0 };
+	struct store_node_query q = { .cluster = sv->cluster, .status = "ACTIVE", .limit = 1 << 20 };
 	int node_count = 0, rc = -1;
 	int64_t desired = 0, healthy = 0, min_healthy;
 	bool primary_failed = pr && strcmp(pr->d->rollout_state, "FAILED") == 0;
@@ -1055,7 +1069,7 @@ static int reconcile(struct pass *p, const char *cluster, const char *name, orch
 		return -1;
 	if (load_pass(p, cluster, name, err) < 0)
 		return -1;
-	if (account_stopped(p, err) < 0)
+	if (account_stopped(p, err) < 0 || flush_deployments(p, err) < 0)
 		return -1;
 	if (strcmp(p->sv->status, "DRAINING") == 0) {
 		rc = reconcile_deleted(p, err);
