@@ -1,4 +1,4 @@
-/* cli_output.c - tables and JSON on stdout.  See cli_output.h. */
+/* cli_output.c - tables and JSON on stdout; placement flags as JSON.  See cli_output.h. */
 #include "cli_output.h"
 
 #include <stdio.h>
@@ -80,4 +80,60 @@ const char *cli_arn_id(const char *arn)
 	const char *slash = arn ? strrchr(arn, '/') : NULL;
 
 	return slash ? slash + 1 : arn;
+}
+
+int cli_flag_list_add(const char **list, int *count, int max, const char *value,
+		      const char *noun, const char *flag)
+{
+	if (*count >= max) {
+		fprintf(stderr, "orch %s: at most %d %s\n", noun, max, flag);
+		return -1;
+	}
+	list[(*count)++] = value;
+	return 0;
+}
+
+json_t *cli_placement_constraint(const char *text, orch_error *err)
+{
+	if (strcmp(text, "distinctInstance") == 0)
+		return json_pack("{s:s}", "type", "distinctInstance");
+	if (strncmp(text, "memberOf:", 9) == 0 && text[9])
+		return json_pack("{s:s, s:s}", "type", "memberOf", "expression", text + 9);
+	orch_fail(err, ORCH_ERR_INVALID,
+		  "--constraint '%s': expected distinctInstance or memberOf:EXPRESSION", text);
+	return NULL;
+}
+
+json_t *cli_placement_strategy(const char *text, orch_error *err)
+{
+	const char *colon = strchr(text, ':');
+	size_t type_len = colon ? (size_t)(colon - text) : strlen(text);
+
+	if (type_len == 6 && strncmp(text, "random", 6) == 0 && !colon)
+		return json_pack("{s:s}", "type", "random");
+	if (colon && colon[1] && ((type_len == 7 && strncmp(text, "binpack", 7) == 0) ||
+				  (type_len == 6 && strncmp(text, "spread", 6) == 0)))
+		return json_pack("{s:s%, s:s}", "type", text, type_len, "field", colon + 1);
+	orch_fail(err, ORCH_ERR_INVALID,
+		  "--strategy '%s': expected binpack:cpu|memory, spread:FIELD or random", text);
+	return NULL;
+}
+
+int cli_set_placement(json_t *body, const char *key, const char *const *items, int count,
+		      json_t *(*convert)(const char *text, orch_error *err), orch_error *err)
+{
+	json_t *list;
+
+	if (count == 0)
+		return 0;
+	list = json_array();
+	json_object_set_new(body, key, list);
+	for (int i = 0; i < count; i++) {
+		json_t *v = convert(items[i], err);
+
+		if (!v)
+			return -1;
+		json_array_append_new(list, v);
+	}
+	return 0;
 }

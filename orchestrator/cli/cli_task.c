@@ -89,16 +89,6 @@ static const struct option task_flags[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static int add_list(const char **list, int *count, const char *v, const char *flag)
-{
-	if (*count == TASK_MAX_LIST_ARGS) {
-		fprintf(stderr, "orch task: at most %d %s\n", TASK_MAX_LIST_ARGS, flag);
-		return -1;
-	}
-	list[(*count)++] = v;
-	return 0;
-}
-
 static int task_option(void *options, int code, const char *arg)
 {
 	struct task_options *o = options;
@@ -116,15 +106,18 @@ static int task_option(void *options, int code, const char *arg)
 	case TASK_OPT_STARTED_BY: o->started_by = arg; return 0;
 	case TASK_OPT_GROUP: o->group = arg; return 0;
 	case TASK_OPT_CONSTRAINT:
-		return add_list(o->constraints, &o->constraint_count, arg, "--constraint");
+		return cli_flag_list_add(o->constraints, &o->constraint_count, TASK_MAX_LIST_ARGS, arg,
+					 "task", "--constraint");
 	case TASK_OPT_STRATEGY:
-		return add_list(o->strategies, &o->strategy_count, arg, "--strategy");
+		return cli_flag_list_add(o->strategies, &o->strategy_count, TASK_MAX_LIST_ARGS, arg,
+					 "task", "--strategy");
 	case TASK_OPT_ENV:
 		if (!strchr(arg, '=')) {
 			fprintf(stderr, "orch task: --env: expected K=V, got '%s'\n", arg);
 			return -1;
 		}
-		return add_list(o->env, &o->env_count, arg, "--env");
+		return cli_flag_list_add(o->env, &o->env_count, TASK_MAX_LIST_ARGS, arg, "task",
+					 "--env");
 	case TASK_OPT_COMMAND: o->command = arg; return 0;
 	case TASK_OPT_CONTAINER: o->container = arg; return 0;
 	case TASK_OPT_FOLLOW: o->follow = true; return 0;
@@ -148,34 +141,6 @@ static int task_option(void *options, int code, const char *arg)
 }
 
 /* ---- task run ------------------------------------------------------------ */
-
-/* 'memberOf:EXPR' or 'distinctInstance' -> ECS placementConstraint. */
-static json_t *constraint_json(const char *s, orch_error *err)
-{
-	if (strcmp(s, "distinctInstance") == 0)
-		return json_pack("{s:s}", "type", "distinctInstance");
-	if (strncmp(s, "memberOf:", 9) == 0 && s[9])
-		return json_pack("{s:s, s:s}", "type", "memberOf", "expression", s + 9);
-	orch_fail(err, ORCH_ERR_INVALID,
-		  "--constraint '%s': expected distinctInstance or memberOf:EXPRESSION", s);
-	return NULL;
-}
-
-/* 'binpack:memory', 'spread:attribute:zone', 'random' -> ECS placementStrategy. */
-static json_t *strategy_json(const char *s, orch_error *err)
-{
-	const char *colon = strchr(s, ':');
-	size_t type_len = colon ? (size_t)(colon - s) : strlen(s);
-
-	if (type_len == 6 && strncmp(s, "random", 6) == 0 && !colon)
-		return json_pack("{s:s}", "type", "random");
-	if (colon && colon[1] && ((type_len == 7 && strncmp(s, "binpack", 7) == 0) ||
-				  (type_len == 6 && strncmp(s, "spread", 6) == 0)))
-		return json_pack("{s:s%, s:s}", "type", s, type_len, "field", colon + 1);
-	orch_fail(err, ORCH_ERR_INVALID,
-		  "--strategy '%s': expected binpack:cpu|memory, spread:FIELD or random", s);
-	return NULL;
-}
 
 static json_t *container_override(const struct cli_args *a)
 {
@@ -255,30 +220,6 @@ static int task_path(const struct cli_args *a, const char *suffix, char **out,
 	return 0;
 }
 
-/*
- * Sets body[key] to items converted one by one (constraint_json,
- * strategy_json); nothing when there are none.  -1 with err at the first
- * one refused.
- */
-static int set_placement(json_t *body, const char *key, const char *const *items, int count,
-			 json_t *(*convert)(const char *item, orch_error *err), orch_error *err)
-{
-	json_t *list;
-
-	if (count == 0)
-		return 0;
-	list = json_array();
-	json_object_set_new(body, key, list);
-	for (int i = 0; i < count; i++) {
-		json_t *v = convert(items[i], err);
-
-		if (!v)
-			return -1;
-		json_array_append_new(list, v);
-	}
-	return 0;
-}
-
 static int task_run(struct cli_conn *conn, const struct cli_args *a, orch_error *err)
 {
 	const struct task_options *o = a->options;
@@ -292,10 +233,10 @@ static int task_run(struct cli_conn *conn, const struct cli_args *a, orch_error 
 		json_object_set_new(body, "startedBy", json_string(o->started_by));
 	if (o->group)
 		json_object_set_new(body, "group", json_string(o->group));
-	if (set_placement(body, "placementConstraints", o->constraints, o->constraint_count,
-			  constraint_json, err) < 0 ||
-	    set_placement(body, "placementStrategy", o->strategies, o->strategy_count,
-			  strategy_json, err) < 0)
+	if (cli_set_placement(body, "placementConstraints", o->constraints, o->constraint_count,
+			      cli_placement_constraint, err) < 0 ||
+	    cli_set_placement(body, "placementStrategy", o->strategies, o->strategy_count,
+			      cli_placement_strategy, err) < 0)
 		goto out;
 	co = container_override(a);
 	if (co) {
