@@ -24,6 +24,7 @@ static const struct cli_noun *const cli_nouns[] = {
 	&cli_noun_cluster,
 	&cli_noun_task,
 	&cli_noun_node,
+	&cli_noun_service,
 };
 
 #define CLI_NOUN_COUNT (sizeof(cli_nouns) / sizeof(cli_nouns[0]))

@@ -126,10 +126,11 @@ int cli_client_main(int argc, char **argv);
  */
 const char *cli_data_dir(const char *flag);
 
-/* The nouns (cli_taskdef.c, cli_cluster.c, cli_task.c, cli_node.c). */
+/* The nouns (cli_taskdef.c, cli_cluster.c, cli_task.c, cli_node.c, cli_service.c). */
 extern const struct cli_noun cli_noun_taskdef;
 extern const struct cli_noun cli_noun_cluster;
 extern const struct cli_noun cli_noun_task;
 extern const struct cli_noun cli_noun_node;
+extern const struct cli_noun cli_noun_service;
 
 #endif
