@@ -20,7 +20,6 @@
  * in ECS.  AWS-side fields (launchType, networkConfiguration, tags, ...)
  * are accepted and listed in the reply's "ignoredFields".
  */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,12 +49,12 @@ static const char *const service_ignored_fields[] = {
 static const char *const create_fields[] = {
 	"serviceName", "taskDefinition", "desiredCount", "schedulingStrategy", "cluster",
 	"deploymentConfiguration", "placementConstraints", "placementStrategy",
-	"healthCheckGracePeriodSeconds", "loadBalancers",
+	"healthCheckGracePeriodSeconds", "loadBalancers", "autoScaling",
 };
 static const char *const update_fields[] = {
 	"taskDefinition", "desiredCount", "forceNewDeployment", "cluster", "service",
 	"deploymentConfiguration", "placementConstraints", "placementStrategy",
-	"healthCheckGracePeriodSeconds", "loadBalancers",
+	"healthCheckGracePeriodSeconds", "loadBalancers", "autoScaling",
 };
 
 static bool in_list(const char *key, const char *const *list, size_t n)
@@ -221,6 +220,75 @@ static int load_balancers_check(json_t *lbs, json_t *def, orch_error *err)
 	return 0;
 }
 
+static int int_field(json_t *obj, const char *key, int64_t min, int64_t max, int64_t dflt,
+		     int64_t *out, orch_error *err)
+{
+	json_t *v = json_object_get(obj, key);
+
+	*out = dflt;
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+		return orch_fail(err, ORCH_ERR_INVALID, "autoScaling.%s: must be an integer from %lld to %lld",
+				 key, (long long)min, (long long)max);
+	*out = json_integer_value(v);
+	return 0;
+}
+
+/*
+ * autoScaling (orch's; ECS leaves it to Application Auto Scaling): target
+ * tracking of the service's average CPU and/or memory use, in percent of
+ * the tasks' reservation.  null removes it.
+ */
+static int autoscaling_check(json_t *as, bool daemon, json_t *cfg, orch_error *err)
+{
+	static const char *const fields[] = {
+		"minCapacity", "maxCapacity", "targetCpuPercent", "targetMemoryPercent",
+		"scaleInCooldownSeconds", "scaleOutCooldownSeconds", "disableScaleIn",
+	};
+	int64_t min, max, cpu, mem, in, out;
+	const char *key;
+	json_t *v;
+
+	if (json_is_null(as)) {
+		json_object_del(cfg, "autoScaling");
+		return 0;
+	}
+	if (daemon)
+		return orch_fail(err, ORCH_ERR_INVALID,
+				 "autoScaling: a DAEMON service runs one task per node; it does not scale");
+	if (!json_is_object(as))
+		return orch_fail(err, ORCH_ERR_INVALID, "autoScaling: must be an object or null");
+	json_object_foreach(as, key, v)
+		if (!IN(key, fields))
+			return orch_fail(err, ORCH_ERR_INVALID, "autoScaling.%.200s: unknown field", key);
+	if (int_field(as, "minCapacity", 0, SERVICE_MAX_DESIRED, 0, &min, err) < 0 ||
+	    int_field(as, "maxCapacity", 1, SERVICE_MAX_DESIRED, 0, &max, err) < 0 ||
+	    int_field(as, "targetCpuPercent", 1, 100, 0, &cpu, err) < 0 ||
+	    int_field(as, "targetMemoryPercent", 1, 100, 0, &mem, err) < 0 ||
+	    int_field(as, "scaleInCooldownSeconds", 0, 86400, 300, &in, err) < 0 ||
+	    int_field(as, "scaleOutCooldownSeconds", 0, 86400, 300, &out, err) < 0)
+		return -1;
+	if (!json_object_get(as, "maxCapacity") || max < min)
+		return orch_fail(err, ORCH_ERR_INVALID,
+				 "autoScaling.maxCapacity: required, at least minCapacity");
+	if (!cpu && !mem)
+		return orch_fail(err, ORCH_ERR_INVALID,
+				 "autoScaling: give targetCpuPercent and/or targetMemoryPercent");
+	v = json_object_get(as, "disableScaleIn");
+	if (v && !json_is_boolean(v))
+		return orch_fail(err, ORCH_ERR_INVALID, "autoScaling.disableScaleIn: must be a boolean");
+	v = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "minCapacity", (json_int_t)min,
+		      "maxCapacity", (json_int_t)max, "targetCpuPercent", (json_int_t)cpu,
+		      "targetMemoryPercent", (json_int_t)mem, "scaleInCooldownSeconds", (json_int_t)in,
+		      "scaleOutCooldownSeconds", (json_int_t)out, "disableScaleIn",
+		      json_is_true(json_object_get(as, "disableScaleIn")));
+	if (!v)
+		return orch_fail(err, ORCH_ERR_INTERNAL, "out of memory");
+	json_object_set_new(cfg, "autoScaling", v);
+	return 0;
+}
+
 /* The active definition a taskDefinition field names, parsed (*def). */
 static int taskdef_lookup(struct api_request *ar, json_t *v, struct store_taskdef *td, json_t **def,
 			  orch_error *err)
@@ -288,6 +356,9 @@ static int common_check(struct api_request *ar, json_t *body, json_t *def, bool 
 					 SERVICE_MAX_GRACE_S);
 		json_object_set(cfg, "healthCheckGracePeriodSeconds", v);
 	}
+	v = json_object_get(body, "autoScaling");
+	if (v && autoscaling_check(v, daemon, cfg, err) < 0)
+		return -1;
 	v = json_object_get(body, "loadBalancers");
 	if (v && !json_is_null(v))
 		json_object_set(cfg, "loadBalancers", v);
@@ -402,6 +473,9 @@ static json_t *service_to_json(struct api_context *ctx, const struct store_servi
 	v = json_object_get(cfg, "healthCheckGracePeriodSeconds");
 	if (v)
 		json_object_set(o, "healthCheckGracePeriodSeconds", v);
+	v = json_object_get(cfg, "autoScaling");
+	if (v)
+		json_object_set(o, "autoScaling", v);
 	json_object_set_new(o, "createdAt", json_real(sv->created_at));
 	if (sv->placement_reason)
 		json_object_set_new(o, "pendingReason", json_string(sv->placement_reason));

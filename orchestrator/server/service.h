@@ -31,6 +31,14 @@
  *      maximumPercent of desired tasks alive, STOPPING ones included; never
  *      fewer than minimumHealthyPercent healthy while old tasks stop);
  *      DAEMON: one task per ACTIVE node that fits the task;
+ *   4a. autoscaling (REPLICA, when configured): target tracking on the
+ *      average CPU or memory use of the RUNNING tasks against their
+ *      reservation, as agents report it (service_usage_record); the desired
+ *      count that brings the average to the target, within min and max
+ *      capacity, after the cooldowns (a scale-in also waits the scale-in
+ *      cooldown after a scale-out), scale-in only below 90% of the target;
+ *      with two targets the larger wish wins; every change is an event
+ *      naming the metric;
  *   5. deployments' counts; an old deployment without tasks is INACTIVE;
  *      the primary is COMPLETED once it alone runs desiredCount healthy
  *      tasks.
@@ -61,6 +69,10 @@
 #define SERVICE_LAUNCH_BATCH 100		/* tasks one pass launches */
 #define SERVICE_BREAKER_MIN 3
 #define SERVICE_BREAKER_MAX 200
+/* Target tracking looks at the use every this often (agents report every 3 s). */
+#define SERVICE_AUTOSCALE_PERIOD_S 3.0
+/* A task's reported use older than this is not counted. */
+#define SERVICE_USAGE_MAX_AGE_S 15.0
 
 struct placement;
 struct desired_state;

@@ -2,7 +2,6 @@
  * service_reconciler.c - converging services to their desired state
  * (service.h has the rules).
  */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +28,12 @@ struct service_key {
 	double wake_at;		/* timers: when */
 };
 
+/* A service's last scaling actions (memory only: a restart starts a cooldown). */
+struct scaling_state {
+	char key[KEY_MAX];
+	double last_out, last_in;
+};
+
 struct task_usage {
 	char id[STORE_ID_HEX_LEN + 1];
 	double cpu_units, memory_mib, at;
@@ -43,6 +48,7 @@ struct service_reconciler {
 	struct hash_map marked;		/* struct service_key */
 	struct hash_map wakes;		/* struct service_key with wake_at */
 	struct hash_map usage;		/* struct task_usage */
+	struct hash_map scaling;	/* struct scaling_state */
 	struct event *run_event, *timer;
 	double timer_at;		/* 0: not armed */
 	char current[KEY_MAX];		/* the service being reconciled ("" between) */
@@ -452,7 +458,7 @@ static int account_stopped(struct pass *p, orch_error *err)
 			double delay;
 
 			sv->launch_failures++;
-			delay = ldexp(1.0, (int)(sv->launch_failures > 12 ? 12 : sv->launch_failures - 1));
+			delay = (double)(1L << (sv->launch_failures > 12 ? 12 : sv->launch_failures - 1));
 			if (delay > SERVICE_MAX_BACKOFF_S)
 				delay = SERVICE_MAX_BACKOFF_S;
 			sv->next_launch_at = p->now + delay;
@@ -1056,6 +1062,131 @@ static int reconcile_deleted(struct pass *p, orch_error *err)
 	return service_event(p, err, "(service %s) was deleted; all its tasks stopped.", p->sv->name);
 }
 
+/* The scaling state of the pass's service, made on first use. */
+static struct scaling_state *scaling_of(struct pass *p)
+{
+	struct scaling_state *st = hash_map_find(&p->r->scaling, p->key);
+
+	if (st)
+		return st;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return NULL;
+	snprintf(st->key, sizeof(st->key), "%s", p->key);
+	/* Known since now: a restarted server waits a cooldown before acting. */
+	st->last_out = st->last_in = p->now;
+	if (hash_map_insert(&p->r->scaling, st->key, st) < 0) {
+		free(st);
+		return NULL;
+	}
+	return st;
+}
+
+/* The smallest integer not below x (x >= 0). */
+static int64_t ceil_pos(double x)
+{
+	int64_t i = (int64_t)x;
+
+	return (double)i < x ? i + 1 : i;
+}
+
+/*
+ * One metric's wish: the desired count that brings the service's average
+ * use (percent of the tasks' reservation) to target, or -1 without data.
+ * Scale-in is wished only below 90% of the target (a dead band, so the
+ * count does not flap around it).
+ */
+static int64_t metric_wish(struct pass *p, bool cpu, double target, double *avg_out, int *n_out)
+{
+	double sum = 0;
+	int n = 0;
+
+	*avg_out = 0;
+	*n_out = 0;
+	if (target <= 0)
+		return -1;
+	for (int i = 0; i < p->task_count; i++) {
+		struct store_task *t = &p->tasks[i];
+		double cu, mem, at, reserved = (double)(cpu ? t->cpu : t->memory);
+
+		if (!desired_running(t) || !task_is(t, "RUNNING") || reserved <= 0 ||
+		    !service_usage_get(p->r, t->id, &cu, &mem, &at) || p->now - at > SERVICE_USAGE_MAX_AGE_S)
+			continue;
+		sum += 100.0 * (cpu ? cu : mem) / reserved;
+		n++;
+	}
+	if (n == 0)
+		return -1;
+	*avg_out = sum / n;
+	*n_out = n;
+	if (*avg_out > target)
+		return ceil_pos((double)n * *avg_out / target);
+	if (*avg_out < 0.9 * target)
+		return ceil_pos((double)n * *avg_out / target);
+	return p->sv->desired_count;
+}
+
+/* Target tracking on the average CPU and memory use (service.h). */
+static int autoscale(struct pass *p, orch_error *err)
+{
+	struct service_config *c = &p->cfg;
+	struct store_service *sv = p->sv;
+	struct scaling_state *st;
+	double cpu_avg, mem_avg;
+	int cpu_n, mem_n;
+	int64_t want, w_cpu, w_mem, from = sv->desired_count;
+	const char *why;
+	char detail[256];
+
+	if (c->max_capacity <= 0 || strcmp(sv->scheduling_strategy, "REPLICA") != 0)
+		return 0;
+	note_wake(p, p->now + SERVICE_AUTOSCALE_PERIOD_S);
+	st = scaling_of(p);
+	if (!st)
+		return orch_fail(err, ORCH_ERR_INTERNAL, "out of memory");
+	w_cpu = metric_wish(p, true, c->target_cpu, &cpu_avg, &cpu_n);
+	w_mem = metric_wish(p, false, c->target_memory, &mem_avg, &mem_n);
+	want = w_cpu > w_mem ? w_cpu : w_mem;
+	why = w_cpu >= w_mem ? "CPU" : "memory";
+	snprintf(detail, sizeof(detail), "average %s %.0f%% of the reservation (target %.0f%%) over %d tasks",
+		 why, w_cpu >= w_mem ? cpu_avg : mem_avg, w_cpu >= w_mem ? c->target_cpu : c->target_memory,
+		 w_cpu >= w_mem ? cpu_n : mem_n);
+	if (want < 0)
+		want = from;	/* no data: only the bounds apply */
+	if (want < c->min_capacity)
+		want = c->min_capacity;
+	if (want > c->max_capacity)
+		want = c->max_capacity;
+	if (from < c->min_capacity || from > c->max_capacity) {
+		snprintf(detail, sizeof(detail), "bounds %lld-%lld", (long long)c->min_capacity,
+			 (long long)c->max_capacity);
+	} else if (want > from) {
+		if (p->now < st->last_out + (double)c->scale_out_cooldown_s) {
+			note_wake(p, st->last_out + (double)c->scale_out_cooldown_s);
+			return 0;
+		}
+	} else if (want < from) {
+		if (c->scale_in_disabled)
+			return 0;
+		if (p->now < st->last_in + (double)c->scale_in_cooldown_s ||
+		    p->now < st->last_out + (double)c->scale_in_cooldown_s) {
+			note_wake(p, (st->last_in > st->last_out ? st->last_in : st->last_out) +
+					     (double)c->scale_in_cooldown_s);
+			return 0;
+		}
+	}
+	if (want == from)
+		return 0;
+	if (want > from)
+		st->last_out = p->now;
+	else
+		st->last_in = p->now;
+	sv->desired_count = want;
+	p->sv_changed = true;
+	return service_event(p, err, "(service %s) autoscaling: %s; desired count %lld -> %lld",
+			     sv->name, detail, (long long)from, (long long)want);
+}
+
 static int reconcile(struct pass *p, const char *cluster, const char *name, orch_error *err)
 {
 	struct service_reconciler *r = p->r;
@@ -1101,6 +1232,8 @@ static int reconcile(struct pass *p, const char *cluster, const char *name, orch
 			      p->sv->name, t->id) < 0)
 			return -1;
 	}
+	if (autoscale(p, err) < 0)
+		return -1;
 	rc = strcmp(p->sv->scheduling_strategy, "DAEMON") == 0 ? reconcile_daemon(p, err)
 							      : reconcile_replica(p, err);
 	if (rc < 0)
@@ -1138,6 +1271,7 @@ static void reconcile_key(struct service_reconciler *r, char *key)
 	char keep[KEY_MAX];
 
 	snprintf(keep, sizeof(keep), "%s", key);
+	snprintf(p.key, sizeof(p.key), "%s", key);
 	snprintf(r->current, sizeof(r->current), "%s", key);
 	key_split(key, &cluster, &name);
 	if (write_batch_begin(r->writes, &err) < 0) {
@@ -1201,6 +1335,7 @@ struct service_reconciler *service_reconciler_new(struct event_base *base, struc
 	hash_map_init(&r->marked, &key_type);
 	hash_map_init(&r->wakes, &key_type);
 	hash_map_init(&r->usage, &usage_type);
+	hash_map_init(&r->scaling, &key_type);
 	r->run_event = event_new(base, -1, 0, on_run, r);
 	r->timer = evtimer_new(base, on_timer, r);
 	if (!r->run_event || !r->timer) {
@@ -1221,6 +1356,7 @@ void service_reconciler_free(struct service_reconciler *r)
 	hash_map_release(&r->marked, free);
 	hash_map_release(&r->wakes, free);
 	hash_map_release(&r->usage, free);
+	hash_map_release(&r->scaling, free);
 	free(r);
 }
 

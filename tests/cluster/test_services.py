@@ -499,3 +499,48 @@ def test_hostile_and_wrong_requests(fresh_cp, node):
     s = wait_stable(cp, cl, "web", 1)
     assert len(s["deployments"]) == 1
     assert len(json.dumps(s)) < 20000
+
+
+def test_autoscaling_tracks_cpu_out_and_in(fresh_cp, node):
+    cp, cl, fam, (a,) = make_service_cluster(fresh_cp, node, cpu=256)
+    create(cp, cl, "web", fam, desired=1,
+           autoScaling={"minCapacity": 1, "maxCapacity": 4, "targetCpuPercent": 50,
+                        "scaleOutCooldownSeconds": 0, "scaleInCooldownSeconds": 1})
+    wait_stable(cp, cl, "web", 1)
+    s = describe(cp, cl, "web")
+    assert s["autoScaling"]["maxCapacity"] == 4
+
+    def burning(n):
+        def check():
+            a.report_usage(256, 10)     # 100% of the 256 units reserved
+            return stable(cp, cl, "web", n)
+        return check
+    wait_for(burning(4), timeout=30, what="scaled out to the maximum")
+    msgs = messages(describe(cp, cl, "web"))
+    assert any("autoscaling: average CPU 100% of the reservation (target 50%)" in m
+               for m in msgs), msgs
+
+    def idle():
+        a.report_usage(0, 10)
+        return stable(cp, cl, "web", 1)
+    wait_for(idle, timeout=30, what="scaled back in to the minimum")
+    msgs = messages(describe(cp, cl, "web"))
+    assert any("-> 1" in m and "autoscaling" in m for m in msgs), msgs
+    # Bounds apply at once; scale-in disabled keeps the count.
+    r = cp.patch(svc_path(cl, "web"), {"autoScaling": {
+        "minCapacity": 2, "maxCapacity": 3, "targetCpuPercent": 50, "disableScaleIn": True,
+        "scaleOutCooldownSeconds": 0}})
+    assert r.status == 200, r
+    wait_for(idle and (lambda: (a.report_usage(0, 10), stable(cp, cl, "web", 2))[1]),
+             timeout=20, what="raised to minCapacity")
+    time.sleep(1)
+    a.report_usage(0, 10)
+    assert stable(cp, cl, "web", 2)
+    assert cp.patch(svc_path(cl, "web"), {"autoScaling": None}).status == 200
+    assert "autoScaling" not in describe(cp, cl, "web")
+    for bad in ({"maxCapacity": 0, "targetCpuPercent": 5}, {"minCapacity": 5, "maxCapacity": 2,
+                                                           "targetCpuPercent": 5},
+                {"maxCapacity": 3}, {"maxCapacity": 3, "targetCpuPercent": 500},
+                {"maxCapacity": 3, "targetCpuPercent": 50, "surprise": 1}, "yes"):
+        r = cp.patch(svc_path(cl, "web"), {"autoScaling": bad})
+        assert r.status == 400 and "autoScaling" in r.message, (bad, r)

@@ -253,6 +253,15 @@ class AutoAgent(FakeAgent):
             time.sleep(self.delay)
             self.report(reports)
 
+    def report_usage(self, cpu_units, memory_mib):
+        """Reports the same use for every task it runs (as a real agent's
+        heartbeat would, from the tasks' cgroups)."""
+        with self._lock:
+            ids = list(self.running)
+        self.report([{"taskId": tid, "lastStatus": "RUNNING",
+                      "usage": {"cpuUnits": cpu_units, "memoryMiB": memory_mib}}
+                     for tid in ids])
+
     def set_health(self, task_id, health):
         self.report_status(task_id, "RUNNING", healthStatus=health)
 
