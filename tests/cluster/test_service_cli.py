@@ -188,8 +188,6 @@ def test_service_autoscale(svc_env):
     r = orch(srv, "autoscale", "auto", "--min", "1", "--max", "4", "--cpu", "60",
              "--scale-in-cooldown", "2m", "--scale-out-cooldown", "30s", "--cluster", cl,
              check=False)
-    if r.returncode != 0 and "autoScaling: unknown field" in r.stderr:
-        pytest.skip("the server does not take autoScaling yet")
     assert r.returncode == 0, r.stderr
     a = describe(srv, cl, "auto")["autoScaling"]
     assert (a["minCapacity"], a["maxCapacity"], a["targetCpuPercent"]) == (1, 4, 60)
