@@ -1,10 +1,14 @@
 /*
  * http_parse.c - strict HTTP/1.1 head parsing and chunked decoding.
  *
- * See http_parse.h for the rules enforced.  The head parser re-reads the
- * buffer from its start on every call; it is bounded by max_header_bytes and
- * a head nearly always arrives in one read, so keeping line state across
- * calls would buy nothing but bugs.
+ * See http_parse.h for the rules enforced.  A head nearly always arrives in
+ * one read, but one that comes in many (a byte at a time, by a slow or a
+ * hostile peer) must not be read again from its start each time: that costs
+ * the square of its length.  So the head remembers the start of the first
+ * line it has not taken (resume_pos) and the little state that spans lines
+ * (resume_te_codings); a call that resumes parses from there.  Everything
+ * else a line sets is in the head already, and a line is only taken whole,
+ * so the answer does not depend on where the reads ended.
  */
 #include "http_parse.h"
 
@@ -185,14 +189,16 @@ static bool host_value_valid(const char *v, size_t n)
 }
 
 /*
- * Parse the header lines of a head starting at buf+pos.  Shared by requests
- * and responses; `bad` is the status to fail with for malformation (400 or
- * 502).  Returns the head length, 0 for more, or a negative status.
+ * Parse the header lines of a head from buf+head->resume_pos, the first line
+ * not yet taken.  Shared by requests and responses; `bad` is the status to
+ * fail with for malformation (400 or 502).  Returns the head length, 0 for
+ * more (head->resume_pos then says where to go on), or a negative status.
  */
-static int parse_header_lines(const char *buf, size_t len, size_t pos,
-			      const struct http_limits *limits, struct http_head *head, int bad)
+static int parse_header_lines(const char *buf, size_t len, const struct http_limits *limits,
+			      struct http_head *head, int bad)
 {
-	int te_codings = 0;
+	size_t pos = head->resume_pos;
+	int te_codings = head->resume_te_codings;
 
 	for (;;) {
 		const char *line = buf + pos;
@@ -305,6 +311,8 @@ static int parse_header_lines(const char *buf, size_t len, size_t pos,
 		if (rc < 0)
 			return bad == 400 ? rc : -bad;
 		pos = (size_t)(nl - buf) + 1;
+		head->resume_pos = pos;
+		head->resume_te_codings = te_codings;
 	}
 	return (int)head->head_len;
 }
@@ -434,14 +442,17 @@ static int classify_target(const char *buf, struct http_head *head)
 	return -400;
 }
 
-int http_parse_request_head(const char *buf, size_t len, const struct http_limits *limits,
-			    struct http_head *head)
+/*
+ * The request line, after any empty lines.  Returns 1 with the line taken
+ * (head->resume_pos is past it), 0 for more, or a negative status.
+ */
+static int parse_request_line(const char *buf, size_t len, const struct http_limits *limits,
+			      struct http_head *head)
 {
 	size_t pos = 0;
 	const char *line, *nl, *sp1, *sp2, *end;
 	int minor, rc;
 
-	head_reset(head);
 	/* Skip (a bounded number of) empty lines before the request line. */
 	while (pos + 1 < len && buf[pos] == '\r' && buf[pos + 1] == '\n') {
 		pos += 2;
@@ -501,12 +512,13 @@ int http_parse_request_head(const char *buf, size_t len, const struct http_limit
 		return rc;
 	if ((size_t)(nl - buf) + 1 > limits->max_header_bytes)
 		return -431;
+	head->resume_pos = (size_t)(nl - buf) + 1;
+	return 1;
+}
 
-	rc = parse_header_lines(buf, len, (size_t)(nl - buf) + 1, limits, head, 400);
-	if (rc <= 0)
-		return rc;
-
-	/* Message framing, RFC 9112 §6.1 and §6.3. */
+/* The framing rules of a whole request head, RFC 9112 §6.1 and §6.3. */
+static int check_request_framing(const struct http_head *head)
+{
 	if (head->has_transfer_encoding) {
 		if (head->version_minor == 0)
 			return -400;
@@ -519,16 +531,59 @@ int http_parse_request_head(const char *buf, size_t len, const struct http_limit
 		return -400;
 	if (head->host_count > 1)
 		return -400;
+	return (int)head->head_len;
+}
+
+typedef int (*start_line_parser)(const char *buf, size_t len, const struct http_limits *limits,
+				 struct http_head *head);
+
+/*
+ * A head from where the last call left it: the start line first when no
+ * line was taken yet, then the header lines.  `bad` is 400 for a request
+ * (whose framing is checked once the head is whole) and 502 for a response.
+ */
+static int parse_head(const char *buf, size_t len, const struct http_limits *limits,
+		      struct http_head *head, start_line_parser start_line, int bad)
+{
+	int rc;
+
+	if (head->resume_pos == 0) {
+		head_reset(head);
+		rc = start_line(buf, len, limits, head);
+		if (rc <= 0)
+			return rc;
+	}
+	rc = parse_header_lines(buf, len, limits, head, bad);
+	if (rc > 0 && bad == 400)
+		rc = check_request_framing(head);
+	if (rc != 0)
+		head->resume_pos = 0;	/* the next call starts a new head */
 	return rc;
 }
 
-int http_parse_response_head(const char *buf, size_t len, const struct http_limits *limits,
+int http_parse_request_head_resume(const char *buf, size_t len, const struct http_limits *limits,
+				   struct http_head *head)
+{
+	return parse_head(buf, len, limits, head, parse_request_line, 400);
+}
+
+int http_parse_request_head(const char *buf, size_t len, const struct http_limits *limits,
+			    struct http_head *head)
+{
+	head->resume_pos = 0;
+	return http_parse_request_head_resume(buf, len, limits, head);
+}
+
+/*
+ * The status line.  Returns 1 with the line taken (head->resume_pos is past
+ * it), 0 for more, or -502.
+ */
+static int parse_status_line(const char *buf, size_t len, const struct http_limits *limits,
 			     struct http_head *head)
 {
 	const char *nl, *end;
-	int minor, rc;
+	int minor;
 
-	head_reset(head);
 	/* The status line is held to the header-line limits whether or not its
 	 * end has arrived, so the answer never depends on how bytes were split. */
 	nl = memchr(buf, '\n', len);
@@ -567,8 +622,21 @@ int http_parse_response_head(const char *buf, size_t len, const struct http_limi
 		head->reason = span_of(buf, buf + 13, (size_t)(end - buf - 13));
 	}
 	head->version_minor = minor;
-	rc = parse_header_lines(buf, len, (size_t)(nl - buf) + 1, limits, head, 502);
-	return rc;
+	head->resume_pos = (size_t)(nl - buf) + 1;
+	return 1;
+}
+
+int http_parse_response_head_resume(const char *buf, size_t len,
+				    const struct http_limits *limits, struct http_head *head)
+{
+	return parse_head(buf, len, limits, head, parse_status_line, 502);
+}
+
+int http_parse_response_head(const char *buf, size_t len, const struct http_limits *limits,
+			     struct http_head *head)
+{
+	head->resume_pos = 0;
+	return http_parse_response_head_resume(buf, len, limits, head);
 }
 
 const char *http_status_reason(int status)

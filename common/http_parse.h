@@ -89,6 +89,10 @@ struct http_head {
 	int version_minor;		/* HTTP/1.<minor> */
 	size_t head_len;		/* bytes up to and including the blank line */
 
+	/* Where a "need more" answer stopped (the *_resume functions). */
+	size_t resume_pos;		/* the first line not yet taken; 0: none taken */
+	int resume_te_codings;		/* transfer codings seen so far */
+
 	size_t header_count;
 	struct http_header headers[HTTP_HEADER_COUNT_HARD_MAX];
 
@@ -124,6 +128,21 @@ int http_parse_request_head(const char *buf, size_t len, const struct http_limit
  */
 int http_parse_response_head(const char *buf, size_t len, const struct http_limits *limits,
 			     struct http_head *head);
+
+/*
+ * The same parsers for a head that arrives in pieces.  Call one again with
+ * the same head after it answered 0, the buffer holding the same bytes as
+ * then and more (it may have moved: spans are offsets): the lines already
+ * taken are not read again, so a head that comes a byte at a time costs
+ * time in proportion to its length, not to its square.  The answer is the
+ * one the plain parser gives on buf[0..len).  Any answer but 0 ends the
+ * head, and the next call starts a new one from buf[0]; so does a head that
+ * took no line yet, so a zeroed head is ready too.
+ */
+int http_parse_request_head_resume(const char *buf, size_t len, const struct http_limits *limits,
+				   struct http_head *head);
+int http_parse_response_head_resume(const char *buf, size_t len,
+				    const struct http_limits *limits, struct http_head *head);
 
 /* Case-insensitive comparison of a span with a NUL-terminated lower-case name. */
 bool http_span_equals(const char *buf, struct http_span span, const char *lower);

@@ -9,8 +9,10 @@
  * because the proxy calls it again each time more bytes arrive:
  *   - a result never depends on how the bytes were split: every prefix of a
  *     head that parses (or still needs more) needs more too, the head alone
- *     parses to the same length, and the chunked decoder fed one byte at a
- *     time ends where it ends when fed everything at once;
+ *     parses to the same length, the resuming parser fed a piece at a time
+ *     answers at every length what the plain one answers on that prefix,
+ *     and the chunked decoder fed one byte at a time ends where it ends when
+ *     fed everything at once;
  *   - every span of a parsed head lies inside the head, the header count is
  *     within the limit, and errors are the statuses the header lists.
  * Prefixes are parsed from exactly-sized copies so an over-read is caught.
@@ -43,7 +45,7 @@ static const struct http_limits small_limits = {
 typedef int (*head_parser)(const char *buf, size_t len, const struct http_limits *limits,
 			   struct http_head *head);
 
-static struct http_head head, prefix_head;
+static struct http_head head, prefix_head, resumed_head;
 
 static void check_span(struct http_span span, size_t head_len)
 {
@@ -98,11 +100,50 @@ static int parse_copy(head_parser parse, const uint8_t *data, size_t len,
 	return rc;
 }
 
-static void fuzz_head(head_parser parse, bool request, const uint8_t *data, size_t size,
-		      const struct http_limits *limits)
+/*
+ * Feeds data to the resuming parser step bytes more at a time, each time from
+ * a fresh exactly-sized copy (the proxy's buffer moves between reads), until
+ * it answers something other than "need more"; every answer must be the
+ * plain parser's on the same prefix, and a parsed head the same head.
+ */
+static void fuzz_resume(head_parser parse, head_parser resume, const uint8_t *data, size_t size,
+			const struct http_limits *limits, size_t step)
+{
+	size_t len = 0;
+
+	memset(&resumed_head, 0, sizeof(resumed_head));
+	do {
+		int rc, plain;
+
+		len = size - len < step ? size : len + step;
+		rc = parse_copy(resume, data, len, limits, &resumed_head);
+		plain = parse_copy(parse, data, len, limits, &prefix_head);
+		FUZZ_CHECK(rc == plain);
+		if (rc > 0) {
+			FUZZ_CHECK(resumed_head.head_len == prefix_head.head_len);
+			FUZZ_CHECK(resumed_head.header_count == prefix_head.header_count);
+			FUZZ_CHECK(resumed_head.content_length == prefix_head.content_length);
+			FUZZ_CHECK(resumed_head.chunked == prefix_head.chunked);
+			FUZZ_CHECK(resumed_head.host_count == prefix_head.host_count);
+			FUZZ_CHECK(resumed_head.connection_token_count ==
+				   prefix_head.connection_token_count);
+			FUZZ_CHECK(memcmp(resumed_head.headers, prefix_head.headers,
+					  prefix_head.header_count * sizeof(prefix_head.headers[0])) == 0);
+		}
+		if (rc != 0)
+			return;
+	} while (len < size);
+}
+
+static void fuzz_head(head_parser parse, head_parser resume, bool request, const uint8_t *data,
+		      size_t size, const struct http_limits *limits)
 {
 	const size_t cuts[] = { 0, 1, size / 2, size ? size - 1 : 0 };
 	int rc = parse((const char *)data, size, limits, &head);
+
+	if (size <= 256)
+		fuzz_resume(parse, resume, data, size, limits, 1);
+	fuzz_resume(parse, resume, data, size, limits, size / 7 + 1);
 
 	if (rc > 0) {
 		FUZZ_CHECK((size_t)rc <= size);
@@ -183,10 +224,14 @@ static void fuzz_chunked(const uint8_t *data, size_t size, uint64_t max_total, s
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	fuzz_head(http_parse_request_head, true, data, size, &default_limits);
-	fuzz_head(http_parse_request_head, true, data, size, &small_limits);
-	fuzz_head(http_parse_response_head, false, data, size, &default_limits);
-	fuzz_head(http_parse_response_head, false, data, size, &small_limits);
+	fuzz_head(http_parse_request_head, http_parse_request_head_resume, true, data, size,
+		  &default_limits);
+	fuzz_head(http_parse_request_head, http_parse_request_head_resume, true, data, size,
+		  &small_limits);
+	fuzz_head(http_parse_response_head, http_parse_response_head_resume, false, data, size,
+		  &default_limits);
+	fuzz_head(http_parse_response_head, http_parse_response_head_resume, false, data, size,
+		  &small_limits);
 	fuzz_chunked(data, size, 64ull << 20, default_limits.max_chunk_ext_bytes,
 		     default_limits.max_header_bytes);
 	fuzz_chunked(data, size, 64, small_limits.max_chunk_ext_bytes, 16);
