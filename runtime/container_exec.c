@@ -4,16 +4,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/sendfile.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -30,6 +27,7 @@
 #include "container.h"
 #include "container_init.h"
 #include "container_store.h"
+#include "sealed_binary.h"
 #include "seccomp_profile.h"
 #include "spec.h"
 #include "user_lookup.h"
@@ -213,66 +211,6 @@ static char **helper_environment(void)
 	return envp;
 }
 
-/*
- * A copy of this binary in a sealed memfd (no write, grow, shrink or further
- * seals), close-on-exec, at fd 3 or above; the helper is executed from it.
- * The helper's child enters the container and, until its own execve,
- * /proc/PID/exe names this copy: a container that tricks it into
- * re-executing itself (a "#!/proc/self/exe" script, the runc CVE-2019-5736
- * class) can read the copy but never write the host's binary.  Made at the
- * first exec and kept, so every helper (health checks run one per probe)
- * shares its pages and no exec copies the binary again.
- */
-static int sealed_self_copy(orch_error *err)
-{
-	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-	static int copy = -1;
-	cleanup_close int src = -1, fd = -1, moved = -1;
-	struct stat st;
-	off_t done = 0;
-
-	pthread_mutex_lock(&lock);
-	if (copy >= 0) {
-		pthread_mutex_unlock(&lock);
-		return copy;
-	}
-	src = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-	if (src < 0 || fstat(src, &st) < 0) {
-		orch_fail_errno(err, errno, "reading this binary");
-		goto out;
-	}
-	fd = memfd_create("orch-exec-helper", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd < 0) {
-		orch_fail_errno(err, errno, "copying this binary: memfd_create");
-		goto out;
-	}
-	while (done < st.st_size) {
-		ssize_t n = sendfile(fd, src, NULL, (size_t)(st.st_size - done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			orch_fail_errno(err, n < 0 ? errno : EIO, "copying this binary");
-			goto out;
-		}
-		done += n;
-	}
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
-		orch_fail_errno(err, errno, "sealing the copy of this binary");
-		goto out;
-	}
-	/* Above stdio, which the helper's setup replaces. */
-	moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	if (moved < 0) {
-		orch_fail_errno(err, errno, "copying this binary");
-		goto out;
-	}
-	copy = take_fd(&moved);
-out:
-	pthread_mutex_unlock(&lock);
-	return copy;
-}
-
 pid_t container_exec_start(const char *data_dir, const char *id,
 			   const struct container_exec_options *o, orch_error *err)
 {
@@ -307,7 +245,9 @@ pid_t container_exec_start(const char *data_dir, const char *id,
 	argv[n++] = (char *)id;
 	argv[n++] = "--";
 	memcpy(argv + n, o->argv, count * sizeof(*argv));
-	exe_fd = sealed_self_copy(err);
+	/* The helper's child enters the container and, until its own execve,
+	 * /proc/PID/exe names this copy, never the host's binary. */
+	exe_fd = sealed_binary_fd(err);
 	if (exe_fd < 0)
 		return orch_error_prefix(err, "exec in '%s'", id);
 	watched_signals(&watched);
