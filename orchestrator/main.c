@@ -8,6 +8,7 @@
  *   orch image ...                  local images (cli/cli_image.c)
  *   orch run|ps|logs|stop|kill|rm   local containers (cli/cli_run.c)
  *   orch shim ...                   one container's supervisor (runtime/shim.c)
+ *   orch init -- CMD...             a container's PID 1 (runtime/init_process.c)
  *   orch --version                  versions of orch and its libraries
  */
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include "lb/lb.h"
 #include "proto/version.h"
 #include "runtime/container_exec.h"
+#include "runtime/init_process.h"
 #include "runtime/shim.h"
 #include "server/scheduler_bench.h"
 #include "server/server.h"
@@ -79,6 +81,8 @@ int main(int argc, char **argv)
 		return shim_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], CONTAINER_EXEC_HELPER_COMMAND) == 0)
 		container_exec_helper_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], INIT_PROCESS_COMMAND) == 0)
+		init_process_main(argc - 1, argv + 1);
 	/* Not in the usage text: a benchmark, see tests/bench/scheduler_bench.sh. */
 	if (strcmp(argv[1], "bench-scheduler") == 0)
 		return bench_scheduler_main(argc - 1, argv + 1);

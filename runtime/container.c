@@ -24,6 +24,7 @@
 #include "container_image.h"
 #include "container_store.h"
 #include "common/fs_util.h"
+#include "sealed_binary.h"
 #include "shim.h"
 
 #define CONTAINER_SHIM_EXIT_WAIT_MS 15000	/* stop/rm: shim records the exit by then */
@@ -234,10 +235,12 @@ fail:
 
 /*
  * Runs in the forked child: detaches (setsid + second fork, so the shim is
- * nobody's child but init's) and execs `orch shim`.  Only async-signal-safe
- * calls: the caller may be a multi-threaded agent.
+ * nobody's child but init's) and execs `orch shim`, from exe_fd when it is
+ * not -1 (the starter's sealed copy of the binary, which the shim then
+ * hands on to the container's init: one copy for every container).  Only
+ * async-signal-safe calls: the caller may be a multi-threaded agent.
  */
-__attribute__((noreturn)) static void exec_shim(int attach_fd, const char *log_path,
+__attribute__((noreturn)) static void exec_shim(int attach_fd, int exe_fd, const char *log_path,
 						char *const argv[])
 {
 	static char *const empty_env[] = { NULL };
@@ -248,6 +251,9 @@ __attribute__((noreturn)) static void exec_shim(int attach_fd, const char *log_p
 	pid = fork();
 	if (pid != 0)
 		_exit(pid < 0 ? 1 : 0);
+	/* Out of the way of 0-4, which are set up below. */
+	if (exe_fd >= 0)
+		exe_fd = fcntl(exe_fd, F_DUPFD_CLOEXEC, 5);
 	fd = open("/dev/null", O_RDWR);
 	if (fd >= 0) {
 		dup2(fd, 0);
@@ -263,9 +269,31 @@ __attribute__((noreturn)) static void exec_shim(int attach_fd, const char *log_p
 
 		fcntl(3, F_SETFD, flags & ~FD_CLOEXEC);
 	}
+	if (exe_fd >= 0 && dup3(exe_fd, 4, O_CLOEXEC) == 4) {
+		syscall(SYS_close_range, 5, ~0U, 0);
+		syscall(SYS_execveat, 4, "", argv, empty_env, AT_EMPTY_PATH);
+	}
 	syscall(SYS_close_range, 4, ~0U, 0);
 	execve("/proc/self/exe", argv, empty_env);
 	_exit(127);
+}
+
+/*
+ * The sealed copy of the binary to start the shim of container dir from
+ * when the container runs an init (the shim passes it on), else -1.  An
+ * error here only means the shim makes a copy of its own.
+ */
+static int shim_exe_fd(const char *dir)
+{
+	orch_error ignored = ORCH_ERROR_INIT;
+	struct container_config cfg;
+	bool init_process;
+
+	if (container_config_read(dir, &cfg, NULL, &ignored) < 0)
+		return -1;
+	init_process = cfg.init_process;
+	container_config_release(&cfg);
+	return init_process ? sealed_binary_fd(&ignored) : -1;
 }
 
 int container_start(const char *data_dir, const char *id, int *attach_fd, int *fail_exit_code,
@@ -276,7 +304,7 @@ int container_start(const char *data_dir, const char *id, int *attach_fd, int *f
 	cleanup_close int fd = -1;
 	struct container_state st;
 	size_t len;
-	int sv[2], status;
+	int sv[2], status, exe_fd;
 	pid_t pid;
 	char *argv[] = { "orch", "shim", "--data", (char *)data_dir, "--attach-fd", "3",
 			 (char *)id, NULL };
@@ -292,6 +320,7 @@ int container_start(const char *data_dir, const char *id, int *attach_fd, int *f
 	if (!frame)
 		return orch_fail_errno(err, ENOMEM, "starting '%s'", id);
 	snprintf(log_path, sizeof(log_path), "%s/%s", dir, SHIM_LOG_FILE);
+	exe_fd = shim_exe_fd(dir);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return orch_fail_errno(err, errno, "creating the attach socket");
 	fd = sv[0];
@@ -301,7 +330,7 @@ int container_start(const char *data_dir, const char *id, int *attach_fd, int *f
 		return orch_fail_errno(err, errno, "forking the shim");
 	}
 	if (pid == 0)
-		exec_shim(sv[1], log_path, argv);
+		exec_shim(sv[1], exe_fd, log_path, argv);
 	close(sv[1]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;

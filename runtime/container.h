@@ -92,6 +92,13 @@ struct container_config {
 	 * Nothing else (not /tmp) is made writable.
 	 */
 	bool readonly_rootfs;
+	/*
+	 * PID 1 is orch's own init (init_process.h), run from a sealed copy of
+	 * the binary, which starts the command as its child, reaps orphans,
+	 * forwards signals and exits with the command's status (Docker's
+	 * --init, ECS's initProcessEnabled).  Needs a statically linked orch.
+	 */
+	bool init_process;
 	/* Kept with the container and shown (orch ps --json); the runtime does not read them. */
 	struct container_label *labels;
 	size_t label_count;

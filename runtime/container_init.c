@@ -23,6 +23,7 @@
 
 #include "caps.h"
 #include "common/cleanup.h"
+#include "init_process.h"
 #include "linux_mounts.h"
 #include "linux_ns.h"
 #include "seccomp_profile.h"
@@ -41,9 +42,13 @@ __attribute__((noreturn)) static void init_fail(int sync_fd, int code, const orc
 	char msg[ORCH_ERROR_MESSAGE_MAX + 16];
 	int len = snprintf(msg, sizeof(msg), "%d %s", code, err->message);
 
-	if (len > 0)
+	if (len <= 0)
+		_exit(code);
+	if (sync_fd >= 0)
 		send(sync_fd, msg, (size_t)len < sizeof(msg) ? (size_t)len : sizeof(msg) - 1,
 		     MSG_NOSIGNAL);
+	else
+		dprintf(STDERR_FILENO, "orch: %s\n", err->message);
 	_exit(code);
 }
 
@@ -79,6 +84,48 @@ int container_init_exec_in_path(char *const argv[], char *const envp[], const ch
 		p = colon + 1;
 	}
 	return best;
+}
+
+void container_init_exec_failed(int sync_fd, char *const argv[], int exec_errno)
+{
+	orch_error err = ORCH_ERROR_INIT;
+
+	if (exec_errno == ENOENT) {
+		orch_fail(&err, ORCH_ERR_NOT_FOUND, "exec: '%s': executable file not found in $PATH",
+			  argv[0]);
+		init_fail(sync_fd, CONTAINER_EXIT_NOT_FOUND, &err);
+	}
+	orch_fail_errno(&err, exec_errno, "exec: '%s'", argv[0]);
+	init_fail(sync_fd, CONTAINER_EXIT_NOT_EXECUTABLE, &err);
+}
+
+/*
+ * Runs orch's init (init_process.h) from the sealed copy of the binary,
+ * with the command after "--"; the start channel stays open across this
+ * execve for the init's report.  Returns the errno of a failed execveat.
+ */
+static int exec_init_process(const struct container_init_args *a, const struct spec_process *proc)
+{
+	char fd_text[16];
+	cleanup_free char **argv = NULL;
+	size_t count = 0, n = 0;
+
+	while (proc->argv[count])
+		count++;
+	argv = calloc(count + 6, sizeof(*argv));
+	if (!argv)
+		return ENOMEM;
+	snprintf(fd_text, sizeof(fd_text), "%d", a->sync_fd);
+	argv[n++] = "orch";
+	argv[n++] = INIT_PROCESS_COMMAND;
+	argv[n++] = "--report-fd";
+	argv[n++] = fd_text;
+	argv[n++] = "--";
+	memcpy(argv + n, proc->argv, count * sizeof(*argv));
+	if (fcntl(a->sync_fd, F_SETFD, 0) < 0)
+		return errno;
+	syscall(SYS_execveat, a->init_exe_fd, "", argv, proc->env, AT_EMPTY_PATH);
+	return errno;
 }
 
 /* Docker's RLIMIT_NOFILE for a container that does not set its own. */
@@ -174,22 +221,44 @@ static int setup_stdio(const struct container_init_args *a, orch_error *err)
 	return 0;
 }
 
-void container_close_extra_fds(int keep)
+/* Closes first..last (~0U: every descriptor from first on). */
+static void close_fd_range(unsigned int first, unsigned int last)
+{
+	long max;
+
+	if (syscall(SYS_close_range, first, last, 0U) == 0)
+		return;
+	max = sysconf(_SC_OPEN_MAX);
+	if (max <= 0)
+		max = 1024;
+	for (long fd = first; fd < max && fd <= (long)last; fd++)
+		close((int)fd);
+}
+
+void container_close_fds_except(const int *keep, size_t count)
 {
 	unsigned int first = 3;
 
-	if (keep >= 3) {
-		if (keep > 3 && syscall(SYS_close_range, 3U, (unsigned int)keep - 1, 0U) < 0)
-			for (int fd = 3; fd < keep; fd++)
-				close(fd);
-		first = (unsigned int)keep + 1;
-	}
-	if (syscall(SYS_close_range, first, ~0U, 0U) < 0) {
-		long max = sysconf(_SC_OPEN_MAX);
+	for (;;) {
+		unsigned int next = ~0U;	/* the lowest kept descriptor from first on */
 
-		for (long fd = first; fd < (max > 0 ? max : 1024); fd++)
-			close((int)fd);
+		for (size_t i = 0; i < count; i++)
+			if (keep[i] >= 0 && (unsigned int)keep[i] >= first &&
+			    (unsigned int)keep[i] < next)
+				next = (unsigned int)keep[i];
+		if (next == ~0U) {
+			close_fd_range(first, ~0U);
+			return;
+		}
+		if (next > first)
+			close_fd_range(first, next - 1);
+		first = next + 1;
 	}
+}
+
+void container_close_extra_fds(int keep)
+{
+	container_close_fds_except(&keep, 1);
 }
 
 int container_make_workdir(int root_fd, const char *workdir, orch_error *err)
@@ -336,7 +405,7 @@ __attribute__((noreturn)) void container_init_run(const struct container_init_ar
 	 */
 	if (setup_stdio(a, &err) < 0)
 		init_fail(a->sync_fd, CONTAINER_EXIT_RUNTIME_ERROR, &err);
-	container_close_extra_fds(a->sync_fd);
+	container_close_fds_except((const int[]){ a->sync_fd, a->init_exe_fd }, 2);
 	if (linux_ns_unshare(a->netns_fd >= 0 ? LINUX_NETWORK_HOST : cfg->network, &err) < 0 ||
 	    linux_ns_unshare_cgroup(&err) < 0 ||
 	    linux_mounts_make_private(&err) < 0)
@@ -398,12 +467,11 @@ __attribute__((noreturn)) void container_init_run(const struct container_init_ar
 	if (seccomp_profile_load_default(&err) < 0)
 		init_fail(a->sync_fd, CONTAINER_EXIT_RUNTIME_ERROR, &err);
 
-	exec_errno = container_init_exec_in_path(proc->argv, proc->env, spec_env_get(proc, "PATH"));
-	if (exec_errno == ENOENT) {
-		orch_fail(&err, ORCH_ERR_NOT_FOUND, "exec: '%s': executable file not found in $PATH",
-			  proc->argv[0]);
-		init_fail(a->sync_fd, CONTAINER_EXIT_NOT_FOUND, &err);
+	/* The init runs under all of the above, as the command would have. */
+	if (a->init_exe_fd >= 0) {
+		orch_fail_errno(&err, exec_init_process(a, proc), "running orch's init");
+		init_fail(a->sync_fd, CONTAINER_EXIT_RUNTIME_ERROR, &err);
 	}
-	orch_fail_errno(&err, exec_errno, "exec: '%s'", proc->argv[0]);
-	init_fail(a->sync_fd, CONTAINER_EXIT_NOT_EXECUTABLE, &err);
+	exec_errno = container_init_exec_in_path(proc->argv, proc->env, spec_env_get(proc, "PATH"));
+	container_init_exec_failed(a->sync_fd, proc->argv, exec_errno);
 }

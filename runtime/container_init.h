@@ -10,11 +10,16 @@
  * user with Docker's capabilities (caps.h), sets no_new_privs, loads the
  * default seccomp filter (seccomp_profile.h), and execs.
  *
+ * With an init (container.h init_process) the last execve runs orch's init
+ * from the sealed copy of the binary the shim passes (init_exe_fd), and the
+ * init starts the command (init_process.h).
+ *
  * The host binary is never reachable from the container (CVE-2019-5736):
  * this process is the only one in the PID namespace until its execve, after
- * which its /proc/self/exe is the user's program; the host root is detached
- * by then; every fd but stdio is close-on-exec.  The shim is outside the
- * PID namespace.
+ * which its /proc/self/exe is the user's program or the sealed copy; the
+ * host root is detached by then; every fd but stdio, the sync socket and
+ * the sealed copy is closed before any path work, and those two are gone
+ * once the command runs.  The shim is outside the PID namespace.
  *
  * Failure reports travel over sync_fd (a SOCK_SEQPACKET) as
  * "CODE MESSAGE" with CODE one of CONTAINER_EXIT_*; end-of-file on sync_fd
@@ -33,6 +38,7 @@ struct container_init_args {
 	int sync_fd;
 	int stdout_fd, stderr_fd;	/* write ends of the shim's pipes */
 	int netns_fd;		/* -1, or the network namespace to join (network_from) */
+	int init_exe_fd;	/* -1, or the sealed binary to run as the init (init_process) */
 };
 
 __attribute__((noreturn)) void container_init_run(const struct container_init_args *a);
@@ -46,6 +52,9 @@ __attribute__((noreturn)) void container_init_run(const struct container_init_ar
  * nothing of the host stays reachable through /proc/self/fd.
  */
 void container_close_extra_fds(int keep);
+
+/* The same with count descriptors to keep (negative entries keep nothing). */
+void container_close_fds_except(const int *keep, size_t count);
 
 /*
  * Creates the absolute workdir inside the root root_fd if it is missing
@@ -77,5 +86,15 @@ int container_init_set_rlimits(const struct spec_process *proc, orch_error *err)
  * used by container_exec.h.
  */
 int container_init_exec_in_path(char *const argv[], char *const envp[], const char *path_env);
+
+/*
+ * After container_init_exec_in_path failed with exec_errno: sends the
+ * start failure ("127 exec: 'NAME': executable file not found in $PATH", or
+ * 126 and the errno's text) on sync_fd, or writes it to stderr when
+ * sync_fd is -1, and exits with that code.  Also the init's, for its
+ * command (init_process.h).
+ */
+__attribute__((noreturn)) void container_init_exec_failed(int sync_fd, char *const argv[],
+							   int exec_errno);
 
 #endif

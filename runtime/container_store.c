@@ -220,6 +220,9 @@ int container_config_write(const char *dir, const char *id, const struct contain
 	if (json && cfg->readonly_rootfs &&
 	    json_object_set_new(json, "readonlyRootfs", json_true()) < 0)
 		json_decref(take_ptr(&json));
+	if (json && cfg->init_process &&
+	    json_object_set_new(json, "initProcess", json_true()) < 0)
+		json_decref(take_ptr(&json));
 	if (!json)
 		return orch_fail(err, ORCH_ERR_INTERNAL, "encoding the config of '%s'", id);
 	text = json_dumps(json, JSON_INDENT(2));
@@ -291,6 +294,7 @@ int container_config_read(const char *dir, struct container_config *cfg, int64_t
 	}
 	cfg->cgroup_parent_is_group = json_is_true(json_object_get(json, "cgroupParentIsGroup"));
 	cfg->readonly_rootfs = json_is_true(json_object_get(json, "readonlyRootfs"));
+	cfg->init_process = json_is_true(json_object_get(json, "initProcess"));
 	if (labels_from_json(json_object_get(json, "labels"), cfg) < 0)
 		goto invalid;
 	cfg->limits = (struct cgroup_limits){ mem, res, cpu, units, pids };

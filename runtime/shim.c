@@ -36,6 +36,8 @@
 #include "container_log.h"
 #include "container_store.h"
 #include "common/log.h"
+#include "init_process.h"
+#include "sealed_binary.h"
 
 #define SHIM_CLIENT_INBOX 64	/* client frames are tiny: a signal or a timeout */
 
@@ -420,7 +422,7 @@ static int launch(struct shim *s)
 	int out_pipe[2], err_pipe[2], sync[2];
 	char report[ORCH_ERROR_MESSAGE_MAX + 32];
 	char go = CONTAINER_INIT_GO;
-	int netns_fd = -1;
+	int netns_fd = -1, init_exe_fd = -1;
 	ssize_t n;
 
 	if (cgroup_init(&s->cg, s->cfg.cgroup_parent, s->id, &err) < 0 ||
@@ -443,6 +445,14 @@ static int launch(struct shim *s)
 		if (netns_fd < 0)
 			return fail_start(s, CONTAINER_EXIT_RUNTIME_ERROR, strerror(errno));
 	}
+	/*
+	 * The init's binary: this shim's own when it was started from the
+	 * starter's sealed copy (container_start), else a copy of its own.
+	 * Made here, outside the container's cgroup, which must not pay for it.
+	 */
+	if (s->cfg.init_process &&
+	    (init_process_check(&err) < 0 || (init_exe_fd = sealed_binary_fd(&err)) < 0))
+		return fail_start(s, CONTAINER_EXIT_RUNTIME_ERROR, err.message);
 	/* This process stays in the host PID namespace; its one child is PID 1. */
 	if (unshare(CLONE_NEWPID) < 0)
 		return fail_start(s, CONTAINER_EXIT_RUNTIME_ERROR, strerror(errno));
@@ -453,7 +463,7 @@ static int launch(struct shim *s)
 		struct container_init_args args = {
 			.config = &s->cfg, .dir = s->dir, .sync_fd = sync[1],
 			.stdout_fd = out_pipe[1], .stderr_fd = err_pipe[1],
-			.netns_fd = netns_fd,
+			.netns_fd = netns_fd, .init_exe_fd = init_exe_fd,
 		};
 
 		close(sync[0]);
