@@ -51,6 +51,13 @@
 #define LB_CHUNK_FRAMING_WINDOW 4096
 /* Longest X-Request-Id taken from a client. */
 #define LB_REQUEST_ID_MAX 128
+/*
+ * Interim (1xx) responses passed on for one request; a backend that sends
+ * more gets its connection closed and the client a 502.  A real server sends
+ * one or two (100 Continue, 103 Early Hints); without a bound a backend could
+ * keep a request busy, and the client's output growing, for ever.
+ */
+#define LB_INTERIM_RESPONSES_MAX 8
 
 enum client_state {
 	CLIENT_READ_HEAD,
@@ -100,6 +107,7 @@ struct lb_client {
 	char forwarded[80];			/* "X-Forwarded-Proto: ...\r\nX-Forwarded-Port: ...\r\n" */
 	size_t forwarded_len;
 	TAILQ_ENTRY(lb_client) link;
+	struct http_head *head_partial;		/* a request head cut short, kept across reads */
 
 	/* the request in flight */
 	struct lb_route_table *routes;		/* reference held while set */
@@ -113,6 +121,7 @@ struct lb_client {
 	bool websocket;
 	bool close_after;
 	int attempts;
+	unsigned interim_count;			/* 1xx responses so far */
 	int status;
 	bool status_from_upstream;
 	struct head_builder up_head;		/* kept for a retry */
@@ -260,13 +269,77 @@ static void set_client_timeouts(struct lb_client *c, const double *read_seconds)
 	lb_conn_set_timeouts(c->conn, read_seconds ? *read_seconds : 0, config->timeouts.client_send);
 }
 
+typedef int (*head_parser)(const char *buf, size_t len, const struct http_limits *limits,
+			   struct http_head *head);
+
+/*
+ * Parse the head at the front of a connection's input (len bytes at p).  A
+ * head cut short by the end of the input is kept in *partial, allocated at
+ * the first need and owned by the connection whose input holds its bytes,
+ * and the next read resumes it at its first untaken line instead of parsing
+ * it all again: a head sent a byte at a time costs time in proportion to its
+ * length, not to its square.  (Without memory for it, each read parses from
+ * the start: slower, and still right.)  Any answer but "need more" frees
+ * *partial, and a parsed head is in the worker's scratch_head.
+ */
+static int parse_head_resuming(struct lb_worker *w, struct http_head **partial,
+			       head_parser parse, head_parser resume, const char *p, size_t len,
+			       const struct http_limits *limits)
+{
+	int rc;
+
+	if (!*partial) {
+		rc = parse(p, len, limits, &w->scratch_head);
+		if (rc == 0) {
+			*partial = malloc(sizeof(**partial));
+			if (*partial)
+				**partial = w->scratch_head;
+		}
+		return rc;
+	}
+	rc = resume(p, len, limits, *partial);
+	if (rc != 0) {
+		if (rc > 0)
+			w->scratch_head = **partial;
+		free(*partial);
+		*partial = NULL;
+	}
+	return rc;
+}
+
 static bool span_equals_span(const char *a_base, struct http_span a, const char *b_base,
 			     struct http_span b)
 {
 	return a.len == b.len && strncasecmp(a_base + a.off, b_base + b.off, a.len) == 0;
 }
 
-/* Connection-specific headers, never forwarded (RFC 9110 §7.6.1). */
+/*
+ * The forwarding headers the proxy sets on every request, replacing (or,
+ * for X-Forwarded-For, extending) whatever the client sent.
+ */
+static bool is_forwarding_header(const char *base, struct http_span name)
+{
+	switch (name.len) {
+	case 12:
+		return http_span_equals(base, name, "x-request-id");
+	case 15:
+		return http_span_equals(base, name, "x-forwarded-for");
+	case 16:
+		return http_span_equals(base, name, "x-forwarded-port");
+	case 17:
+		return http_span_equals(base, name, "x-forwarded-proto");
+	}
+	return false;
+}
+
+/*
+ * Connection-specific headers, never forwarded (RFC 9110 §7.6.1): the fixed
+ * ones and those the message's Connection list names.  The list cannot take
+ * away what the proxy relies on: Host, the framing (Content-Length and
+ * Transfer-Encoding are re-stated by the proxy in any case) and the
+ * forwarding headers, or "Connection: host" would forward a request without
+ * a Host and "Connection: x-forwarded-for" one without the client's address.
+ */
 static bool is_hop_by_hop(const char *base, const struct http_header *h,
 			  const struct http_head *head)
 {
@@ -300,7 +373,8 @@ static bool is_hop_by_hop(const char *base, const struct http_header *h,
 	}
 	for (size_t i = 0; i < head->connection_token_count; i++) {
 		if (span_equals_span(base, h->name, base, head->connection_tokens[i]))
-			return true;
+			return !(h->name.len == 4 && http_span_equals(base, h->name, "host")) &&
+			       !is_forwarding_header(base, h->name);
 	}
 	return false;
 }
@@ -439,6 +513,7 @@ static void client_free(struct lb_client *c)
 	atomic_fetch_sub_explicit(&w->client_count, 1, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&w->lb->metrics.active_connections, 1, memory_order_relaxed);
 	free(c->up_head.buf);
+	free(c->head_partial);
 	free(c);
 }
 
@@ -596,14 +671,21 @@ static void client_reject(struct lb_client *c, int status)
 
 /* ---- request ------------------------------------------------------------ */
 
-static void build_upstream_head(struct lb_client *c, const char *p, const struct http_head *h)
+/*
+ * The head to send upstream, in c->up_head.  *target_off and *target_len
+ * say where its request target is: the one place the target is normalised
+ * (an absolute-form target's path, "/" in front when it has none), so the
+ * request is routed on exactly what is forwarded.
+ */
+static void build_upstream_head(struct lb_client *c, const char *p, const struct http_head *h,
+				size_t *target_off, size_t *target_len)
 {
 	struct head_builder *b = &c->up_head;
-	bool xff_seen = false;
 
 	b->len = 0;
 	hb_span(b, p, h->method_name);
 	hb_str(b, " ");
+	*target_off = b->len;
 	if (h->target_form == HTTP_TARGET_ABSOLUTE) {
 		if (h->path.len == 0 || p[h->path.off] != '/')
 			hb_str(b, "/");
@@ -611,6 +693,7 @@ static void build_upstream_head(struct lb_client *c, const char *p, const struct
 	} else {
 		hb_span(b, p, h->target);
 	}
+	*target_len = b->len - *target_off;
 	hb_str(b, " HTTP/1.1\r\n");
 	for (size_t i = 0; i < h->header_count; i++) {
 		const struct http_header *hd = &h->headers[i];
@@ -620,14 +703,8 @@ static void build_upstream_head(struct lb_client *c, const char *p, const struct
 		if (hd->name.len == 4 && h->target_form == HTTP_TARGET_ABSOLUTE &&
 		    http_span_equals(p, hd->name, "host"))
 			continue;	/* replaced by the target's authority below */
-		if (hd->name.len == 15 && http_span_equals(p, hd->name, "x-forwarded-for"))
-			continue;	/* merged below */
-		if (hd->name.len == 17 && (http_span_equals(p, hd->name, "x-forwarded-proto")))
-			continue;
-		if (hd->name.len == 16 && (http_span_equals(p, hd->name, "x-forwarded-port")))
-			continue;
-		if (hd->name.len == 12 && http_span_equals(p, hd->name, "x-request-id"))
-			continue;
+		if (is_forwarding_header(p, hd->name))
+			continue;	/* set (X-Forwarded-For: merged) below */
 		hb_span(b, p, hd->name);
 		hb_str(b, ": ");
 		hb_span(b, p, hd->value);
@@ -646,10 +723,8 @@ static void build_upstream_head(struct lb_client *c, const char *p, const struct
 		    hd->value.len > 0) {
 			hb_span(b, p, hd->value);
 			hb_str(b, ", ");
-			xff_seen = true;
 		}
 	}
-	(void)xff_seen;
 	hb_str(b, c->peer_ip);
 	hb_str(b, "\r\n");
 	hb_add(b, c->forwarded, c->forwarded_len);
@@ -713,8 +788,7 @@ static void client_handle_request(struct lb_client *c, const char *p, size_t hea
 	const struct lb_config *config = table->config;
 	struct evbuffer *in = lb_conn_input(c->conn);
 	char host[256];
-	size_t host_len = 0, path_len;
-	const char *path;
+	size_t host_len = 0, target_off, target_len;
 
 	clock_gettime(CLOCK_MONOTONIC, &c->start);
 	route_table_ref(table);
@@ -726,6 +800,7 @@ static void client_handle_request(struct lb_client *c, const char *p, size_t hea
 	c->websocket = false;
 	c->close_after = false;
 	c->attempts = 0;
+	c->interim_count = 0;
 	c->status = 0;
 	c->status_from_upstream = false;
 	c->resp_head_done = false;
@@ -762,25 +837,18 @@ static void client_handle_request(struct lb_client *c, const char *p, size_t hea
 		host_len = routing_host(p, h->host, host, sizeof(host));
 	else
 		host[0] = '\0';
-	if (h->target_form == HTTP_TARGET_ABSOLUTE) {
-		path = h->path.len ? p + h->path.off : "/";
-		path_len = h->path.len ? h->path.len : 1;
-	} else {
-		path = p + h->target.off;
-		path_len = h->target.len;
-	}
 	if (h->conn_upgrade && h->upgrade_websocket && h->method == HTTP_METHOD_GET &&
 	    h->version_minor == 1)
 		c->websocket = true;
 
-	c->group = route_table_match(table, host, host_len, path, path_len);
+	build_upstream_head(c, p, h, &target_off, &target_len);
+	c->group = route_table_match(table, host, host_len, c->up_head.buf + target_off,
+				     target_len);
+	evbuffer_drain(in, head_len);
 	if (!c->group) {
-		evbuffer_drain(in, head_len);
 		client_respond(c, 404, "no rule matches this host and path", false);
 		return;
 	}
-	build_upstream_head(c, p, h);
-	evbuffer_drain(in, head_len);
 	if (!c->req_done)
 		set_client_timeouts(c, &config->timeouts.body_read);
 	client_start_attempt(c, NULL, 503);
@@ -990,9 +1058,20 @@ static bool response_read_head(struct lb_client *c)
 
 	if (len == 0)
 		return false;
+	/*
+	 * Interim responses go to the client before the final head, so they
+	 * count against the output limit as body bytes do: the upstream waits
+	 * while the client's output is full.
+	 */
+	if (evbuffer_get_length(lb_conn_output(c->conn)) >= client_buffer_cap(c)) {
+		lb_conn_disable(up->conn, EV_READ);
+		c->resp_blocked = true;
+		return false;
+	}
 	want = len < limits->max_header_bytes + 1 ? len : limits->max_header_bytes + 1;
 	p = (const char *)evbuffer_pullup(in, (ssize_t)want);
-	rc = http_parse_response_head(p, want, limits, h);
+	rc = parse_head_resuming(c->w, &up->head_partial, http_parse_response_head,
+				 http_parse_response_head_resume, p, want, limits);
 	if (rc == 0)
 		return false;
 	if (rc < 0 || (h->status == 101 && !c->websocket)) {
@@ -1024,6 +1103,12 @@ static bool response_read_head(struct lb_client *c)
 				lb_conn_set_timeouts(up->conn, idle, idle);
 			}
 			lb_conn_enable(c->conn, EV_READ);
+		} else if (++c->interim_count > LB_INTERIM_RESPONSES_MAX) {
+			request_warn(c->w, "lb: target %s sent more than %d interim responses; "
+				     "answering 502", c->target->address, LB_INTERIM_RESPONSES_MAX);
+			lb_target_report_failure(c->target);
+			client_respond(c, 502, "too many interim responses", false);
+			return false;
 		} else if (c->version_minor == 1) {
 			/* 100 Continue, 103 Early Hints: pass on, then the real head follows. */
 			evbuffer_add_printf(lb_conn_output(c->conn), "HTTP/1.1 %d %s\r\n\r\n",
@@ -1353,7 +1438,8 @@ static bool client_read_head(struct lb_client *c)
 	want = len < table->http_limits.max_header_bytes + 1 ? len
 							     : table->http_limits.max_header_bytes + 1;
 	p = (const char *)evbuffer_pullup(in, (ssize_t)want);
-	rc = http_parse_request_head(p, want, &table->http_limits, &w->scratch_head);
+	rc = parse_head_resuming(w, &c->head_partial, http_parse_request_head,
+				 http_parse_request_head_resume, p, want, &table->http_limits);
 	if (rc == 0)
 		return false;
 	if (rc < 0) {

@@ -29,6 +29,7 @@ void upstream_conn_free(struct lb_upstream_conn *up)
 	pool_remove(up);
 	lb_conn_free(up->conn);
 	lb_target_unref(up->target);
+	free(up->head_partial);
 	free(up);
 }
 

@@ -19,6 +19,7 @@ struct lb_upstream_conn {
 	struct lb_target *target;		/* holds a reference */
 	struct lb_worker *worker;
 	struct lb_client *client;		/* user while busy, NULL while idle */
+	struct http_head *head_partial;		/* a response head cut short, kept across reads */
 	bool connected;
 	bool reused;				/* taken from the pool */
 	bool idle;
