@@ -18,6 +18,29 @@
 #define fail_field(err, path, ...) \
 	orch_fail(err, ORCH_ERR_INVALID, __VA_ARGS__)
 
+/*
+ * calloc and strdup that fail the load naming the field the memory was for
+ * ("listeners[0]: Cannot allocate memory").  config_calloc never asks for
+ * zero bytes, so NULL always means failure.
+ */
+static void *config_calloc(size_t n, size_t size, const char *path, orch_error *err)
+{
+	void *p = calloc(n ? n : 1, size);
+
+	if (!p)
+		orch_fail_errno(err, ENOMEM, "%s", path);
+	return p;
+}
+
+static char *config_strdup(const char *s, const char *path, orch_error *err)
+{
+	char *p = strdup(s);
+
+	if (!p)
+		orch_fail_errno(err, ENOMEM, "%s", path);
+	return p;
+}
+
 /* Refuse keys of obj not in allowed (NULL-terminated). */
 static int check_keys(json_t *obj, const char *path, const char *const *allowed,
 		      orch_error *err)
@@ -219,7 +242,9 @@ static int parse_listener(json_t *obj, size_t index, struct lb_listener_conf *l,
 	if (check_keys(obj, path, keys, err) < 0 ||
 	    get_string(obj, path, "address", true, &address, err) < 0)
 		return -1;
-	l->address = strdup(address);
+	l->address = config_strdup(address, path, err);
+	if (!l->address)
+		return -1;
 	if (lb_parse_address(address, &l->addr, &l->addr_len, &l->port, err) < 0)
 		return orch_error_prefix(err, "%s.address", path);
 	if (l->port == 0)
@@ -239,8 +264,10 @@ static int parse_listener(json_t *obj, size_t index, struct lb_listener_conf *l,
 		return orch_fail(err, ORCH_ERR_INVALID,
 				 "%s.certificates: must be a non-empty array", path);
 	l->tls = true;
+	l->certificates = config_calloc(json_array_size(certs), sizeof(*l->certificates), path, err);
+	if (!l->certificates)
+		return -1;
 	l->certificate_count = json_array_size(certs);
-	l->certificates = calloc(l->certificate_count, sizeof(*l->certificates));
 	json_array_foreach(certs, i, cert) {
 		char cpath[96];
 		const char *c, *k;
@@ -252,8 +279,10 @@ static int parse_listener(json_t *obj, size_t index, struct lb_listener_conf *l,
 		    get_string(cert, cpath, "cert", true, &c, err) < 0 ||
 		    get_string(cert, cpath, "key", true, &k, err) < 0)
 			return -1;
-		l->certificates[i].cert_file = strdup(c);
-		l->certificates[i].key_file = strdup(k);
+		l->certificates[i].cert_file = config_strdup(c, cpath, err);
+		l->certificates[i].key_file = config_strdup(k, cpath, err);
+		if (!l->certificates[i].cert_file || !l->certificates[i].key_file)
+			return -1;
 	}
 	return 0;
 }
@@ -332,7 +361,9 @@ static int parse_health_check(json_t *obj, const char *gpath, struct lb_health_c
 			return orch_fail(err, ORCH_ERR_INVALID,
 					 "%s.path: must not contain spaces or control bytes", path);
 	}
-	hc->path = strdup(s ? s : "/");
+	hc->path = config_strdup(s ? s : "/", path, err);
+	if (!hc->path)
+		return -1;
 	if (get_string(obj, path, "host", false, &s, err) < 0)
 		return -1;
 	if (s) {
@@ -340,7 +371,9 @@ static int parse_health_check(json_t *obj, const char *gpath, struct lb_health_c
 			if (!isalnum((unsigned char)*q) && !strchr(".-:[]_", *q))
 				return orch_fail(err, ORCH_ERR_INVALID, "%s.host: not a host name", path);
 		}
-		hc->host = strdup(s);
+		hc->host = config_strdup(s, path, err);
+		if (!hc->host)
+			return -1;
 	}
 	if (get_number(obj, path, "intervalSeconds", 0.05, 3600, &hc->interval, err) < 0 ||
 	    get_number(obj, path, "timeoutSeconds", 0.05, 3600, &hc->timeout, err) < 0)
@@ -378,7 +411,9 @@ static int parse_group(const char *name, json_t *obj, struct lb_group_conf *g, o
 	long long v;
 
 	snprintf(path, sizeof(path), "targetGroups.%s", name);
-	g->name = strdup(name);
+	g->name = config_strdup(name, path, err);
+	if (!g->name)
+		return -1;
 	g->algorithm = LB_ALGORITHM_ROUND_ROBIN;
 	g->deregistration_delay = LB_DEFAULT_DEREGISTRATION_SECONDS;
 	g->passive_failures = LB_DEFAULT_PASSIVE_FAILURES;
@@ -424,8 +459,12 @@ static int parse_group(const char *name, json_t *obj, struct lb_group_conf *g, o
 		return orch_fail(err, ORCH_ERR_INVALID,
 				 "%s.targets: must be an array of at most 4096 targets", path);
 	}
+	g->targets = config_calloc(json_array_size(targets), sizeof(*g->targets), path, err);
+	if (!g->targets) {
+		json_decref(targets);
+		return -1;
+	}
 	g->target_count = json_array_size(targets);
-	g->targets = calloc(g->target_count ? g->target_count : 1, sizeof(*g->targets));
 	json_array_foreach(targets, i, target) {
 		char tpath[300];
 		const char *address;
@@ -443,7 +482,11 @@ static int parse_group(const char *name, json_t *obj, struct lb_group_conf *g, o
 			return -1;
 		}
 		g->targets[i].weight = (int)v;
-		g->targets[i].address = strdup(address);
+		g->targets[i].address = config_strdup(address, tpath, err);
+		if (!g->targets[i].address) {
+			json_decref(targets);
+			return -1;
+		}
 		if (lb_parse_address(address, &g->targets[i].addr, &g->targets[i].addr_len, NULL,
 				     err) < 0) {
 			json_decref(targets);
@@ -515,7 +558,9 @@ static int parse_rule(json_t *obj, size_t index, struct lb_config *config, struc
 		if (n == 0 || n > 253 || (r->host_wildcard && n < 3))
 			return orch_fail(err, ORCH_ERR_INVALID, "%s.host: \"%s\" is not a host name",
 					 path, host);
-		r->host = malloc(n + 1);
+		r->host = config_calloc(n + 1, 1, path, err);
+		if (!r->host)
+			return -1;
 		for (i = 0; i <= n; i++) {
 			unsigned char c = (unsigned char)h[i];
 
@@ -528,7 +573,9 @@ static int parse_rule(json_t *obj, size_t index, struct lb_config *config, struc
 	}
 	if (prefix && prefix[0] != '/')
 		return orch_fail(err, ORCH_ERR_INVALID, "%s.pathPrefix: must start with /", path);
-	r->path_prefix = strdup(prefix ? prefix : "/");
+	r->path_prefix = config_strdup(prefix ? prefix : "/", path, err);
+	if (!r->path_prefix)
+		return -1;
 	for (i = 0; i < config->group_count; i++) {
 		if (strcmp(config->groups[i].name, group) == 0)
 			break;
@@ -579,11 +626,9 @@ struct lb_config *lb_config_from_json(json_t *root, orch_error *err)
 		orch_fail(err, ORCH_ERR_INVALID, "routes: must be a JSON object");
 		return NULL;
 	}
-	config = calloc(1, sizeof(*config));
-	if (!config) {
-		orch_fail_errno(err, ENOMEM, "routes");
+	config = config_calloc(1, sizeof(*config), "routes", err);
+	if (!config)
 		return NULL;
-	}
 	config->limits = (struct lb_limits) {
 		.max_header_line_bytes = LB_DEFAULT_MAX_HEADER_LINE_BYTES,
 		.max_header_bytes = LB_DEFAULT_MAX_HEADER_BYTES,
@@ -629,8 +674,11 @@ struct lb_config *lb_config_from_json(json_t *root, orch_error *err)
 		orch_fail(err, ORCH_ERR_INVALID, "listeners: must be an array of 1 to 64 listeners");
 		goto fail;
 	}
+	config->listeners = config_calloc(json_array_size(listeners), sizeof(*config->listeners),
+					  "listeners", err);
+	if (!config->listeners)
+		goto fail;
 	config->listener_count = json_array_size(listeners);
-	config->listeners = calloc(config->listener_count, sizeof(*config->listeners));
 	json_array_foreach(listeners, i, v) {
 		if (parse_listener(v, i, &config->listeners[i], err) < 0)
 			goto fail;
@@ -657,7 +705,9 @@ struct lb_config *lb_config_from_json(json_t *root, orch_error *err)
 		if (check_keys(v, "admin", admin_keys, err) < 0 ||
 		    get_string(v, "admin", "address", true, &address, err) < 0)
 			goto fail;
-		config->admin_address = strdup(address);
+		config->admin_address = config_strdup(address, "admin", err);
+		if (!config->admin_address)
+			goto fail;
 		if (lb_parse_address(address, &config->admin_addr, &config->admin_addr_len, NULL,
 				     err) < 0) {
 			orch_error_prefix(err, "admin.address");
@@ -670,9 +720,11 @@ struct lb_config *lb_config_from_json(json_t *root, orch_error *err)
 		orch_fail(err, ORCH_ERR_INVALID, "targetGroups: must be an object");
 		goto fail;
 	}
+	config->groups = config_calloc(groups ? json_object_size(groups) : 0,
+				       sizeof(*config->groups), "targetGroups", err);
+	if (!config->groups)
+		goto fail;
 	config->group_count = groups ? json_object_size(groups) : 0;
-	config->groups = calloc(config->group_count ? config->group_count : 1,
-				sizeof(*config->groups));
 	i = 0;
 	if (groups) {
 		json_object_foreach(groups, key, v) {
@@ -686,8 +738,11 @@ struct lb_config *lb_config_from_json(json_t *root, orch_error *err)
 		orch_fail(err, ORCH_ERR_INVALID, "rules: must be an array of at most 10000 rules");
 		goto fail;
 	}
+	config->rules = config_calloc(rules ? json_array_size(rules) : 0, sizeof(*config->rules),
+				      "rules", err);
+	if (!config->rules)
+		goto fail;
 	config->rule_count = rules ? json_array_size(rules) : 0;
-	config->rules = calloc(config->rule_count ? config->rule_count : 1, sizeof(*config->rules));
 	if (rules) {
 		json_array_foreach(rules, i, v) {
 			if (parse_rule(v, i, config, &config->rules[i], err) < 0)
