@@ -132,27 +132,32 @@ def test_absolute_form_is_routed_as_forwarded(proxy, target, host, want):
     assert values(fields, "host") == [host]
 
 
-def send_bytewise(c, data):
-    """One byte per segment, so the proxy reads it in about as many reads."""
-    c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    for i in range(len(data)):
-        c.sock.send(data[i:i + 1])
-        time.sleep(0.0001)
+def trickle(inst, usage, head, tail):
+    """Sends all but the last tail bytes of head at once, then those one per
+    segment (so the proxy reads them in about as many reads) and reads the
+    answer: (status, the user and system CPU seconds the proxy spent on the
+    trickle, the seconds it took)."""
+    c = Conn(inst.port, timeout=30)
+    try:
+        if tail < len(head):
+            c.send(head[:-tail])
+            time.sleep(0.5)
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        before = usage(inst.proc.pid)
+        start = time.monotonic()
+        for i in range(len(head) - tail, len(head)):
+            c.sock.send(head[i:i + 1])
+            time.sleep(0.0001)
+        took = time.monotonic() - start
+        after = usage(inst.proc.pid)
+        status, _, _ = c.read_response()
+    finally:
+        c.close()
+    return status, after.user - before.user, after.system - before.system, took
 
 
 # A header line the parser takes a while over: a list of 3800 elements.
 HEAVY_LINE = b"Content-Length: 0%s\r\n" % (b",0" * 3800)
-
-
-def cpu_while(pid, usage, action):
-    """Runs action(); the (user, system) CPU seconds pid spent meanwhile and
-    the wall-clock seconds it took."""
-    before = usage(pid)
-    start = time.monotonic()
-    action()
-    took = time.monotonic() - start
-    after = usage(pid)
-    return after.user - before.user, after.system - before.system, took
 
 
 def test_head_sent_a_byte_at_a_time_costs_little_cpu(proxy, usage):
@@ -163,12 +168,7 @@ def test_head_sent_a_byte_at_a_time_costs_little_cpu(proxy, usage):
     inst = proxy
     head = b"GET /slow-head HTTP/1.1\r\nHost: app.test\r\n" + HEAVY_LINE * 4 + b"\r\n"
     assert len(head) > 30000
-    c = Conn(inst.port, timeout=30)
-    try:
-        user, system, took = cpu_while(inst.proc.pid, usage, lambda: send_bytewise(c, head))
-        status, _, _ = c.read_response()
-    finally:
-        c.close()
+    status, user, system, took = trickle(inst, usage, head, len(head))
     print(f"\n{len(head)}-byte head a byte at a time: lb CPU user {user:.2f}s "
           f"system {system:.2f}s in {took:.2f}s")
     assert status == 200
@@ -185,15 +185,7 @@ def test_end_of_a_large_head_a_byte_at_a_time(lb, raw_backend, usage):
                          timeouts={"headerReadSeconds": 60}), threads=1)
     head = b"GET /large-head HTTP/1.1\r\nHost: app.test\r\n" + HEAVY_LINE * 130 + b"\r\n"
     tail = 3000
-    c = Conn(inst.port, timeout=30)
-    try:
-        c.send(head[:-tail])
-        time.sleep(0.5)
-        user, system, took = cpu_while(inst.proc.pid, usage,
-                                       lambda: send_bytewise(c, head[-tail:]))
-        status, _, _ = c.read_response()
-    finally:
-        c.close()
+    status, user, system, took = trickle(inst, usage, head, tail)
     print(f"\nlast {tail} bytes of a {len(head)}-byte head a byte at a time: "
           f"lb CPU user {user:.2f}s system {system:.2f}s in {took:.2f}s")
     assert status == 200
