@@ -222,6 +222,8 @@ int task_config_build(const struct task_config_input *in, struct container_confi
 	cfg->cgroup_parent = strdup(cgroup_parent);
 	cfg->cgroup_parent_is_group = true;
 	cfg->readonly_rootfs = json_is_true(json_object_get(def, "readonlyRootFilesystem"));
+	cfg->init_process = json_is_true(json_object_get(json_object_get(def, "linuxParameters"),
+							 "initProcessEnabled"));
 	if (apply_labels(def, cfg, err) < 0)
 		goto out;
 	if (cfg->network == LINUX_NETWORK_NONE && in->network_from) {

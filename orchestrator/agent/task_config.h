@@ -21,6 +21,7 @@
  *   readonlyRootFilesystem   the root read-only (readonly_rootfs); nothing
  *                        is made writable for it, not /tmp
  *   dockerLabels         the container's labels (kept and shown, not read)
+ *   linuxParameters.initProcessEnabled   orch's init as PID 1 (init_process)
  *   memory, memoryReservation (override)   MiB: the container's hard limit
  *                        and reservation; each must fit in the task's memory
  *                        (a RunTask override can lower the task below them)

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/cleanup.h"
 #include "proto/ecs_defaults.h"
 
 /* ---- limits ---------------------------------------------------------------- */
@@ -1005,8 +1006,13 @@ static const struct td_schema port_mapping_schema = {
 		{ .name = "containerPort", .type = TD_INTEGER, .required = true, .min = 1, .max = 65535 },
 		{ .name = "hostPort", .type = TD_INTEGER, .min = 0, .max = 65535 },
 		{ .name = "protocol", .type = TD_STRING, .check = check_protocol },
-		{ .name = "name", .type = TD_STRING, .min = 1, .max = TD_PORT_NAME_MAX,
-		  .check = check_port_name },
+		/*
+		 * Reported as ignored: ECS names a port for Service Connect, which
+		 * orch does not have; nothing reads the name once it is checked
+		 * (unique in the task).
+		 */
+		{ .name = "name", .type = TD_STRING, .policy = TD_IGNORE, .min = 1,
+		  .max = TD_PORT_NAME_MAX, .check = check_port_name },
 		{ .name = "appProtocol", .type = TD_STRING, .policy = TD_IGNORE,
 		  .check = check_app_protocol },
 		{ .name = "containerPortRange", .type = TD_STRING, .policy = TD_REFUSE },
@@ -1068,12 +1074,8 @@ static const struct td_schema capabilities_schema = {
 
 static const struct td_schema linux_parameters_schema = {
 	.fields = (const struct td_field[]){
-		/*
-		 * Reported as ignored, not acted on: orch has no init to run as
-		 * PID 1 yet (the command is PID 1), and a field the user set must
-		 * never look acted on when it is not.
-		 */
-		{ .name = "initProcessEnabled", .type = TD_BOOL, .policy = TD_IGNORE },
+		/* orch's own init as PID 1 (runtime/init_process.h). */
+		{ .name = "initProcessEnabled", .type = TD_BOOL },
 		{ .name = "capabilities", .type = TD_OBJECT, .schema = &capabilities_schema },
 		{ .name = "devices", .type = TD_ARRAY, .policy = TD_REFUSE },
 		{ .name = "sharedMemorySize", .type = TD_INTEGER, .policy = TD_REFUSE },
@@ -1534,7 +1536,8 @@ int taskdef_validate(const json_t *input, json_t **normalized, json_t **ignored,
 	return 0;
 }
 
-static int catalog_add(json_t *list, const struct td_schema *s, const char *prefix)
+/* Every field of s and of the acted-on objects below it, by policy. */
+static int field_catalog_add(json_t *by_policy[3], const struct td_schema *s, const char *prefix)
 {
 	const struct td_field *f;
 
@@ -1542,27 +1545,55 @@ static int catalog_add(json_t *list, const struct td_schema *s, const char *pref
 		char path[TD_PATH_MAX];
 
 		snprintf(path, sizeof(path), "%s%s", prefix, f->name);
-		if (f->policy == TD_IGNORE) {
-			if (json_array_append_new(list, json_string(path)) < 0)
-				return -1;
-		} else if (f->policy == TD_ACT && f->schema) {
+		if (json_array_append_new(by_policy[f->policy], json_string(path)) < 0)
+			return -1;
+		if (f->policy == TD_ACT && f->schema) {
 			char sub[TD_PATH_MAX + 4];
 
 			snprintf(sub, sizeof(sub), "%s%s.", path, f->type == TD_ARRAY ? "[]" : "");
-			if (catalog_add(list, f->schema, sub) < 0)
+			if (field_catalog_add(by_policy, f->schema, sub) < 0)
 				return -1;
 		}
 	}
 	return 0;
 }
 
-json_t *taskdef_ignored_field_catalog(void)
+json_t *taskdef_field_catalog(void)
 {
-	json_t *list = json_array();
+	json_t *by_policy[3] = { json_array(), json_array(), json_array() };
 
-	if (list && catalog_add(list, &task_schema, "") < 0) {
-		json_decref(list);
+	if (!by_policy[TD_ACT] || !by_policy[TD_IGNORE] || !by_policy[TD_REFUSE] ||
+	    field_catalog_add(by_policy, &task_schema, "") < 0) {
+		for (size_t i = 0; i < 3; i++)
+			json_decref(by_policy[i]);
 		return NULL;
 	}
-	return list;
+	/* json_pack takes the three references, on failure too. */
+	return json_pack("{s:o, s:o, s:o}", "acted", by_policy[TD_ACT],
+			 "ignored", by_policy[TD_IGNORE], "refused", by_policy[TD_REFUSE]);
+}
+
+json_t *taskdef_ignored_field_catalog(void)
+{
+	cleanup_json json_t *catalog = taskdef_field_catalog();
+	json_t *ignored = json_object_get(catalog, "ignored");
+
+	return ignored ? json_incref(ignored) : NULL;
+}
+
+int taskdef_fields_main(int argc, char **argv)
+{
+	cleanup_json json_t *catalog = NULL;
+
+	if (argc != 1) {
+		fprintf(stderr, "usage: orch %s\n", argv[0]);
+		return 2;
+	}
+	catalog = taskdef_field_catalog();
+	if (!catalog || json_dumpf(catalog, stdout, JSON_INDENT(2)) < 0) {
+		fprintf(stderr, "orch %s: out of memory\n", argv[0]);
+		return 1;
+	}
+	putchar('\n');
+	return 0;
 }

@@ -2,8 +2,9 @@
  * taskdef_validate.h - checks an ECS RegisterTaskDefinition body and turns
  * it into the normalized task definition orch stores.
  *
- * The module is pure: no I/O, no globals, no allocation that outlives the
- * call except what it hands back.  Every field of the input is either
+ * The module is pure (no I/O, no globals, no allocation that outlives the
+ * call except what it hands back) but for taskdef_fields_main, which prints
+ * the field catalog.  Every field of the input is either
  * validated and acted on, accepted and listed as ignored, or refused, so a
  * task never runs silently different from what its file says.  Field names,
  * patterns, ranges and defaults follow the Amazon ECS API reference
@@ -33,9 +34,9 @@
  *   containerDefinitions[].logConfiguration (orch keeps its own task logs),
  *   containerDefinitions[].versionConsistency,
  *   containerDefinitions[].portMappings[].appProtocol,
- *   containerDefinitions[].linuxParameters.initProcessEnabled (orch has no
- *   init for PID 1 yet), containerDefinitions[].restartPolicy (enabled
- *   false only: orch never restarts a container)
+ *   containerDefinitions[].portMappings[].name (Service Connect's; checked
+ *   to be unique in the task), containerDefinitions[].restartPolicy
+ *   (enabled false only: orch never restarts a container)
  *
  * Anything else that is not an ECS field is refused as "unknown field"
  * (ORCH_ERR_INVALID), as are ECS's read-only describe fields such as
@@ -76,5 +77,18 @@ int taskdef_validate(const json_t *input, json_t **normalized, json_t **ignored,
 /* The names of ECS fields orch accepts but ignores, as a NEW json array of strings
  * like "taskRoleArn", "containerDefinitions[].logConfiguration", for GET /v1/info. */
 json_t *taskdef_ignored_field_catalog(void);
+
+/*
+ * Every field of the tables by policy, as a NEW json object {"acted": [...],
+ * "ignored": [...], "refused": [...]} of paths in the form above
+ * ("containerDefinitions[].linuxParameters.initProcessEnabled").  "acted"
+ * holds the objects and arrays of objects acted on as well as their fields;
+ * nothing below an ignored or refused field is listed.  What
+ * tests/cluster/test_taskdef_fields.py checks an effect for, field by field.
+ */
+json_t *taskdef_field_catalog(void);
+
+/* `orch taskdef-fields` (hidden): prints taskdef_field_catalog() as JSON. */
+int taskdef_fields_main(int argc, char **argv);
 
 #endif

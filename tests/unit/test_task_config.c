@@ -3,8 +3,9 @@
  * container definition into the runtime's container config
  * (agent/task_config.h): entryPoint and command against the image's
  * Entrypoint and Cmd, environment order, workingDirectory, user and
- * hostname, readonlyRootFilesystem, dockerLabels, ulimits, memory and cpu (with RunTask overrides and the task
- * size), the network mode, the container's cgroup, and its failures.
+ * hostname, readonlyRootFilesystem, initProcessEnabled, dockerLabels,
+ * ulimits, memory and cpu (with RunTask overrides and the task size), the
+ * network mode, the container's cgroup, and its failures.
  *
  * Images come from a table here instead of an image store: the resolver
  * is the translation's one input from outside the definition.
@@ -305,16 +306,24 @@ static void test_working_directory_user_and_hostname(void **state)
 	build_fails(&relative, ORCH_ERR_INVALID, "absolute path");
 }
 
-/* readonlyRootFilesystem: only true makes the root read-only. */
-static void test_readonly_root_filesystem(void **state)
+/*
+ * readonlyRootFilesystem and linuxParameters.initProcessEnabled: only true
+ * makes the root read-only or gives the container orch's init.
+ */
+static void test_readonly_root_and_init_process(void **state)
 {
 	static const struct {
 		const char *extra;
-		bool readonly;
+		bool readonly, init;
 	} cases[] = {
-		{ ",'readonlyRootFilesystem':true", true },
-		{ ",'readonlyRootFilesystem':false", false },
-		{ "", false },
+		{ ",'readonlyRootFilesystem':true", true, false },
+		{ ",'readonlyRootFilesystem':false", false, false },
+		{ ",'linuxParameters':{'initProcessEnabled':true}", false, true },
+		{ ",'linuxParameters':{'initProcessEnabled':false}", false, false },
+		{ ",'linuxParameters':{}", false, false },
+		{ ",'readonlyRootFilesystem':true,'linuxParameters':{'initProcessEnabled':true}",
+		  true, true },
+		{ "", false, false },
 	};
 
 	(void)state;
@@ -326,6 +335,7 @@ static void test_readonly_root_filesystem(void **state)
 		snprintf(definition, sizeof(definition), TD("%s"), cases[i].extra);
 		build_ok(&b, &cfg);
 		assert_int_equal(cfg.readonly_rootfs, cases[i].readonly);
+		assert_int_equal(cfg.init_process, cases[i].init);
 		container_config_release(&cfg);
 	}
 }
@@ -532,7 +542,7 @@ int main(void)
 		cmocka_unit_test(test_index_picks_the_container),
 		cmocka_unit_test(test_environment_definition_then_override),
 		cmocka_unit_test(test_working_directory_user_and_hostname),
-		cmocka_unit_test(test_readonly_root_filesystem),
+		cmocka_unit_test(test_readonly_root_and_init_process),
 		cmocka_unit_test(test_docker_labels),
 		cmocka_unit_test(test_memory_and_cpu_limits),
 		cmocka_unit_test(test_container_limits_must_fit_the_task),

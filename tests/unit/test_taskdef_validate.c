@@ -13,6 +13,7 @@
 #endif
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -524,8 +525,8 @@ static void test_full_example_accepted(void **state)
 		"{'name':'migrate','image':'registry.example.com:5000/shop/migrate@sha256:"
 		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef',"
 		" 'essential':false,'memory':128,'command':['migrate','up']}]}", &ign);
-	json_t *want = parse("['containerDefinitions[0].portMappings[0].appProtocol',"
-			     "'containerDefinitions[0].linuxParameters.initProcessEnabled',"
+	json_t *want = parse("['containerDefinitions[0].portMappings[0].name',"
+			     "'containerDefinitions[0].portMappings[0].appProtocol',"
 			     "'containerDefinitions[0].restartPolicy',"
 			     "'containerDefinitions[0].logConfiguration',"
 			     "'containerDefinitions[0].versionConsistency',"
@@ -552,8 +553,8 @@ static void test_full_example_accepted(void **state)
 static void test_ignored_catalog(void **state)
 {
 	json_t *catalog = taskdef_ignored_field_catalog();
-	json_t *want = parse("['containerDefinitions[].portMappings[].appProtocol',"
-			     "'containerDefinitions[].linuxParameters.initProcessEnabled',"
+	json_t *want = parse("['containerDefinitions[].portMappings[].name',"
+			     "'containerDefinitions[].portMappings[].appProtocol',"
 			     "'containerDefinitions[].restartPolicy',"
 			     "'containerDefinitions[].logConfiguration',"
 			     "'containerDefinitions[].versionConsistency',"
@@ -568,6 +569,51 @@ static void test_ignored_catalog(void **state)
 		fail_msg("catalog: %s", got);
 	}
 	json_decref(want);
+	json_decref(catalog);
+}
+
+static bool list_has(const json_t *list, const char *path)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(list, i, v)
+		if (strcmp(json_string_value(v), path) == 0)
+			return true;
+	return false;
+}
+
+/* Every field in exactly one policy list; the ignored list is the catalog's. */
+static void test_field_catalog(void **state)
+{
+	json_t *catalog = taskdef_field_catalog();
+	json_t *ignored = taskdef_ignored_field_catalog();
+	const json_t *acted = json_object_get(catalog, "acted");
+	const json_t *refused = json_object_get(catalog, "refused");
+	const char *key;
+	json_t *list, *v;
+	size_t i;
+
+	(void)state;
+	assert_non_null(catalog);
+	assert_true(json_equal(json_object_get(catalog, "ignored"), ignored));
+	assert_true(list_has(acted, "containerDefinitions[].linuxParameters.initProcessEnabled"));
+	assert_true(list_has(acted, "containerDefinitions[].healthCheck.retries"));
+	assert_true(list_has(acted, "containerDefinitions[].linuxParameters"));
+	assert_true(list_has(refused, "containerDefinitions[].privileged"));
+	assert_true(list_has(refused, "containerDefinitions[].linuxParameters.capabilities.add"));
+	/* Nothing below an ignored field: restartPolicy.enabled is not listed. */
+	assert_false(list_has(refused, "containerDefinitions[].restartPolicy.enabled"));
+	json_object_foreach(catalog, key, list) {
+		json_array_foreach(list, i, v) {
+			const char *path = json_string_value(v);
+			int in = list_has(acted, path) + list_has(ignored, path) + list_has(refused, path);
+
+			if (in != 1)
+				fail_msg("%s is in %d policy lists", path, in);
+		}
+	}
+	json_decref(ignored);
 	json_decref(catalog);
 }
 
@@ -762,6 +808,7 @@ int main(void)
 		cmocka_unit_test(test_nulls_dropped_and_input_untouched),
 		cmocka_unit_test(test_full_example_accepted),
 		cmocka_unit_test(test_ignored_catalog),
+		cmocka_unit_test(test_field_catalog),
 		cmocka_unit_test(test_deep_nesting_in_labels),
 		cmocka_unit_test(test_deep_nesting_unknown_field),
 		cmocka_unit_test(test_too_many_containers),
