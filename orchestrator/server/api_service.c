@@ -836,8 +836,13 @@ void api_service_update(struct api_request *ar)
 			json_decref(o);
 			goto abort;
 		}
-		for (int i = 0; i < n; i++)
-			json_array_append_new(list, deployment_to_json(&now[i]));
+		for (int i = 0; i < n; i++) {
+			json_t *d = deployment_to_json(&now[i]);
+
+			if (strcmp(now[i].status, "PRIMARY") == 0)
+				json_object_set(o, "taskDefinition", json_object_get(d, "taskDefinition"));
+			json_array_append_new(list, d);
+		}
 		json_object_set_new(o, "deployments", list);
 		store_deployment_list_free(now, n);
 	}
