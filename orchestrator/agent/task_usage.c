@@ -171,7 +171,7 @@ static int read_keyed(const char *dir, const char *file, const char *key, uint64
 static int read_memory(const char *dir, const char *usage_file, const char *stat_key,
 		       uint64_t *out, orch_error *err)
 {
-	uint64_t usage, inactive;
+	uint64_t usage = 0, inactive = 0;
 
 	if (read_number(dir, usage_file, &usage, err) < 0 ||
 	    read_keyed(dir, "memory.stat", stat_key, &inactive, err) < 0)

@@ -136,7 +136,7 @@ static void session_end(struct exec_session *s, int status, const char *message)
 		if (client) {
 			http_request_set_abandon_cb(client, NULL, NULL);
 			http_reply_error(client, status, status < 500 ? "ClientException"
-					 : "ServerException", "%s", message);
+					 : "ServerException", "%s", message ? message : "");
 		}
 		session_free(s);
 		return;
