@@ -19,9 +19,11 @@
  * One pass over a service (service_reconciler.c):
  *   1. stopped tasks it has not accounted for yet: a task that failed
  *      (TaskFailedToStart, EssentialContainerExited, failed health checks)
- *      counts against the launch throttle (1 s doubling to
- *      SERVICE_MAX_BACKOFF_S) and, during a rollout, against the primary
- *      deployment's failedTasks;
+ *      counts against the launch throttle (the first is replaced at once,
+ *      each further consecutive one waits 1 s, 2 s, 4 s ... up to
+ *      SERVICE_MAX_BACKOFF_S; reset once the service runs its desired count
+ *      healthy) and, during a rollout, against the primary deployment's
+ *      failedTasks;
  *   2. the circuit breaker: failedTasks >= clamp(ceil(desired / 2), 3, 200)
  *      (ECS's rule) turns the rollout FAILED; with rollback a new PRIMARY
  *      deployment of the last COMPLETED task definition replaces it;

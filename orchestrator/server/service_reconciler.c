@@ -458,7 +458,9 @@ static int account_stopped(struct pass *p, orch_error *err)
 			double delay;
 
 			sv->launch_failures++;
-			delay = (double)(1L << (sv->launch_failures > 12 ? 12 : sv->launch_failures - 1));
+			/* The first failure is replaced at once; repeated ones back off. */
+			delay = sv->launch_failures < 2 ? 0
+				: (double)(1L << (sv->launch_failures > 13 ? 11 : sv->launch_failures - 2));
 			if (delay > SERVICE_MAX_BACKOFF_S)
 				delay = SERVICE_MAX_BACKOFF_S;
 			sv->next_launch_at = p->now + delay;
