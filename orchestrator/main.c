@@ -26,6 +26,7 @@
 #include "runtime/init_process.h"
 #include "runtime/shim.h"
 #include "server/scheduler_bench.h"
+#include "server/service_bench.h"
 #include "server/server.h"
 #include "server/taskdef_validate.h"
 
@@ -90,6 +91,9 @@ int main(int argc, char **argv)
 	/* Not in the usage text: a benchmark, see tests/bench/scheduler_bench.sh. */
 	if (strcmp(argv[1], "bench-scheduler") == 0)
 		return bench_scheduler_main(argc - 1, argv + 1);
+	/* Not in the usage text: a benchmark, see tests/bench/service_bench.sh. */
+	if (strcmp(argv[1], "bench-services") == 0)
+		return bench_services_main(argc - 1, argv + 1);
 	if (cli_client_handles(argv[1]))
 		return cli_client_main(argc - 1, argv + 1);
 	fprintf(stderr, "orch: unknown command '%s'\n", argv[1]);
