@@ -20,6 +20,9 @@
 --
 -- service_events: newest first by id, bounded per service.
 --
+-- The CHECKs spell their lists with OR: SQLite builds a temporary index for
+-- an IN list on every row it checks, and deployments are updated often.
+--
 -- tasks.deployment_id names the deployment a service task belongs to.
 -- tasks.service_done is 1 once the reconciler has accounted for the task
 -- after it stopped (failure counts, throttle, events); tasks_of_service
@@ -29,8 +32,8 @@ DROP TABLE services;
 CREATE TABLE services (
     cluster              TEXT NOT NULL REFERENCES clusters(name),
     name                 TEXT NOT NULL,
-    status               TEXT NOT NULL CHECK (status IN ('ACTIVE', 'DRAINING', 'INACTIVE')),
-    scheduling_strategy  TEXT NOT NULL CHECK (scheduling_strategy IN ('REPLICA', 'DAEMON')),
+    status               TEXT NOT NULL CHECK (status = 'ACTIVE' OR status = 'DRAINING' OR status = 'INACTIVE'),
+    scheduling_strategy  TEXT NOT NULL CHECK (scheduling_strategy = 'REPLICA' OR scheduling_strategy = 'DAEMON'),
     desired_count        INTEGER NOT NULL CHECK (desired_count >= 0),
     config               TEXT NOT NULL DEFAULT '{}',
     stable_family        TEXT,
@@ -49,14 +52,14 @@ CREATE TABLE service_deployments (
     cluster               TEXT NOT NULL,
     service               TEXT NOT NULL,
     seq                   INTEGER NOT NULL,
-    status                TEXT NOT NULL CHECK (status IN ('PRIMARY', 'ACTIVE', 'INACTIVE')),
+    status                TEXT NOT NULL CHECK (status = 'PRIMARY' OR status = 'ACTIVE' OR status = 'INACTIVE'),
     family                TEXT NOT NULL,
     revision              INTEGER NOT NULL,
     desired_count         INTEGER NOT NULL DEFAULT 0,
     running_count         INTEGER NOT NULL DEFAULT 0,
     pending_count         INTEGER NOT NULL DEFAULT 0,
     failed_tasks          INTEGER NOT NULL DEFAULT 0,
-    rollout_state         TEXT NOT NULL CHECK (rollout_state IN ('IN_PROGRESS', 'COMPLETED', 'FAILED')),
+    rollout_state         TEXT NOT NULL CHECK (rollout_state = 'IN_PROGRESS' OR rollout_state = 'COMPLETED' OR rollout_state = 'FAILED'),
     rollout_state_reason  TEXT NOT NULL DEFAULT '',
     created_at            REAL NOT NULL,
     updated_at            REAL NOT NULL,

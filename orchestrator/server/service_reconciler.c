@@ -287,11 +287,20 @@ struct dep_view {
 	bool changed;
 };
 
-/* The node statuses a pass looked up. */
+/* A node as one pass sees it: its status, and for DAEMON its tasks. */
 struct node_view {
 	char id[PLACEMENT_NODE_ID_SIZE];
 	char status[16];
+	struct store_task *current;	/* DAEMON: the primary's task on it */
+	bool has_old, busy;		/* an older deployment's task; one stopping */
 };
+
+static bool node_view_equal(const void *value, const void *key)
+{
+	return strcmp(((const struct node_view *)value)->id, key) == 0;
+}
+
+static const struct hash_map_type node_view_type = { key_hash, node_view_equal };
 
 struct pass {
 	struct service_reconciler *r;
@@ -302,8 +311,7 @@ struct pass {
 	struct dep_view *primary;
 	struct store_task *tasks;
 	int task_count;
-	struct node_view *nodes;
-	int node_count, node_cap;
+	struct hash_map nodes;		/* struct node_view by node ID */
 	double now, wake;		/* wake: 0 or when to look again */
 	bool sv_changed;
 	char key[KEY_MAX];
@@ -322,32 +330,32 @@ static bool desired_running(const struct store_task *t)
 	return strcmp(t->desired_status, "RUNNING") == 0;
 }
 
-static const char *node_status(struct pass *p, const char *node_id)
+/* The pass's view of a node, its status read once per pass; NULL without memory. */
+static struct node_view *node_view_of(struct pass *p, const char *node_id)
 {
 	orch_error err = ORCH_ERROR_INIT;
-	struct store_node n = { 0 };
+	struct node_view *nv = hash_map_find(&p->nodes, node_id);
 
-	if (!node_id)
-		return "";
-	for (int i = 0; i < p->node_count; i++)
-		if (strcmp(p->nodes[i].id, node_id) == 0)
-			return p->nodes[i].status;
-	if (p->node_count == p->node_cap) {
-		int cap = p->node_cap ? p->node_cap * 2 : 16;
-		struct node_view *nv = realloc(p->nodes, (size_t)cap * sizeof(*nv));
-
-		if (!nv)
-			return "";
-		p->nodes = nv;
-		p->node_cap = cap;
+	if (nv)
+		return nv;
+	nv = calloc(1, sizeof(*nv));
+	if (!nv)
+		return NULL;
+	snprintf(nv->id, sizeof(nv->id), "%s", node_id);
+	if (store_node_status(p->r->store, node_id, nv->status, sizeof(nv->status), &err) < 0)
+		snprintf(nv->status, sizeof(nv->status), "INACTIVE");
+	if (hash_map_insert(&p->nodes, nv->id, nv) < 0) {
+		free(nv);
+		return NULL;
 	}
-	snprintf(p->nodes[p->node_count].id, sizeof(p->nodes[0].id), "%s", node_id);
-	if (store_node_get(p->r->store, STORE_WRITER, NULL, node_id, &n, &err) == 0)
-		snprintf(p->nodes[p->node_count].status, sizeof(p->nodes[0].status), "%s", n.status);
-	else
-		snprintf(p->nodes[p->node_count].status, sizeof(p->nodes[0].status), "INACTIVE");
-	store_node_release(&n);
-	return p->nodes[p->node_count++].status;
+	return nv;
+}
+
+static const char *node_status(struct pass *p, const char *node_id)
+{
+	struct node_view *nv = node_id ? node_view_of(p, node_id) : NULL;
+
+	return nv ? nv->status : "";
 }
 
 static struct dep_view *dep_of(struct pass *p, const struct store_task *t)
@@ -856,47 +864,50 @@ static int reconcile_daemon(struct pass *p, orch_error *err)
 	/* Tasks on nodes that are not ACTIVE stop; extras on one node stop. */
 	for (int i = 0; i < p->task_count; i++) {
 		struct store_task *t = &p->tasks[i];
+		struct node_view *nv;
 
-		if (task_is(t, "STOPPED") || !desired_running(t))
+		if (task_is(t, "STOPPED") || !t->node_id)
 			continue;
-		if (t->node_id && strcmp(node_status(p, t->node_id), "ACTIVE") != 0) {
+		nv = node_view_of(p, t->node_id);
+		if (!nv) {
+			orch_fail(err, ORCH_ERR_INTERNAL, "out of memory");
+			goto out;
+		}
+		if (!desired_running(t)) {
+			nv->busy = true;	/* still stopping: wait for it */
+			continue;
+		}
+		if (strcmp(nv->status, "ACTIVE") != 0) {
 			if (stop_task(p, t, "Container instance is not ACTIVE", err) < 0)
 				goto out;
 			continue;
+		}
+		if (pr && dep_of(p, t) == pr) {
+			if (nv->current) {
+				if (stop_task(p, t, "More than one daemon task on the node", err) < 0)
+					goto out;
+				continue;
+			}
+			nv->current = t;
+		} else {
+			nv->has_old = true;
 		}
 		if (counts_healthy(p, t))
 			healthy++;
 	}
 	for (int k = 0; k < node_count; k++) {
 		struct store_node *nd = &nodes[k];
-		struct store_task *current = NULL, *old = NULL;
-		bool busy = false;
+		struct node_view *nv = node_view_of(p, nd->id);
 
+		if (!nv) {
+			orch_fail(err, ORCH_ERR_INTERNAL, "out of memory");
+			goto out;
+		}
 		if (strcmp(nd->status, "ACTIVE") != 0)
 			continue;
-		for (int i = 0; i < p->task_count; i++) {
-			struct store_task *t = &p->tasks[i];
-
-			if (task_is(t, "STOPPED") || !t->node_id || strcmp(t->node_id, nd->id) != 0)
-				continue;
-			if (!desired_running(t)) {
-				busy = true;	/* still stopping: wait for it */
-				continue;
-			}
-			if (pr && dep_of(p, t) == pr) {
-				if (current) {
-					if (stop_task(p, t, "More than one daemon task on the node", err) < 0)
-						goto out;
-					continue;
-				}
-				current = t;
-			} else {
-				old = t;
-			}
-		}
-		if (current || old) {
+		if (nv->current || nv->has_old) {
 			desired++;
-		} else if (pr && !primary_failed && !busy && !throttled) {
+		} else if (pr && !primary_failed && !nv->busy && !throttled) {
 			int lrc = launch(p, nd->id, err);
 
 			if (lrc < 0)
@@ -907,7 +918,6 @@ static int reconcile_daemon(struct pass *p, orch_error *err)
 			note_wake(p, sv->next_launch_at);
 			desired++;
 		}
-		(void)old;
 	}
 	min_healthy = (desired * p->cfg.min_healthy_percent + 99) / 100;
 	/* Old deployment's tasks: replaced node by node within minimumHealthyPercent. */
@@ -1268,7 +1278,8 @@ static void reconcile_key(struct service_reconciler *r, char *key)
 {
 	orch_error err = ORCH_ERROR_INIT;
 	struct store_service sv = { 0 };
-	struct pass p = { .r = r, .sv = &sv, .now = store_now() };
+	struct pass p = { .r = r, .sv = &sv, .now = store_now(),
+			  .nodes = HASH_MAP_INIT(&node_view_type) };
 	const char *cluster, *name;
 	char keep[KEY_MAX];
 
@@ -1298,7 +1309,7 @@ static void reconcile_key(struct service_reconciler *r, char *key)
 	unload_pass(&p);
 	service_config_release(&p.cfg);
 	store_service_release(&sv);
-	free(p.nodes);
+	hash_map_release(&p.nodes, free);
 }
 
 static void on_run(evutil_socket_t fd, short what, void *arg)

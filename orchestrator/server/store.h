@@ -186,6 +186,8 @@ int store_node_register(struct store *s, const struct store_node *in,
 /* ORCH_ERR_NOT_FOUND if unknown or in another cluster (cluster NULL: any). */
 int store_node_get(struct store *s, enum store_conn conn, const char *cluster, const char *id,
 		   struct store_node *out, orch_error *err);
+/* Only the node's status (writer), into buf; ORCH_ERR_NOT_FOUND if unknown. */
+int store_node_status(struct store *s, const char *id, char *buf, size_t size, orch_error *err);
 /* The node a credential hash belongs to (committed state); NOT_FOUND if none. */
 int store_node_by_credential(struct store *s, const char *credential_sha256,
 			     char *id_out, size_t id_size, orch_error *err);

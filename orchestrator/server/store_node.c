@@ -48,6 +48,7 @@ static const char sql_node_reregister[] =
 	" status_before_lost = NULL, credential_sha256 = ?3, advertise_address = ?4,"
 	" attributes = ?5, cpu = ?6, memory = ?7, updated_at = ?8, last_seen_at = ?8,"
 	" version = version + 1 WHERE id = ?1";
+static const char sql_node_status[] = "SELECT status FROM nodes WHERE id = ?1";
 static const char sql_node_by_credential[] =
 	"SELECT id FROM nodes WHERE credential_sha256 = ?1 AND status != 'INACTIVE'";
 static const char sql_node_set_status[] =
@@ -197,6 +198,25 @@ int store_node_register(struct store *s, const struct store_node *in,
 	if (rc != SQLITE_DONE)
 		return store_fail(s, err, "registering a node");
 	return store_node_get(s, STORE_WRITER, NULL, id, out, err);
+}
+
+int store_node_status(struct store *s, const char *id, char *buf, size_t size, orch_error *err)
+{
+	sqlite3_stmt *stmt = store_prepare(s, STORE_WRITER, sql_node_status, err);
+	int rc;
+
+	if (!stmt)
+		return -1;
+	sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		snprintf(buf, size, "%s", (const char *)sqlite3_column_text(stmt, 0));
+	sqlite3_reset(stmt);
+	if (rc == SQLITE_DONE)
+		return orch_fail(err, ORCH_ERR_NOT_FOUND, "node '%.64s' not found", id);
+	if (rc != SQLITE_ROW)
+		return orch_fail(err, ORCH_ERR_INTERNAL, "reading a node's status");
+	return 0;
 }
 
 int store_node_by_credential(struct store *s, const char *credential_sha256,

@@ -51,8 +51,9 @@ static const char sql_task_of_service[] =
 	"SELECT " TASK_COLUMNS " FROM tasks WHERE cluster = ?1 AND service_name = ?2"
 	" AND service_name IS NOT NULL AND service_done = 0 ORDER BY rowid";
 static const char sql_task_service_done[] = "UPDATE tasks SET service_done = 1 WHERE id = ?1";
+/* INDEXED BY: to keep rowid order the planner would scan the whole table. */
 static const char sql_task_unplaced[] =
-	"SELECT " TASK_COLUMNS " FROM tasks WHERE node_id IS NULL"
+	"SELECT " TASK_COLUMNS " FROM tasks INDEXED BY tasks_unplaced WHERE node_id IS NULL"
 	" AND last_status = 'PROVISIONING' ORDER BY rowid LIMIT ?1";
 
 /*
