@@ -21,8 +21,13 @@
  * parentheses (scheduler_expr.h has the grammar).
  *
  * Choices where ECS is silent or orch differs:
- *   - No strategy (absent or []) means spread by instanceId; "host" is an
- *     alias of instanceId.  random's field is ignored, as ECS does.
+ *   - No strategy (absent or []) means spread by instanceId; among the
+ *     nodes that hold fewest of the group's tasks, up to 16 are compared
+ *     by their task count (fewest first), taken in ID order from a place
+ *     the group's name picks, so several services' groups spread over the
+ *     cluster rather than all starting on the lowest node IDs, at a cost
+ *     that does not grow with the cluster.  "host" is an alias of
+ *     instanceId.  random's field is ignored, as ECS does.
  *   - spread counts tasks of the request's group; a request without a group
  *     counts all tasks of the cluster.  distinctInstance without a group
  *     applies among the tasks that have no group.

@@ -268,12 +268,16 @@ int sched_task_bind(struct scheduler *s, const char *id, struct sched_node *n,
 
 /* ---- requests (scheduler_request.c) ------------------------------------------ */
 
+/* Nodes the default strategy compares by task count (scheduler.h). */
+#define SCHED_DEFAULT_CANDIDATES 16
+
 enum strategy_kind {
 	STRATEGY_BINPACK_CPU,
 	STRATEGY_BINPACK_MEMORY,
 	STRATEGY_SPREAD_INSTANCE,
 	STRATEGY_SPREAD_ATTRIBUTE,
 	STRATEGY_RANDOM,
+	STRATEGY_FEWEST_TASKS,		/* the default's tie-break: the node's task count */
 };
 
 struct strategy {

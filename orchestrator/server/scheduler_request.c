@@ -218,8 +218,10 @@ static int compile_strategies(const json_t *strategy, struct compiled_request *c
 		}
 	}
 	if (c->strategy_count == 0) {
+		/* Spread the group, and among equals the cluster's tasks. */
 		c->strategies[0].kind = STRATEGY_SPREAD_INSTANCE;
-		c->strategy_count = 1;
+		c->strategies[1].kind = STRATEGY_FEWEST_TASKS;
+		c->strategy_count = 2;
 	}
 	return 0;
 }

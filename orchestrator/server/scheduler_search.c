@@ -4,6 +4,7 @@
  * next strategies (see scheduler_internal.h for the method).
  */
 #include "scheduler_internal.h"
+#include "common/hash_map.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,6 +180,8 @@ static int64_t strategy_key(struct sched_search *p, const struct strategy *st,
 		return tracked_count_of(st->tracked, node_attr(n, st->name_id));
 	case STRATEGY_RANDOM:
 		return (int64_t)(rng_next(p->s) >> 1);
+	case STRATEGY_FEWEST_TASKS:
+		return n->task_count;
 	}
 	return 0;
 }
@@ -302,6 +305,12 @@ static struct sched_node *search_spread_instance(struct sched_search *p, size_t 
 	struct tnode *t;
 	struct sched_node *first = NULL;
 	uint32_t key = 0;
+	/*
+	 * The default strategy (spread, then fewest tasks) compares at most
+	 * SCHED_DEFAULT_CANDIDATES of the tied nodes, so its cost does not
+	 * grow with the cluster.
+	 */
+	bool sample = !last && p->c->strategies[i + 1].kind == STRATEGY_FEWEST_TASKS;
 
 	/* Nodes without tasks of the group come first, in ID order. */
 	if (!g || g->active_nodes < cl->active_count) {
@@ -320,13 +329,21 @@ static struct sched_node *search_spread_instance(struct sched_search *p, size_t 
 						continue;
 					if (last)
 						return n;
-					if (tie_push(p->s, n) < 0)
+					if (tie_push(p->s, n) < 0 ||
+					    (sample && p->s->tie_count >= SCHED_DEFAULT_CANDIDATES))
 						break;
 				}
+				if (sample && p->s->tie_count >= SCHED_DEFAULT_CANDIDATES)
+					break;
 			}
 		} else {
-			for (size_t k = 0; k < cl->active_count; k++) {
-				struct sched_node *n = cl->active[k];
+			/* The default starts where the group's name points. */
+			size_t count = cl->active_count;
+			size_t start = sample && count && p->req->group
+				? (size_t)(hash_map_hash_string(p->req->group) % count) : 0;
+
+			for (size_t k = 0; k < count; k++) {
+				struct sched_node *n = cl->active[(start + k) % count];
 
 				if (g && sched_entry_find(p->s, g, n))
 					continue;
@@ -335,6 +352,8 @@ static struct sched_node *search_spread_instance(struct sched_search *p, size_t 
 				if (last)
 					return n;
 				if (tie_push(p->s, n) < 0)
+					break;
+				if (sample && p->s->tie_count >= SCHED_DEFAULT_CANDIDATES)
 					break;
 			}
 		}
@@ -357,7 +376,8 @@ static struct sched_node *search_spread_instance(struct sched_search *p, size_t 
 			first = e->node;
 			key = e->count;
 		}
-		if (tie_push(p->s, e->node) < 0)
+		if (tie_push(p->s, e->node) < 0 ||
+		    (sample && p->s->tie_count >= SCHED_DEFAULT_CANDIDATES))
 			break;
 	}
 	return first ? resolve_ties(p, i + 1) : NULL;
@@ -578,6 +598,12 @@ static struct sched_node *search(struct sched_search *p, size_t i)
 		return search_spread_attribute(p, i);
 	case STRATEGY_RANDOM:
 		return search_random(p);
+	case STRATEGY_FEWEST_TASKS:
+		/* Only ever after spread, which resolves its ties with it. */
+		for (size_t k = 0; k < p->cl->active_count; k++)
+			if (fits(p, p->cl->active[k]) && tie_push(p->s, p->cl->active[k]) < 0)
+				break;
+		return p->s->tie_count ? resolve_ties(p, i) : NULL;
 	}
 	return NULL;
 }

@@ -328,6 +328,28 @@ static void test_distinct_instance(void **state)
  * turn, each with the expression and distinctInstance in a group of its
  * own, until one finds no node.
  */
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorts a comma-separated list in place (membership, not placement order). */
+static void sort_csv(char *list)
+{
+	char copy[64], *items[8], *save = NULL;
+	size_t n = 0;
+
+	snprintf(copy, sizeof(copy), "%s", list);
+	for (char *t = strtok_r(copy, ",", &save); t && n < 8; t = strtok_r(NULL, ",", &save))
+		items[n++] = t;
+	qsort(items, n, sizeof(items[0]), cmp_str);
+	list[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		strcat(list, i ? "," : "");
+		strcat(list, items[i]);
+	}
+}
+
 static void expect_members(struct scheduler *s, const char *expression, const char *want)
 {
 	static int seq;
@@ -348,6 +370,7 @@ static void expect_members(struct scheduler *s, const char *expression, const ch
 		strcat(got, node);
 	}
 	seq++;
+	sort_csv(got);
 	if (strcmp(got, want) != 0)
 		fail_msg("'%s' matched '%s', want '%s'", expression, got, want);
 }
@@ -713,10 +736,11 @@ static void test_spread_without_group_counts_all(void **state)
 	struct scheduler *s = three_nodes(state);
 
 	expect_place(s, "a1", make_req(1, 1, "g1"), NULL, NULL, "n1");
-	expect_place(s, "a2", make_req(1, 1, "g2"), NULL, NULL, "n1");
-	/* no group: all tasks count, n1 holds two */
-	expect_place(s, "t1", make_req(1, 1, NULL), NULL, NULL, "n2");
-	expect_place(s, "t2", make_req(1, 1, ""), NULL, NULL, "n3");
+	/* a group of its own: every node ties, the one with fewest tasks wins */
+	expect_place(s, "a2", make_req(1, 1, "g2"), NULL, NULL, "n2");
+	/* no group: all tasks count */
+	expect_place(s, "t1", make_req(1, 1, NULL), NULL, NULL, "n3");
+	expect_place(s, "t2", make_req(1, 1, ""), NULL, NULL, "n1");
 	expect_place(s, "t3", make_req(1, 1, NULL), NULL, NULL, "n2");
 }
 
@@ -1071,31 +1095,83 @@ static void test_property_many_nodes(void **state)
 static void test_spread_instance_many_nodes(void **state)
 {
 	struct scheduler *s = *state;
-	char id[32], node[64], want[64], reason[512];
+	char id[32], node[64], reason[512], on[450][64];
+	int per_node[150] = { 0 }, twin = -1;
 
 	for (int i = 0; i < 150; i++) {
 		snprintf(id, sizeof(id), "n%03d", i);
 		add_node(s, id, 100000, 100000, NULL);
 	}
+	/* the group stays even at every step: each node gets one before any gets two */
 	for (int i = 0; i < 450; i++) {
+		int lo = 1 << 30, hi = 0;
+
 		snprintf(id, sizeof(id), "t%d", i);
-		snprintf(want, sizeof(want), "n%03d", i % 150);
 		assert_int_equal(place_with(s, id, make_req(1, 1, "big"), NULL, NULL, node, reason), 0);
-		assert_string_equal(node, want);
+		snprintf(on[i], sizeof(on[i]), "%s", node);
+		per_node[atoi(node + 1)]++;
+		for (int k = 0; k < 150; k++) {
+			lo = per_node[k] < lo ? per_node[k] : lo;
+			hi = per_node[k] > hi ? per_node[k] : hi;
+		}
+		assert_true(hi - lo <= 1);
 	}
-	/* freeing tasks makes n100 (1 left) then n007 (2 left) the least loaded */
-	scheduler_task_release(s, "t7");
-	scheduler_task_release(s, "t100");
-	scheduler_task_release(s, "t250");
-	expect_place(s, "x1", make_req(1, 1, "big"), NULL, NULL, "n100");
-	expect_place(s, "x2", make_req(1, 1, "big"), NULL, NULL, "n007");
-	expect_place(s, "x3", make_req(1, 1, "big"), NULL, NULL, "n100");
+	/* freeing two tasks of one node and one of another: the first is least loaded */
+	for (int i = 1; i < 450 && twin < 0; i++)
+		if (strcmp(on[i], on[0]) == 0)
+			twin = i;
+	assert_true(twin > 0);
+	{
+		int other = strcmp(on[1], on[0]) != 0 ? 1 : 2;
+		char a[64], b[64], t_twin[32], t_other[32];
+
+		snprintf(t_twin, sizeof(t_twin), "t%d", twin);
+		snprintf(t_other, sizeof(t_other), "t%d", other);
+		scheduler_task_release(s, "t0");
+		scheduler_task_release(s, t_twin);
+		scheduler_task_release(s, t_other);
+		expect_place(s, "x1", make_req(1, 1, "big"), NULL, NULL, on[0]);
+		/* then both hold two: fewest tasks tie, node ID decides */
+		snprintf(a, sizeof(a), "%s", strcmp(on[0], on[other]) < 0 ? on[0] : on[other]);
+		snprintf(b, sizeof(b), "%s", strcmp(on[0], on[other]) < 0 ? on[other] : on[0]);
+		expect_place(s, "x2", make_req(1, 1, "big"), NULL, NULL, a);
+		expect_place(s, "x3", make_req(1, 1, "big"), NULL, NULL, b);
+	}
 	/* a node joining empty comes first; draining a node takes it out */
 	add_node(s, "n050x", 100000, 100000, NULL);
 	add_node_status(s, "n000", "default", SCHED_NODE_DRAINING, 100000, 100000, NULL);
 	expect_place(s, "x4", make_req(1, 1, "big"), NULL, NULL, "n050x");
 	add_node_status(s, "n050x", "default", SCHED_NODE_DRAINING, 100000, 100000, NULL);
-	expect_place(s, "x5", make_req(1, 1, "big"), NULL, NULL, "n001");
+	assert_int_equal(place_with(s, "x5", make_req(1, 1, "big"), NULL, NULL, node, reason), 0);
+	assert_string_not_equal(node, "n000");
+	assert_string_not_equal(node, "n050x");
+}
+
+static void test_default_spreads_groups_over_the_cluster(void **state)
+{
+	struct scheduler *s = *state;
+	char id[32], group[32], node[64], reason[512];
+	int per_node[20] = { 0 }, used = 0;
+
+	for (int i = 0; i < 20; i++) {
+		snprintf(id, sizeof(id), "n%02d", i);
+		add_node(s, id, 100000, 100000, NULL);
+	}
+	/* ten groups of two tasks: not all on the two lowest IDs */
+	for (int g = 0; g < 10; g++) {
+		snprintf(group, sizeof(group), "service:s%d", g);
+		for (int k = 0; k < 2; k++) {
+			snprintf(id, sizeof(id), "g%d-%d", g, k);
+			assert_int_equal(place_with(s, id, make_req(1, 1, group), NULL, NULL, node,
+						    reason), 0);
+			per_node[atoi(node + 1)]++;
+		}
+	}
+	for (int i = 0; i < 20; i++) {
+		used += per_node[i] > 0;
+		assert_true(per_node[i] <= 2);
+	}
+	assert_true(used >= 10);
 }
 
 int main(void)
@@ -1134,6 +1210,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_node_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spread_instance_many_nodes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_default_spreads_groups_over_the_cluster, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_property_never_overcommit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_property_many_nodes, setup, teardown),
 	};
