@@ -6,7 +6,7 @@
 -- the JSON of what the user set that the reconciler reads as a whole:
 --   {"deploymentConfiguration": {...}, "placementConstraints": [...],
 --    "placementStrategy": [...], "healthCheckGracePeriodSeconds": N,
---    "loadBalancers": [...], "autoscaling": {...} or absent}
+--    "loadBalancers": [...], "autoScaling": {...} or absent}
 -- stable_family/stable_revision: the task definition of the last deployment
 -- that COMPLETED (where a circuit breaker rolls back to).  launch_failures
 -- and next_launch_at are the launch throttle (consecutive failed tasks and

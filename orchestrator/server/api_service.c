@@ -103,7 +103,8 @@ static int fields_check(json_t *body, const char *const *known, size_t n, json_t
 }
 
 /* deploymentConfiguration: checked and copied into cfg with its defaults. */
-static int deployment_config_check(json_t *dc, bool daemon, json_t *cfg, orch_error *err)
+static int deployment_config_check(json_t *dc, bool daemon, json_t *cfg, json_t *ignored,
+				   orch_error *err)
 {
 	json_t *v, *cb, *out;
 	const char *key;
@@ -123,9 +124,17 @@ static int deployment_config_check(json_t *dc, bool daemon, json_t *cfg, orch_er
 			return orch_fail(err, ORCH_ERR_INVALID, "deploymentConfiguration: must be an object");
 		json_object_foreach(dc, key, v) {
 			if (strcmp(key, "maximumPercent") == 0 || strcmp(key, "minimumHealthyPercent") == 0 ||
-			    strcmp(key, "deploymentCircuitBreaker") == 0 || strcmp(key, "alarms") == 0 ||
-			    strcmp(key, "strategy") == 0 || strcmp(key, "bakeTimeInMinutes") == 0)
+			    strcmp(key, "deploymentCircuitBreaker") == 0 || strcmp(key, "strategy") == 0)
 				continue;
+			/* CloudWatch alarms and blue/green bake times are AWS-side. */
+			if (strcmp(key, "alarms") == 0 || strcmp(key, "bakeTimeInMinutes") == 0 ||
+			    strcmp(key, "lifecycleHooks") == 0) {
+				char name[64];
+
+				snprintf(name, sizeof(name), "deploymentConfiguration.%s", key);
+				json_array_append_new(ignored, json_string(name));
+				continue;
+			}
 			return orch_fail(err, ORCH_ERR_INVALID, "deploymentConfiguration.%.200s: unknown field", key);
 		}
 		v = json_object_get(dc, "strategy");
@@ -320,15 +329,34 @@ static int taskdef_lookup(struct api_request *ar, json_t *v, struct store_taskde
  * The fields CreateService and UpdateService share, checked against def
  * and merged into cfg (the service's stored configuration).
  */
+/* A body's "cluster" (name or ARN), when given, is the path's. */
+static int cluster_field_check(json_t *body, const char *cluster, orch_error *err)
+{
+	json_t *v = json_object_get(body, "cluster");
+	const char *s, *slash;
+
+	if (!v)
+		return 0;
+	s = json_string_value(v);
+	slash = s ? strrchr(s, '/') : NULL;
+	if (s && strncmp(s, "arn:", 4) == 0 && slash)
+		s = slash + 1;
+	if (!s || strcmp(s, cluster) != 0)
+		return orch_fail(err, ORCH_ERR_INVALID,
+				 "cluster: must name the cluster of the path ('%s')", cluster);
+	return 0;
+}
+
 static int common_check(struct api_request *ar, json_t *body, json_t *def, bool daemon,
-			json_t *cfg, orch_error *err)
+			json_t *cfg, json_t *ignored, orch_error *err)
 {
 	json_t *v, *req;
 	const char *cluster = ar->params[0];
 	int rc;
 
-	if (deployment_config_check(json_object_get(body, "deploymentConfiguration"), daemon, cfg,
-				    err) < 0)
+	if (cluster_field_check(body, cluster, err) < 0 ||
+	    deployment_config_check(json_object_get(body, "deploymentConfiguration"), daemon, cfg,
+				    ignored, err) < 0)
 		return -1;
 	v = json_object_get(body, "placementConstraints");
 	if (v && !json_is_null(v)) {
@@ -360,7 +388,9 @@ static int common_check(struct api_request *ar, json_t *body, json_t *def, bool 
 	if (v && autoscaling_check(v, daemon, cfg, err) < 0)
 		return -1;
 	v = json_object_get(body, "loadBalancers");
-	if (v && !json_is_null(v))
+	if (json_is_null(v))
+		json_object_del(cfg, "loadBalancers");
+	else if (v)
 		json_object_set(cfg, "loadBalancers", v);
 	v = json_object_get(cfg, "loadBalancers");
 	if (v && load_balancers_check(v, def, err) < 0)
@@ -552,7 +582,7 @@ void api_service_create(struct api_request *ar)
 		desired = json_integer_value(v);
 	}
 	if (taskdef_lookup(ar, json_object_get(body, "taskDefinition"), &td, &def, &err) < 0 ||
-	    common_check(ar, body, def, daemon, cfg, &err) < 0)
+	    common_check(ar, body, def, daemon, cfg, ignored, &err) < 0)
 		goto invalid;
 	cfg_text = json_dumps(cfg, JSON_COMPACT);
 	if (!cfg_text) {
@@ -631,6 +661,18 @@ static int service_of_path(struct api_request *ar, enum store_conn conn, struct 
 	const char *ref = ar->params[1];
 	const char *slash = strrchr(ref, '/');
 	const char *name = strncmp(ref, "arn:", 4) == 0 && slash ? slash + 1 : ref;
+	char arn[TASK_ARN_BUF];
+
+	/* An ARN names its cluster too: it must be the path's. */
+	if (name != ref) {
+		service_arn(arn, sizeof(arn), ar->params[0], name);
+		if (strcmp(arn, ref) != 0) {
+			http_reply_error(ar->req, 400, "InvalidParameterException",
+					 "service: '%.200s' is not a service of cluster '%s'", ref,
+					 ar->params[0]);
+			return -1;
+		}
+	}
 
 	if (!ecs_name_valid(name)) {
 		http_reply_error(ar->req, 400, "InvalidParameterException",
@@ -743,6 +785,15 @@ void api_service_update(struct api_request *ar)
 		orch_fail(&err, ORCH_ERR_INTERNAL, "stored service configuration is not JSON");
 		goto abort;
 	}
+	v = json_object_get(body, "service");
+	if (v && (!json_is_string(v) ||
+		  (strcmp(json_string_value(v), sv.name) != 0 &&
+		   (!strrchr(json_string_value(v), '/') ||
+		    strcmp(strrchr(json_string_value(v), '/') + 1, sv.name) != 0)))) {
+		orch_fail(&err, ORCH_ERR_INVALID, "service: must name the service of the path ('%s')",
+			  sv.name);
+		goto abort;
+	}
 	v = json_object_get(body, "forceNewDeployment");
 	if (v && !json_is_boolean(v)) {
 		orch_fail(&err, ORCH_ERR_INVALID, "forceNewDeployment: must be a boolean");
@@ -789,7 +840,7 @@ void api_service_update(struct api_request *ar)
 		orch_fail(&err, ORCH_ERR_INTERNAL, "service '%s' has no task definition", sv.name);
 		goto abort;
 	}
-	if (common_check(ar, body, def, daemon, cfg, &err) < 0)
+	if (common_check(ar, body, def, daemon, cfg, ignored, &err) < 0)
 		goto abort;
 	cfg_text = json_dumps(cfg, JSON_COMPACT);
 	if (!cfg_text) {

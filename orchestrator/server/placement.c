@@ -34,11 +34,18 @@ void placement_on_service_change(struct placement *p, placement_service_fn *fn, 
 	p->service_arg = arg;
 }
 
-/* A task of a service changed (or, with service NULL, the cluster's nodes did). */
+/* A task of a service changed. */
 static void service_touched(struct placement *p, const char *cluster, const char *service)
 {
 	if (p->service_changed && cluster)
-		p->service_changed(cluster, service, p->service_arg);
+		p->service_changed(cluster, service, NULL, p->service_arg);
+}
+
+/* A node of cluster registered or changed status. */
+static void service_node_touched(struct placement *p, const char *cluster, const char *node_id)
+{
+	if (p->service_changed && cluster)
+		p->service_changed(cluster, NULL, node_id, p->service_arg);
 }
 
 struct parsed_request {
@@ -163,7 +170,7 @@ int placement_node_changed(struct placement *p, const struct store_node *node, o
 
 	if (strcmp(node->status, "INACTIVE") == 0) {
 		scheduler_node_remove(p->sched, node->id);
-		service_touched(p, node->cluster, NULL);
+		service_node_touched(p, node->cluster, node->id);
 		return 0;
 	}
 	attrs = json_loads(node->attributes, 0, NULL);
@@ -175,7 +182,7 @@ int placement_node_changed(struct placement *p, const struct store_node *node, o
 	info.attributes = json_is_object(attrs) ? attrs : NULL;
 	rc = scheduler_node_upsert(p->sched, &info, err);
 	json_decref(attrs);
-	service_touched(p, node->cluster, NULL);
+	service_node_touched(p, node->cluster, node->id);
 	if (rc == 0 && info.status == SCHED_NODE_ACTIVE)
 		placement_capacity_changed(p);
 	return rc;
@@ -262,6 +269,9 @@ static void on_commit_failed(void *arg)
 	}
 	scheduler_free(old);
 	log_warn("placement: scheduler rebuilt from the store after a failed commit");
+	/* What services decided in the lost batch is gone too: they look again. */
+	if (p->service_changed)
+		p->service_changed(NULL, NULL, NULL, p->service_arg);
 	/* The load asked for a retry of waiting tasks at once; while the disk
 	 * is full that would fail again at once, so give it a moment. */
 	event_del(p->retry);

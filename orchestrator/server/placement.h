@@ -65,11 +65,13 @@ int placement_load(struct placement *p, void (*on_node)(const struct store_node 
 struct scheduler *placement_scheduler(struct placement *p);
 
 /*
- * Called when a service's task is placed or stopped here (service is its
- * name) or a node of cluster registered or changed status (service NULL):
- * the service reconciler's trigger (service.h).
+ * The service reconciler's trigger (service.h), called when a service's
+ * task is placed or stopped here (service is its name), when a node of
+ * cluster registered or changed status (service NULL, node_id set), and
+ * after a failed commit rolled back what every service decided (all NULL).
  */
-typedef void placement_service_fn(const char *cluster, const char *service, void *arg);
+typedef void placement_service_fn(const char *cluster, const char *service, const char *node_id,
+				  void *arg);
 void placement_on_service_change(struct placement *p, placement_service_fn *fn, void *arg);
 
 /*

@@ -503,11 +503,6 @@ static void watch_loaded_node(const struct store_node *n, void *arg)
 		node_monitor_seen(srv->api.nodes, n->id);
 }
 
-static void on_service_change(const char *cluster, const char *service, void *arg)
-{
-	service_reconciler_mark(arg, cluster, service);
-}
-
 /*
  * The cluster control plane: desired-state indexes and long polls, the
  * scheduler rebuilt from the store (placement), LOST detection.
@@ -534,7 +529,8 @@ static int server_control_plane_start(struct server *srv, orch_error *err)
 						   srv->api.placement, srv->api.desired);
 	if (!srv->api.services)
 		return orch_fail(err, ORCH_ERR_INTERNAL, "creating the service reconciler");
-	placement_on_service_change(srv->api.placement, on_service_change, srv->api.services);
+	placement_on_service_change(srv->api.placement, service_reconciler_on_placement,
+				    srv->api.services);
 	return service_reconciler_load(srv->api.services, err);
 }
 
@@ -615,7 +611,10 @@ static void server_release(struct server *srv)
 	srv->api.nodes = NULL;
 	write_batch_free(srv->api.writes);
 	srv->api.writes = NULL;
+	if (srv->api.placement)
+		placement_on_service_change(srv->api.placement, NULL, NULL);
 	service_reconciler_free(srv->api.services);
+	srv->api.services = NULL;
 	placement_free(srv->api.placement);
 	srv->api.placement = NULL;
 	http_server_free(srv->http);

@@ -5,7 +5,8 @@
  * The reconciler is level-triggered and event-driven.  Whatever may change
  * a service's picture marks it (service_reconciler_mark): a task of it
  * stopped, started or changed health (api_agent.c, placement.c), a node
- * joined, drained, came back or was lost (every service of the cluster),
+ * joined, drained, came back or was lost (the DAEMON services and those
+ * with tasks on it; others' waiting tasks are placement's to retry),
  * the service was created, updated or deleted (api_service.c).  Marked
  * services are reconciled later in the same loop turn, each in its own
  * savepoint of the write batch, so what a pass decides is durable with the
@@ -36,7 +37,8 @@
  *   4a. autoscaling (REPLICA, when configured): target tracking on the
  *      average CPU or memory use of the RUNNING tasks against their
  *      reservation, as agents report it (service_usage_record); the desired
- *      count that brings the average to the target, within min and max
+ *      count times average / target (scale-in only when at least half the
+ *      running tasks reported), within min and max
  *      capacity, after the cooldowns (a scale-in also waits the scale-in
  *      cooldown after a scale-out), scale-in only below 90% of the target;
  *      with two targets the larger wish wins; every change is an event
@@ -128,11 +130,22 @@ void service_reconciler_free(struct service_reconciler *r);
 void service_reconciler_set_hooks(struct service_reconciler *r, service_before_stop_fn *stop,
 				  service_healthy_fn *healthy, void *arg);
 
-/* Marks every live service for a pass (server start). */
+/* placement_service_fn (placement.h) for arg = the reconciler: the right mark. */
+void service_reconciler_on_placement(const char *cluster, const char *service, const char *node_id,
+				     void *arg);
+
+/* Marks every live service for a pass (server start, a failed commit). */
 int service_reconciler_load(struct service_reconciler *r, orch_error *err);
 
-/* The service changed; name NULL: every service of the cluster. */
+/* The service changed. */
 void service_reconciler_mark(struct service_reconciler *r, const char *cluster, const char *name);
+/*
+ * A node of cluster registered or changed status: marks the DAEMON
+ * services and those with a task on the node (node_id NULL: every service
+ * of the cluster).
+ */
+void service_reconciler_node_changed(struct service_reconciler *r, const char *cluster,
+				     const char *node_id);
 
 /*
  * Per-task resource use reported by agents (in memory only): cpuUnits

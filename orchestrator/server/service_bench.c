@@ -201,11 +201,6 @@ static void render_nothing(struct http_request *req, const char *node_id, uint64
 	http_reply_error(req, 503, "ServerException", "benchmark: no assignments");
 }
 
-static void on_service_change(const char *cluster, const char *service, void *arg)
-{
-	service_reconciler_mark(arg, cluster, service);
-}
-
 /* Only wakes the loop, so run_loop looks at its deadline. */
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -278,7 +273,7 @@ static int control_plane_start(struct bench *b, orch_error *err)
 					     b->desired);
 	if (!b->services)
 		return orch_fail(err, ORCH_ERR_INTERNAL, "creating the service reconciler");
-	placement_on_service_change(b->placement, on_service_change, b->services);
+	placement_on_service_change(b->placement, service_reconciler_on_placement, b->services);
 	if (service_reconciler_load(b->services, err) < 0)
 		return -1;
 	if (write_batch_begin(b->writes, err) < 0)

@@ -48,10 +48,12 @@ struct service_reconciler {
 	struct hash_map marked;		/* struct service_key */
 	struct hash_map wakes;		/* struct service_key with wake_at */
 	struct hash_map usage;		/* struct task_usage */
+	double usage_swept;		/* when stale usage was last forgotten */
 	struct hash_map scaling;	/* struct scaling_state */
 	struct event *run_event, *timer;
 	double timer_at;		/* 0: not armed */
 	char current[KEY_MAX];		/* the service being reconciled ("" between) */
+	bool current_marked;		/* and something marked it meanwhile */
 	service_before_stop_fn *before_stop;
 	service_healthy_fn *healthy;
 	void *hook_arg;
@@ -186,30 +188,51 @@ static int mark_key(struct service_reconciler *r, const char *key)
 
 void service_reconciler_mark(struct service_reconciler *r, const char *cluster, const char *name)
 {
-	orch_error err = ORCH_ERROR_INIT;
-	struct store_service *list = NULL;
-	int count = 0;
 	char key[KEY_MAX];
+
+	if (!r || !cluster || !name)
+		return;
+	make_key(key, cluster, name);
+	/* The pass itself stops tasks of the service it works on: look again after it. */
+	if (strcmp(key, r->current) == 0) {
+		r->current_marked = true;
+		return;
+	}
+	if (mark_key(r, key) < 0)
+		log_error("services: out of memory marking %s", key);
+}
+
+void service_reconciler_on_placement(const char *cluster, const char *service, const char *node_id,
+				     void *arg)
+{
+	orch_error err = ORCH_ERROR_INIT;
+
+	if (!cluster) {
+		if (service_reconciler_load(arg, &err) < 0)
+			log_error("services: %s", err.message);
+	} else if (service) {
+		service_reconciler_mark(arg, cluster, service);
+	} else {
+		service_reconciler_node_changed(arg, cluster, node_id);
+	}
+}
+
+void service_reconciler_node_changed(struct service_reconciler *r, const char *cluster,
+				     const char *node_id)
+{
+	orch_error err = ORCH_ERROR_INIT;
+	char **names = NULL;
+	int count = 0;
 
 	if (!r || !cluster)
 		return;
-	if (name) {
-		make_key(key, cluster, name);
-		/* The pass itself stops and starts tasks of the service it works on. */
-		if (strcmp(key, r->current) == 0)
-			return;
-		if (mark_key(r, key) < 0)
-			log_error("services: out of memory marking %s", key);
-		return;
-	}
-	if (store_service_list(r->store, STORE_WRITER, cluster, NULL, false, 0, &list, &count, NULL,
-			       &err) < 0) {
+	if (store_service_names(r->store, cluster, node_id, &names, &count, &err) < 0) {
 		log_error("services: listing cluster %s: %s", cluster, err.message);
 		return;
 	}
 	for (int i = 0; i < count; i++)
-		service_reconciler_mark(r, cluster, list[i].name);
-	store_service_list_free(list, count);
+		service_reconciler_mark(r, cluster, names[i]);
+	store_service_names_free(names, count);
 }
 
 static void arm_timer(struct service_reconciler *r)
@@ -309,6 +332,13 @@ struct pass {
 	struct dep_view *deps;
 	int dep_count;
 	struct dep_view *primary;
+	/*
+	 * Where launches go: the primary, or, once its rollout FAILED (no
+	 * rollback, or nothing to roll back to), the newest COMPLETED
+	 * deployment still listed, so the service keeps its count with the
+	 * last definition that worked.  NULL without a deployment.
+	 */
+	struct dep_view *target;
 	struct store_task *tasks;
 	int task_count;
 	struct hash_map nodes;		/* struct node_view by node ID */
@@ -318,6 +348,9 @@ struct pass {
 	/* started and stopped task IDs, for the events */
 	char started[10 * 48], stopped[10 * 48];
 	int nstarted, nstopped;
+	/* tasks launched (bound in the scheduler) by this pass, for an abort */
+	char (*launched)[STORE_ID_HEX_LEN + 1];
+	int launched_count, launched_cap;
 };
 
 static bool task_is(const struct store_task *t, const char *status)
@@ -652,6 +685,14 @@ static int load_pass(struct pass *p, const char *cluster, const char *name, orch
 			p->primary = &p->deps[i];
 	}
 	p->dep_count = count;
+	p->target = p->primary;
+	if (p->primary && strcmp(p->primary->d->rollout_state, "FAILED") == 0)
+		for (int i = 0; i < count; i++)
+			if (strcmp(list[i].status, "ACTIVE") == 0 &&
+			    strcmp(list[i].rollout_state, "COMPLETED") == 0 && p->deps[i].def) {
+				p->target = &p->deps[i];
+				break;
+			}
 	if (store_task_list_service(r->store, cluster, name, &p->tasks, &p->task_count, err) < 0)
 		return -1;
 	return 0;
@@ -659,6 +700,14 @@ static int load_pass(struct pass *p, const char *cluster, const char *name, orch
 
 static void unload_pass(struct pass *p)
 {
+	struct hash_map_iter it = HASH_MAP_ITER_INIT;
+	struct node_view *nv;
+
+	/* Node views outlive a reload; what they point at in the task list does not. */
+	while ((nv = hash_map_next(&p->nodes, &it))) {
+		nv->current = NULL;
+		nv->has_old = nv->busy = false;
+	}
 	for (int i = 0; i < p->dep_count; i++)
 		json_decref(p->deps[i].def);
 	if (p->dep_count)
@@ -667,6 +716,7 @@ static void unload_pass(struct pass *p)
 	p->deps = NULL;
 	p->dep_count = 0;
 	p->primary = NULL;
+	p->target = NULL;
 	store_task_list_free(p->tasks, p->task_count);
 	p->tasks = NULL;
 	p->task_count = 0;
@@ -676,7 +726,7 @@ static void unload_pass(struct pass *p)
 static int launch(struct pass *p, const char *node, orch_error *err)
 {
 	struct service_reconciler *r = p->r;
-	struct dep_view *pr = p->primary;
+	struct dep_view *pr = p->target;
 	char group[300], id[STORE_ID_HEX_LEN + 1], reason[PLACEMENT_REASON_SIZE];
 	struct task_spec spec = { 0 };
 	json_t *request;
@@ -711,7 +761,19 @@ static int launch(struct pass *p, const char *node, orch_error *err)
 	rc = task_launch_one(r->store, r->placement, r->desired, &spec, id, NULL, err);
 	json_decref(request);
 	free(request_text);
+	if (rc == 0 && p->launched_count == p->launched_cap) {
+		int cap = p->launched_cap ? p->launched_cap * 2 : 16;
+		void *grown = realloc(p->launched, (size_t)cap * sizeof(*p->launched));
+
+		if (!grown) {
+			placement_unbind(r->placement, id);
+			return orch_fail(err, ORCH_ERR_INTERNAL, "out of memory");
+		}
+		p->launched = grown;
+		p->launched_cap = cap;
+	}
 	if (rc == 0) {
+		memcpy(p->launched[p->launched_count++], id, sizeof(p->launched[0]));
 		r->stats.launched++;
 		if (p->nstarted++ < 10)
 			list_add(p->started, sizeof(p->started), id);
@@ -749,7 +811,6 @@ static int reconcile_replica(struct pass *p, orch_error *err)
 	int64_t desired = sv->desired_count, keep = 0, alive = 0, healthy = 0;
 	int64_t max_total = desired * p->cfg.max_percent / 100;
 	int64_t min_healthy = (desired * p->cfg.min_healthy_percent + 99) / 100;
-	bool primary_failed = pr && strcmp(pr->d->rollout_state, "FAILED") == 0;
 	int n = p->task_count;
 	char *role = calloc((size_t)n + 1, 1);	/* 'k' keep, 'r' replace, 's' stopped/ignored */
 
@@ -768,7 +829,9 @@ static int reconcile_replica(struct pass *p, orch_error *err)
 		ns = node_status(p, t->node_id);
 		if (counts_healthy(p, t))
 			healthy++;
-		if (pr && dep_of(p, t) == pr && strcmp(ns, "DRAINING") != 0) {
+		/* Kept: the primary's and, after it FAILED, the launch target's. */
+		if (pr && (dep_of(p, t) == pr || dep_of(p, t) == p->target) &&
+		    strcmp(ns, "DRAINING") != 0) {
 			role[i] = 'k';
 			keep++;
 		} else {
@@ -807,9 +870,6 @@ static int reconcile_replica(struct pass *p, orch_error *err)
 			h = counts_healthy(p, t);
 			if (h != (pass_healthy == 1))
 				continue;
-			/* A failed primary without rollback keeps the old tasks serving. */
-			if (primary_failed && strcmp(node_status(p, t->node_id), "DRAINING") != 0)
-				continue;
 			if (h && healthy - 1 < min_healthy)
 				continue;
 			rc = stop_task(p, t, strcmp(node_status(p, t->node_id), "DRAINING") == 0
@@ -823,8 +883,8 @@ static int reconcile_replica(struct pass *p, orch_error *err)
 			}
 		}
 	}
-	/* Launch what the primary lacks, within maximumPercent and the throttle. */
-	if (pr && !primary_failed && keep < desired) {
+	/* Launch what is lacking, within maximumPercent and the throttle. */
+	if (p->target && keep < desired) {
 		int64_t want = desired - keep, room = max_total - alive;
 
 		if (room < want)
@@ -856,7 +916,6 @@ static int reconcile_daemon(struct pass *p, orch_error *err)
 	struct store_node_query q = { .cluster = sv->cluster, .status = "ACTIVE", .limit = 1 << 20 };
 	int node_count = 0, rc = -1;
 	int64_t desired = 0, healthy = 0, min_healthy;
-	bool primary_failed = pr && strcmp(pr->d->rollout_state, "FAILED") == 0;
 	bool throttled = sv->next_launch_at > p->now;
 
 	if (store_node_list(p->r->store, STORE_WRITER, &q, &nodes, &node_count, NULL, err) < 0)
@@ -882,7 +941,7 @@ static int reconcile_daemon(struct pass *p, orch_error *err)
 				goto out;
 			continue;
 		}
-		if (pr && dep_of(p, t) == pr) {
+		if (pr && (dep_of(p, t) == pr || dep_of(p, t) == p->target)) {
 			if (nv->current) {
 				if (stop_task(p, t, "More than one daemon task on the node", err) < 0)
 					goto out;
@@ -907,7 +966,7 @@ static int reconcile_daemon(struct pass *p, orch_error *err)
 			continue;
 		if (nv->current || nv->has_old) {
 			desired++;
-		} else if (pr && !primary_failed && !nv->busy && !throttled) {
+		} else if (p->target && !nv->busy && !throttled) {
 			int lrc = launch(p, nd->id, err);
 
 			if (lrc < 0)
@@ -927,7 +986,7 @@ static int reconcile_daemon(struct pass *p, orch_error *err)
 		int src;
 
 		if (task_is(t, "STOPPED") || !desired_running(t) || !pr || dep_of(p, t) == pr ||
-		    primary_failed)
+		    dep_of(p, t) == p->target)
 			continue;
 		h = counts_healthy(p, t);
 		if (h && healthy - 1 < min_healthy)
@@ -1055,9 +1114,10 @@ static int reconcile_deleted(struct pass *p, orch_error *err)
 
 		if (task_is(t, "STOPPED"))
 			continue;
-		alive++;
 		if (desired_running(t) && stop_task(p, t, "Service deleted", err) < 0)
 			return -1;
+		/* One never placed is STOPPED now; the others wait for their agent. */
+		alive += !task_is(t, "STOPPED");
 	}
 	if (alive > 0)
 		return 0;
@@ -1070,6 +1130,7 @@ static int reconcile_deleted(struct pass *p, orch_error *err)
 	}
 	if (str_set_copy(&p->sv->status, "INACTIVE") < 0)
 		return orch_fail(err, ORCH_ERR_INTERNAL, "out of memory");
+	free(hash_map_remove(&p->r->scaling, p->key));
 	p->sv_changed = true;
 	return service_event(p, err, "(service %s) was deleted; all its tasks stopped.", p->sv->name);
 }
@@ -1110,8 +1171,9 @@ static int64_t ceil_pos(double x)
  */
 static int64_t metric_wish(struct pass *p, bool cpu, double target, double *avg_out, int *n_out)
 {
+	int64_t capacity = p->sv->desired_count;
 	double sum = 0;
-	int n = 0;
+	int n = 0, running = 0;
 
 	*avg_out = 0;
 	*n_out = 0;
@@ -1121,8 +1183,11 @@ static int64_t metric_wish(struct pass *p, bool cpu, double target, double *avg_
 		struct store_task *t = &p->tasks[i];
 		double cu, mem, at, reserved = (double)(cpu ? t->cpu : t->memory);
 
-		if (!desired_running(t) || !task_is(t, "RUNNING") || reserved <= 0 ||
-		    !service_usage_get(p->r, t->id, &cu, &mem, &at) || p->now - at > SERVICE_USAGE_MAX_AGE_S)
+		if (!desired_running(t) || !task_is(t, "RUNNING"))
+			continue;
+		running++;
+		if (reserved <= 0 || !service_usage_get(p->r, t->id, &cu, &mem, &at) ||
+		    p->now - at > SERVICE_USAGE_MAX_AGE_S)
 			continue;
 		sum += 100.0 * (cpu ? cu : mem) / reserved;
 		n++;
@@ -1131,11 +1196,13 @@ static int64_t metric_wish(struct pass *p, bool cpu, double target, double *avg_
 		return -1;
 	*avg_out = sum / n;
 	*n_out = n;
+	/* The service's size times the ratio, as the average stands for every task. */
 	if (*avg_out > target)
-		return ceil_pos((double)n * *avg_out / target);
-	if (*avg_out < 0.9 * target)
-		return ceil_pos((double)n * *avg_out / target);
-	return p->sv->desired_count;
+		return ceil_pos((double)capacity * *avg_out / target);
+	/* Scale in only on what most of the running tasks reported. */
+	if (*avg_out < 0.9 * target && 2 * n >= running)
+		return ceil_pos((double)capacity * *avg_out / target);
+	return capacity;
 }
 
 /* Target tracking on the average CPU and memory use (service.h). */
@@ -1280,12 +1347,16 @@ static void reconcile_key(struct service_reconciler *r, char *key)
 	struct store_service sv = { 0 };
 	struct pass p = { .r = r, .sv = &sv, .now = store_now(),
 			  .nodes = HASH_MAP_INIT(&node_view_type) };
+	struct scaling_state *st = hash_map_find(&r->scaling, key), saved = { 0 };
 	const char *cluster, *name;
 	char keep[KEY_MAX];
 
 	snprintf(keep, sizeof(keep), "%s", key);
 	snprintf(p.key, sizeof(p.key), "%s", key);
 	snprintf(r->current, sizeof(r->current), "%s", key);
+	r->current_marked = false;
+	if (st)
+		saved = *st;
 	key_split(key, &cluster, &name);
 	if (write_batch_begin(r->writes, &err) < 0) {
 		log_error("services: %s/%s: %s", cluster, name, err.message);
@@ -1297,19 +1368,27 @@ static void reconcile_key(struct service_reconciler *r, char *key)
 	if (reconcile(&p, cluster, name, &err) < 0) {
 		log_error("services: %s/%s: %s", cluster, name, err.message);
 		write_batch_abort(r->writes);
-		/* The scheduler may hold bindings the rollback undid: rebuild later. */
+		/* The rollback took the pass's tasks back: so must the scheduler. */
+		for (int i = 0; i < p.launched_count; i++)
+			placement_unbind(r->placement, p.launched[i]);
+		if (st && hash_map_find(&r->scaling, keep) == st)
+			*st = saved;
 		p.wake = store_now() + 1.0;
 	} else {
 		store_savepoint_release(r->store);
 	}
 	r->stats.passes++;
 	r->current[0] = '\0';
+	/* Stops made by the pass (a task never placed stops at once) need a look. */
+	if (r->current_marked)
+		mark_key(r, keep);
 	if (p.wake > 0)
 		wake_at(r, keep, p.wake);
 	unload_pass(&p);
 	service_config_release(&p.cfg);
 	store_service_release(&sv);
 	hash_map_release(&p.nodes, free);
+	free(p.launched);
 }
 
 static void on_run(evutil_socket_t fd, short what, void *arg)
@@ -1415,6 +1494,15 @@ void service_usage_record(struct service_reconciler *r, const char *task_id, dou
 	u->cpu_units = cpu_units;
 	u->memory_mib = memory_mib;
 	u->at = store_now();
+	/* Tasks that stopped without their agent saying so (node lost, pruned). */
+	if (u->at - r->usage_swept > SERVICE_USAGE_MAX_AGE_S) {
+		struct hash_map_iter it = HASH_MAP_ITER_INIT;
+
+		r->usage_swept = u->at;
+		while ((u = hash_map_next(&r->usage, &it)))
+			if (r->usage_swept - u->at > 4 * SERVICE_USAGE_MAX_AGE_S)
+				free(hash_map_remove(&r->usage, u->id));
+	}
 }
 
 int service_usage_get(struct service_reconciler *r, const char *task_id, double *cpu_units,

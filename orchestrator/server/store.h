@@ -332,6 +332,14 @@ int store_service_list(struct store *s, enum store_conn conn, const char *cluste
 		       const char *after, bool include_inactive, int limit,
 		       struct store_service **out, int *count, bool *more, orch_error *err);
 
+/*
+ * Names of a cluster's live services (writer): all of them, or with node_id
+ * the DAEMON ones and those with a task in that node's desired set.
+ */
+int store_service_names(struct store *s, const char *cluster, const char *node_id, char ***out,
+			int *count, orch_error *err);
+void store_service_names_free(char **names, int count);
+
 struct store_deployment {
 	char *id;
 	char *cluster, *service;

@@ -37,6 +37,13 @@ static const char sql_service_live[] =
 	"SELECT " SERVICE_COLUMNS " FROM services WHERE status != 'INACTIVE'"
 	" ORDER BY cluster, name";
 
+/* Names only: a cluster's live services, or those a node change concerns. */
+static const char sql_service_names[] =
+	"SELECT name FROM services WHERE cluster = ?1 AND status != 'INACTIVE'"
+	" AND (?2 IS NULL OR scheduling_strategy = 'DAEMON' OR name IN"
+	"  (SELECT service_name FROM tasks WHERE node_id = ?2 AND node_id IS NOT NULL"
+	"   AND agent_status IS NOT 'STOPPED' AND service_name IS NOT NULL))";
+
 #define DEPLOYMENT_COLUMNS \
 	"id, cluster, service, seq, status, family, revision, desired_count, running_count," \
 	" pending_count, failed_tasks, rollout_state, rollout_state_reason, created_at, updated_at"
@@ -175,7 +182,7 @@ int store_service_create(struct store *s, const struct store_service *sv, orch_e
 		sqlite3_reset(stmt);
 		if (!inactive)
 			return orch_fail(err, ORCH_ERR_CONFLICT,
-					 "serviceName: a service named '%s' is already ACTIVE in cluster '%s'",
+					 "serviceName: a service named '%s' exists in cluster '%s' and is not INACTIVE yet",
 					 sv->name, sv->cluster);
 		if (service_forget(s, sv->cluster, sv->name, err) < 0)
 			return -1;
@@ -243,6 +250,42 @@ int store_service_list(struct store *s, enum store_conn conn, const char *cluste
 	}
 	return store_rows(stmt, limit, sizeof(**out), service_from_row, service_release,
 			  "listing services", (void **)out, count, more, err);
+}
+
+static int name_from_row(sqlite3_stmt *stmt, void *record, orch_error *err)
+{
+	char **out = record;
+
+	*out = store_column_dup(stmt, 0);
+	return *out ? 0 : orch_fail_errno(err, ENOMEM, "reading a service name");
+}
+
+static void name_release(void *record)
+{
+	char **name = record;
+
+	free(*name);
+	*name = NULL;
+}
+
+int store_service_names(struct store *s, const char *cluster, const char *node_id, char ***out,
+			int *count, orch_error *err)
+{
+	sqlite3_stmt *stmt = store_prepare(s, STORE_WRITER, sql_service_names, err);
+
+	if (!stmt)
+		return -1;
+	sqlite3_bind_text(stmt, 1, cluster, -1, SQLITE_STATIC);
+	store_bind_text_or_null(stmt, 2, node_id);
+	return store_rows(stmt, 0, sizeof(**out), name_from_row, name_release,
+			  "listing service names", (void **)out, count, NULL, err);
+}
+
+void store_service_names_free(char **names, int count)
+{
+	for (int i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
 }
 
 /* ---- deployments --------------------------------------------------------- */

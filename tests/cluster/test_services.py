@@ -8,7 +8,9 @@ behaviour (a killed container, a killed agent, a drained node) is in
 test_services_real.py."""
 
 import json
+import os
 import threading
+import urllib.parse
 import time
 
 import pytest
@@ -427,7 +429,7 @@ def test_hostile_and_wrong_requests(fresh_cp, node):
     create(cp, cl, "web", fam, desired=1)
     bad = [
         ({"serviceName": "web", "taskDefinition": fam, "desiredCount": 1},
-         "InvalidParameterException", "already ACTIVE"),
+         "InvalidParameterException", "not INACTIVE yet"),
         ({"serviceName": "x", "taskDefinition": "nosuch", "desiredCount": 1},
          "InvalidParameterException", "taskDefinition"),
         ({"serviceName": "x", "taskDefinition": fam, "desiredCount": -1},
@@ -545,3 +547,110 @@ def test_autoscaling_tracks_cpu_out_and_in(fresh_cp, node):
                 {"maxCapacity": 3, "targetCpuPercent": 50, "surprise": 1}, "yes"):
         r = cp.patch(svc_path(cl, "web"), {"autoScaling": bad})
         assert r.status == 400 and "autoScaling" in r.message, (bad, r)
+
+
+def run_sql(srv, script):
+    """Runs SQL on the live server's database (fault injection)."""
+    import sqlite3
+    con = sqlite3.connect(os.path.join(srv.data_dir, "orch.db"), timeout=10)
+    try:
+        con.executescript(script)
+        con.commit()
+    finally:
+        con.close()
+
+
+def test_failed_pass_leaves_no_capacity_bound(fresh_cp, node):
+    """A pass whose write fails after it launched tasks gives their
+    capacity back: once the fault is gone the service runs."""
+    cp = fresh_cp.client
+    cl = new_cluster(cp)
+    node(cl, memory=1024)
+    fam = unique_family("web")
+    register_taskdef(cp, fam, memory=128)
+    run_sql(fresh_cp, "CREATE TRIGGER boom BEFORE INSERT ON service_events "
+                      "WHEN NEW.message LIKE '%has started%' "
+                      "BEGIN SELECT RAISE(ABORT, 'injected'); END;")
+    create(cp, cl, "web", fam, desired=2)
+    time.sleep(4)   # several passes fail, each after binding 2 x 128 MiB
+    assert tasks_of(cp, cl, "web") == []
+    run_sql(fresh_cp, "DROP TRIGGER boom;")
+    wait_stable(cp, cl, "web", 2, timeout=15)
+    r = cp.post("/v1/clusters/%s/tasks" % cl, {"taskDefinition": fam, "count": 6})
+    assert r.status == 200 and all(t["lastStatus"] == "PENDING" for t in r.json["tasks"]), r
+
+
+def test_deleting_a_service_whose_tasks_never_placed(fresh_cp, node):
+    cp, cl, fam, _ = make_service_cluster(fresh_cp, node, memory=100000)
+    create(cp, cl, "web", fam, desired=2)
+    time.sleep(0.5)
+    assert cp.delete(svc_path(cl, "web") + "?force=true").status == 200
+    wait_for(lambda: describe(cp, cl, "web")["status"] == "INACTIVE", timeout=5,
+             what="service INACTIVE")
+    assert tasks_of(cp, cl, "web") == []
+
+
+def test_failed_rollout_without_rollback_keeps_the_count(fresh_cp, node):
+    """After the breaker fails a rollout (no rollback), a task of the last
+    COMPLETED deployment that dies is replaced with that definition."""
+    cp = fresh_cp.client
+    cl = new_cluster(cp)
+    a = node(cl, behave=failing("TaskFailedToStart", "CannotPullContainerError"))
+    fam = unique_family("web")
+    register_taskdef(cp, fam)
+    create(cp, cl, "web", fam, desired=2,
+           deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": False}})
+    wait_stable(cp, cl, "web", 2)
+    register_taskdef(cp, fam)
+    assert cp.patch(svc_path(cl, "web"), {"taskDefinition": fam + ":2"}).status == 200
+    wait_for(lambda: describe(cp, cl, "web")["deployments"][0]["rolloutState"] == "FAILED",
+             timeout=30, what="the deployment FAILED")
+    victim = [t for t in tasks_of(cp, cl, "web") if t["taskDefinitionArn"].endswith(":1")][0]
+    a.running.discard(victim["taskId"])
+    a.done.add(victim["taskId"])
+    a.report_status(victim["taskId"], "STOPPED", stopCode="EssentialContainerExited",
+                    stoppedReason="Essential container in task exited")
+
+    def kept():
+        ts = [t for t in tasks_of(cp, cl, "web") if t["lastStatus"] == "RUNNING"]
+        return len(ts) == 2 and all(t["taskDefinitionArn"].endswith(":1") for t in ts)
+    wait_for(kept, timeout=15, what="the count kept with revision 1")
+    assert describe(cp, cl, "web")["deployments"][0]["rolloutState"] == "FAILED"
+
+
+def test_autoscaling_uses_the_service_size_not_the_reporters(fresh_cp, node):
+    cp, cl, fam, (a,) = make_service_cluster(fresh_cp, node, cpu=256)
+    create(cp, cl, "web", fam, desired=4,
+           autoScaling={"minCapacity": 1, "maxCapacity": 20, "targetCpuPercent": 50,
+                        "scaleOutCooldownSeconds": 0, "scaleInCooldownSeconds": 0})
+    wait_stable(cp, cl, "web", 4)
+    one = sorted(a.running)[0]
+    # One of four reports 40% of a 50% target: too few reporters to scale in.
+    for _ in range(3):
+        a.report([{"taskId": one, "lastStatus": "RUNNING",
+                   "usage": {"cpuUnits": 102.4, "memoryMiB": 1}}])
+        time.sleep(1.2)
+    assert describe(cp, cl, "web")["desiredCount"] == 4
+    # One reports 100%: the service (4) doubles, not the reporter count (1).
+    a.report([{"taskId": one, "lastStatus": "RUNNING",
+               "usage": {"cpuUnits": 256, "memoryMiB": 1}}])
+    wait_for(lambda: describe(cp, cl, "web")["desiredCount"] == 8, timeout=10,
+             what="scaled from 4 to 8")
+
+
+def test_request_fields_that_name_other_things(fresh_cp, node):
+    cp, cl, fam, _ = make_service_cluster(fresh_cp, node)
+    r = cp.post(svc_path(cl), {"serviceName": "web", "taskDefinition": fam, "desiredCount": 1,
+                               "cluster": "elsewhere"})
+    assert r.status == 400 and "cluster" in r.message, r
+    r = cp.post(svc_path(cl), {"serviceName": "web", "taskDefinition": fam, "desiredCount": 1,
+                               "deploymentConfiguration": {"alarms": {"enable": False}}})
+    assert r.status == 201, r
+    assert "deploymentConfiguration.alarms" in r.json["ignoredFields"], r
+    r = cp.patch(svc_path(cl, "web"), {"service": "other", "desiredCount": 2})
+    assert r.status == 400 and "service" in r.message, r
+    arn = describe(cp, cl, "web")["serviceArn"]
+    quoted = urllib.parse.quote(arn, safe="")
+    assert cp.get(svc_path(cl, quoted)).status == 200
+    r = cp.get(svc_path(cl, urllib.parse.quote(arn.replace(cl, "nosuch"), safe="")))
+    assert r.status == 400 and r.error_type == "InvalidParameterException", r
