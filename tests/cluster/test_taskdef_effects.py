@@ -120,9 +120,15 @@ def statically_linked(path):
 
 
 # The init runs inside the container, whose root has none of the host's
-# libraries: a dynamically linked build (build-asan/) cannot run it.
-needs_static = pytest.mark.skipif(not statically_linked(orch_bin()),
-                                  reason="the init needs the statically linked orch")
+# libraries: a dynamically linked build (build-asan/) cannot run it and must
+# say so.  Each build collects what it can do (the end of this file).
+STATIC = statically_linked(orch_bin())
+STATIC_ONLY = []
+
+
+def needs_static(test):
+    STATIC_ONLY.append(test.__name__)
+    return test
 
 # What PID 1 is, an orphan left to PID 1 (the subshell's background sleep),
 # then whether a zombie is left once it ended, and a write to PID 1's binary.
@@ -196,3 +202,17 @@ def test_init_process_exit_code_and_without_it_pid1_is_the_command(cluster, fami
     assert plain["self"] == "1", plain
     assert plain["cmdline"].startswith("sh -c "), plain
     assert plain["exe"] == "/bin/busybox", plain
+
+
+def test_a_dynamic_orch_refuses_the_init(cluster, family):
+    td = sleeper_td(family, command=["sh", "-c", "echo ran"],
+                    container={"linuxParameters": {"initProcessEnabled": True}})
+    t, by_name = cluster.run_to_stop(td, timeout=30)
+    assert t["stopCode"] == "TaskFailedToStart", t
+    assert "needs a statically linked orch" in (by_name["app"].get("reason", "") +
+                                                t.get("stoppedReason", "")), t
+
+
+for _name in STATIC_ONLY if not STATIC else ["test_a_dynamic_orch_refuses_the_init"]:
+    del globals()[_name]
+del _name
