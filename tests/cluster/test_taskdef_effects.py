@@ -13,7 +13,6 @@ import os
 import subprocess
 import time
 
-import pytest
 
 from orch_test.binary import orch_bin
 from orch_test.cluster import sleeper_td

@@ -20,6 +20,10 @@ def _sql_literal(value):
     return "'" + str(value).replace("'", "''") + "'"
 
 
+# Columns whose CHECK allows only certain values, per table.
+_CHECKED = {"services": {"status": "ACTIVE", "scheduling_strategy": "REPLICA"}}
+
+
 def insert_stub_row(db_path, table, cluster, key="stub"):
     """Insert a row into tasks/services that belongs to cluster.
 
@@ -34,6 +38,8 @@ def insert_stub_row(db_path, table, cluster, key="stub"):
         name, ctype = col["name"], (col["type"] or "").upper()
         if name == "cluster":
             value = cluster
+        elif name in _CHECKED.get(table, {}):
+            value = _CHECKED[table][name]
         elif name in ("id", "name", "arn", "task_id", "service_name"):
             value = key
         elif col["notnull"] and col["dflt_value"] is None:
