@@ -13,7 +13,6 @@ import os
 import subprocess
 import time
 
-
 from orch_test.binary import orch_bin
 from orch_test.cluster import sleeper_td
 from orch_test.wait import wait_for
