@@ -84,6 +84,7 @@ static void run_usage(FILE *out)
 		"  -d, --detach              run in the background and print the container ID\n"
 		"      --rm                  remove the container when it exits\n"
 		"      --read-only           mount the container's root read-only (/tmp too)\n"
+		"      --init                run orch's init as PID 1 (reaps, forwards signals)\n"
 		"      --name NAME           name the container\n"
 		"  -e, --env KEY[=VALUE]     set an environment variable (KEY alone: from here)\n"
 		"  -w, --workdir DIR         working directory inside the container\n"
@@ -107,7 +108,7 @@ static void run_usage(FILE *out)
 }
 
 struct run_options {
-	bool detach, auto_remove, entrypoint_set, read_only;
+	bool detach, auto_remove, entrypoint_set, read_only, init;
 	const char *name, *workdir, *user, *entrypoint, *hostname, *network, *cgroup_parent;
 	const char *data_dir, *image_config_file;
 	const char *env[CLI_RUN_ENV_MAX];
@@ -124,7 +125,7 @@ struct run_options {
 enum {
 	OPT_RM = 256, OPT_NAME, OPT_ENTRYPOINT, OPT_HOSTNAME, OPT_MEMRES, OPT_CPUS, OPT_CPU_UNITS,
 	OPT_PIDS, OPT_NETWORK, OPT_CGROUP_PARENT, OPT_STOP_TIMEOUT, OPT_DATA, OPT_LAYER,
-	OPT_IMAGE_CONFIG, OPT_ULIMIT, OPT_READ_ONLY,
+	OPT_IMAGE_CONFIG, OPT_ULIMIT, OPT_READ_ONLY, OPT_INIT,
 };
 
 static int run_parse(int argc, char **argv, struct run_options *o)
@@ -133,6 +134,7 @@ static int run_parse(int argc, char **argv, struct run_options *o)
 		{ "detach", no_argument, NULL, 'd' },
 		{ "rm", no_argument, NULL, OPT_RM },
 		{ "read-only", no_argument, NULL, OPT_READ_ONLY },
+		{ "init", no_argument, NULL, OPT_INIT },
 		{ "name", required_argument, NULL, OPT_NAME },
 		{ "env", required_argument, NULL, 'e' },
 		{ "workdir", required_argument, NULL, 'w' },
@@ -168,6 +170,7 @@ static int run_parse(int argc, char **argv, struct run_options *o)
 		case 'd': o->detach = true; break;
 		case OPT_RM: o->auto_remove = true; break;
 		case OPT_READ_ONLY: o->read_only = true; break;
+		case OPT_INIT: o->init = true; break;
 		case OPT_NAME: o->name = optarg; break;
 		case 'e':
 			if (o->env_count >= CLI_RUN_ENV_MAX)
@@ -338,6 +341,7 @@ static int run_build_config(struct run_options *o, const char *image, int cmd_ar
 		cfg->limits.pids_max = 0;
 	cfg->auto_remove = o->auto_remove;
 	cfg->readonly_rootfs = o->read_only;
+	cfg->init_process = o->init;
 	cfg->layer_dirs = info.layer_dirs;
 	cfg->layer_count = info.layer_count;
 	info.layer_dirs = NULL;

@@ -215,12 +215,24 @@ def test_a_missing_command_fails_the_start(orch, shims):
     assert "executable file not found" in st.get("error", ""), st
 
 
+def test_orch_run_init_makes_the_init_pid1(orch, shims):
+    p = orch.run("--rm", "--init", "sh", "-c", "echo self=$$; tr '\\0' ' ' </proc/1/cmdline",
+                 check=0)
+    assert "self=2" in p.stdout, p.stdout
+    assert "orch init " in p.stdout, p.stdout
+    p = orch.run("--rm", "sh", "-c", "echo self=$$", check=0)
+    assert "self=1" in p.stdout, p.stdout
+
+
 def test_a_dynamic_orch_refuses_the_init(orch, shims):
     cid = start(orch, shims, "sh", "-c", "echo ran")
     st = orch.wait_status(cid, "exited", timeout=30)
     assert st["exitCode"] != 0, st
     assert "needs a statically linked orch" in st.get("error", ""), st
     assert "ran" not in orch.verb("logs", cid).stdout
+    p = orch.run("--rm", "--init", "sh", "-c", "echo ran")
+    assert p.returncode != 0 and "ran" not in p.stdout, p
+    assert "needs a statically linked orch" in p.stderr, p.stderr
 
 
 # Each build runs what it can do: the static one the init, a dynamic one the refusal.
