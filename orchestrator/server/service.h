@@ -37,10 +37,11 @@
  *   4a. autoscaling (REPLICA, when configured): target tracking on the
  *      average CPU or memory use of the RUNNING tasks against their
  *      reservation, as agents report it (service_usage_record); the desired
- *      count times average / target (scale-in only when at least half the
- *      running tasks reported), within min and max
- *      capacity, after the cooldowns (a scale-in also waits the scale-in
- *      cooldown after a scale-out), scale-in only below 90% of the target;
+ *      count times average / target, from samples taken after the last
+ *      scaling action (scale-in only when at least half the running tasks
+ *      reported), within min and max capacity, after the cooldowns (a
+ *      scale-in also waits the scale-in cooldown after a scale-out),
+ *      scale-in only below 90% of the target;
  *      with two targets the larger wish wins; every change is an event
  *      naming the metric;
  *   5. deployments' counts; an old deployment without tasks is INACTIVE;
@@ -71,6 +72,7 @@
 #define SERVICE_DEPLOYMENTS_KEPT 5		/* INACTIVE ones, for history */
 #define SERVICE_MAX_BACKOFF_S 300.0
 #define SERVICE_LAUNCH_BATCH 100		/* tasks one pass launches */
+#define SERVICE_TASKDEF_CACHE 512		/* parsed task definitions kept */
 #define SERVICE_BREAKER_MIN 3
 #define SERVICE_BREAKER_MAX 200
 /* Target tracking looks at the use every this often (agents report every 3 s). */

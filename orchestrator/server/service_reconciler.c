@@ -28,6 +28,20 @@ struct service_key {
 	double wake_at;		/* timers: when */
 };
 
+/* A parsed task definition, by "family:revision". */
+struct taskdef_entry {
+	char key[KEY_MAX];
+	json_t *def;
+};
+
+static void taskdef_entry_free(void *value)
+{
+	struct taskdef_entry *e = value;
+
+	json_decref(e->def);
+	free(e);
+}
+
 /* A service's last scaling actions (memory only: a restart starts a cooldown). */
 struct scaling_state {
 	char key[KEY_MAX];
@@ -50,6 +64,7 @@ struct service_reconciler {
 	struct hash_map usage;		/* struct task_usage */
 	double usage_swept;		/* when stale usage was last forgotten */
 	struct hash_map scaling;	/* struct scaling_state */
+	struct hash_map taskdefs;	/* struct taskdef_entry */
 	struct event *run_event, *timer;
 	double timer_at;		/* 0: not armed */
 	char current[KEY_MAX];		/* the service being reconciled ("" between) */
@@ -78,6 +93,13 @@ static bool usage_equal(const void *value, const void *key)
 }
 
 static const struct hash_map_type usage_type = { key_hash, usage_equal };
+
+static bool taskdef_equal(const void *value, const void *key)
+{
+	return strcmp(((const struct taskdef_entry *)value)->key, key) == 0;
+}
+
+static const struct hash_map_type taskdef_type = { key_hash, taskdef_equal };
 
 /* ---- configuration ------------------------------------------------------- */
 
@@ -658,6 +680,40 @@ static int flush_deployments(struct pass *p, orch_error *err)
 	return 0;
 }
 
+/*
+ * A deployment's task definition, parsed once: definitions never change
+ * after they are registered (deregistering one changes only its status).
+ * A new reference, or NULL when it is gone.
+ */
+static json_t *taskdef_of(struct service_reconciler *r, const char *family, int64_t revision)
+{
+	orch_error err = ORCH_ERROR_INIT;
+	struct store_taskdef td = { 0 };
+	struct taskdef_entry *e;
+	char key[KEY_MAX];
+
+	snprintf(key, sizeof(key), "%s:%lld", family, (long long)revision);
+	e = hash_map_find(&r->taskdefs, key);
+	if (e)
+		return json_incref(e->def);
+	if (store_taskdef_get(r->store, family, revision, &td, &err) < 0)
+		return NULL;
+	if (hash_map_count(&r->taskdefs) >= SERVICE_TASKDEF_CACHE)
+		hash_map_release(&r->taskdefs, taskdef_entry_free);	/* start over: rare */
+	e = calloc(1, sizeof(*e));
+	if (e) {
+		snprintf(e->key, sizeof(e->key), "%s", key);
+		e->def = json_loads(td.body, 0, NULL);
+		if (!e->def || hash_map_insert(&r->taskdefs, e->key, e) < 0) {
+			json_decref(e->def);
+			free(e);
+			e = NULL;
+		}
+	}
+	store_taskdef_release(&td);
+	return e ? json_incref(e->def) : NULL;
+}
+
 static int load_pass(struct pass *p, const char *cluster, const char *name, orch_error *err)
 {
 	struct service_reconciler *r = p->r;
@@ -673,13 +729,8 @@ static int load_pass(struct pass *p, const char *cluster, const char *name, orch
 	}
 	/* The pass owns the array through deps[0].d (the list's base). */
 	for (int i = 0; i < count; i++) {
-		struct store_taskdef td = { 0 };
-
 		p->deps[i].d = &list[i];
-		if (store_taskdef_get(r->store, list[i].family, list[i].revision, &td, err) == 0) {
-			p->deps[i].def = json_loads(td.body, 0, NULL);
-			store_taskdef_release(&td);
-		}
+		p->deps[i].def = taskdef_of(r, list[i].family, list[i].revision);
 		p->deps[i].health_check = def_has_health_check(p->deps[i].def);
 		if (strcmp(list[i].status, "PRIMARY") == 0 && !p->primary)
 			p->primary = &p->deps[i];
@@ -1169,7 +1220,8 @@ static int64_t ceil_pos(double x)
  * Scale-in is wished only below 90% of the target (a dead band, so the
  * count does not flap around it).
  */
-static int64_t metric_wish(struct pass *p, bool cpu, double target, double *avg_out, int *n_out)
+static int64_t metric_wish(struct pass *p, bool cpu, double target, double since,
+			   double *avg_out, int *n_out)
 {
 	int64_t capacity = p->sv->desired_count;
 	double sum = 0;
@@ -1186,8 +1238,9 @@ static int64_t metric_wish(struct pass *p, bool cpu, double target, double *avg_
 		if (!desired_running(t) || !task_is(t, "RUNNING"))
 			continue;
 		running++;
+		/* Only what was measured after the last scaling speaks for the new size. */
 		if (reserved <= 0 || !service_usage_get(p->r, t->id, &cu, &mem, &at) ||
-		    p->now - at > SERVICE_USAGE_MAX_AGE_S)
+		    p->now - at > SERVICE_USAGE_MAX_AGE_S || at <= since)
 			continue;
 		sum += 100.0 * (cpu ? cu : mem) / reserved;
 		n++;
@@ -1211,7 +1264,7 @@ static int autoscale(struct pass *p, orch_error *err)
 	struct service_config *c = &p->cfg;
 	struct store_service *sv = p->sv;
 	struct scaling_state *st;
-	double cpu_avg, mem_avg;
+	double cpu_avg, mem_avg, since;
 	int cpu_n, mem_n;
 	int64_t want, w_cpu, w_mem, from = sv->desired_count;
 	const char *why;
@@ -1223,8 +1276,9 @@ static int autoscale(struct pass *p, orch_error *err)
 	st = scaling_of(p);
 	if (!st)
 		return orch_fail(err, ORCH_ERR_INTERNAL, "out of memory");
-	w_cpu = metric_wish(p, true, c->target_cpu, &cpu_avg, &cpu_n);
-	w_mem = metric_wish(p, false, c->target_memory, &mem_avg, &mem_n);
+	since = st->last_out > st->last_in ? st->last_out : st->last_in;
+	w_cpu = metric_wish(p, true, c->target_cpu, since, &cpu_avg, &cpu_n);
+	w_mem = metric_wish(p, false, c->target_memory, since, &mem_avg, &mem_n);
 	want = w_cpu > w_mem ? w_cpu : w_mem;
 	why = w_cpu >= w_mem ? "CPU" : "memory";
 	snprintf(detail, sizeof(detail), "average %s %.0f%% of the reservation (target %.0f%%) over %d tasks",
@@ -1428,6 +1482,7 @@ struct service_reconciler *service_reconciler_new(struct event_base *base, struc
 	hash_map_init(&r->wakes, &key_type);
 	hash_map_init(&r->usage, &usage_type);
 	hash_map_init(&r->scaling, &key_type);
+	hash_map_init(&r->taskdefs, &taskdef_type);
 	r->run_event = event_new(base, -1, 0, on_run, r);
 	r->timer = evtimer_new(base, on_timer, r);
 	if (!r->run_event || !r->timer) {
@@ -1449,6 +1504,7 @@ void service_reconciler_free(struct service_reconciler *r)
 	hash_map_release(&r->wakes, free);
 	hash_map_release(&r->usage, free);
 	hash_map_release(&r->scaling, free);
+	hash_map_release(&r->taskdefs, taskdef_entry_free);
 	free(r);
 }
 

@@ -636,6 +636,9 @@ def test_autoscaling_uses_the_service_size_not_the_reporters(fresh_cp, node):
                "usage": {"cpuUnits": 256, "memoryMiB": 1}}])
     wait_for(lambda: describe(cp, cl, "web")["desiredCount"] == 8, timeout=10,
              what="scaled from 4 to 8")
+    # That sample was taken at 4 tasks: it does not speak for 8 (no 16, 32 ...).
+    time.sleep(4)
+    assert describe(cp, cl, "web")["desiredCount"] == 8
 
 
 def test_request_fields_that_name_other_things(fresh_cp, node):
