@@ -57,15 +57,7 @@ static const char *const update_fields[] = {
 	"healthCheckGracePeriodSeconds", "loadBalancers", "autoScaling",
 };
 
-static bool in_list(const char *key, const char *const *list, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(key, list[i]) == 0)
-			return true;
-	return false;
-}
-
-#define IN(key, list) in_list((key), (list), sizeof(list) / sizeof((list)[0]))
+#define IN(key, list) str_in_list((key), (list), sizeof(list) / sizeof((list)[0]))
 
 static void reply_invalid(struct api_request *ar, const orch_error *err)
 {
@@ -83,7 +75,7 @@ static int fields_check(json_t *body, const char *const *known, size_t n, json_t
 	json_t *v;
 
 	json_object_foreach(body, key, v) {
-		if (in_list(key, known, n))
+		if (str_in_list(key, known, n))
 			continue;
 		if (IN(key, service_ignored_fields)) {
 			if (strcmp(key, "deploymentController") == 0) {

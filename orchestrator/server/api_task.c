@@ -27,6 +27,7 @@
 
 #include "api.h"
 #include "common/cleanup.h"
+#include "common/str_util.h"
 #include "desired_state.h"
 #include "ecs_names.h"
 #include "http_response.h"
@@ -59,14 +60,6 @@ static const char *const runtask_fields[] = {
 	"taskDefinition", "count", "overrides", "startedBy", "group", "placementConstraints",
 	"placementStrategy", "cluster", "clientToken",
 };
-
-static bool in_list(const char *key, const char *const *list, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(key, list[i]) == 0)
-			return true;
-	return false;
-}
 
 static void put_string(struct json_text *jt, const char *key, const char *v)
 {
@@ -350,9 +343,9 @@ static int runtask_parse(json_t *body, struct runtask_args *a, json_t *ignored, 
 	json_t *v;
 
 	json_object_foreach(body, key, v) {
-		if (in_list(key, runtask_fields, sizeof(runtask_fields) / sizeof(char *)))
+		if (str_in_list(key, runtask_fields, sizeof(runtask_fields) / sizeof(char *)))
 			continue;
-		if (in_list(key, runtask_ignored_fields, sizeof(runtask_ignored_fields) / sizeof(char *))) {
+		if (str_in_list(key, runtask_ignored_fields, sizeof(runtask_ignored_fields) / sizeof(char *))) {
 			json_array_append_new(ignored, json_string(key));
 			continue;
 		}
