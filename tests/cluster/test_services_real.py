@@ -1,11 +1,10 @@
-"""Services on real agents: a killed container is replaced, a killed agent's
-tasks move to the other nodes within the node grace period, a drained
+"""Services on real agents: a killed container is replaced, a drained
 node's tasks move, and autoscaling follows a task that burns CPU
-(orchestrator/server/service.h)."""
+(orchestrator/server/service.h).  A killed agent is in
+test_services_node_loss.py: it needs a cluster of its own, and a module
+uses the shared cluster or fresh ones, never both."""
 
-import time
-
-from orch_test.cluster import NODE_GRACE_S, orch, sleeper_td
+from orch_test.cluster import orch, sleeper_td
 from orch_test.wait import wait_for
 
 
@@ -113,27 +112,3 @@ def test_autoscaling_follows_a_cpu_burner(cluster, family):
     assert any("autoscaling: average CPU" in m and "1 -> 2" in m for m in msgs), msgs
     assert any("autoscaling" in m and "2 -> 1" in m for m in msgs), msgs
     remove(cl, "auto")
-
-
-def test_killed_agent_tasks_replaced_within_grace(fresh_cluster, family):
-    cl = fresh_cluster
-    cl.register(sleeper_td(family))
-    create(cl, "lost", family, 3,
-           placementStrategy=[{"type": "spread", "field": "instanceId"}])
-    victim = cl.node_of(service_tasks(cl, "lost")[0])
-    victim.kill9()
-    t0 = time.monotonic()
-
-    def replaced():
-        return (stable(cl, "lost", 3) and
-                all(cl.node_of(t) is not victim for t in service_tasks(cl, "lost")))
-    wait_for(replaced, timeout=NODE_GRACE_S + 20, interval=0.2,
-             what="the lost node's tasks replaced")
-    took = time.monotonic() - t0
-    assert took < NODE_GRACE_S + 5, took
-    # The dead agent's containers outlive it; its restart fences them.
-    victim.start()
-    wait_for(lambda: not any(c["status"] == "running" for c in victim.containers()
-                             if c["name"].startswith("orch-")),
-             timeout=40, what="the returning node stopped its old containers")
-    remove(cl, "lost")
